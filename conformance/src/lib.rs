@@ -1,0 +1,1 @@
+//! Conformance: a deterministic test trust ecosystem and runners for the corpora.
