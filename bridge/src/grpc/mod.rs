@@ -1,1 +1,13 @@
-//! placeholder
+//! The gRPC surface: services, the access check, observation, and the one error-to-status mapping.
+//! Proto types stop here: handlers convert requests into domain types and call the domain modules.
+
+mod access;
+mod observe;
+mod status;
+
+pub use access::{
+    allowed_roles, fingerprint, subject_string, AccessPolicy, AuthorizeLayer, BadPrincipal, Caller,
+    Principal, Role,
+};
+pub use observe::ObserveLayer;
+pub use status::ERROR_DOMAIN;

@@ -1,1 +1,84 @@
-//! placeholder
+//! The only module that opens sled. It owns the database handle and hands typed trees to the journal,
+//! the outbox, the directory and the trust snapshot cache; nothing else imports sled.
+
+use std::path::{Path, PathBuf};
+
+/// Why the store could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// sled refused to open the database (another process holds it, or it is corrupt).
+    #[error("cannot open the store at {path}: {source}")]
+    Open {
+        /// The sled directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: sled::Error,
+    },
+    /// A read or write failed.
+    #[error("store i/o: {0}")]
+    Io(#[from] sled::Error),
+}
+
+/// The embedded database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `data_dir/store`.
+    ///
+    /// # Errors
+    /// When sled cannot open it.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join("store");
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Store { db, path })
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes sled's dirty pages. Not a durability barrier (sled 0.34 uses sync_file_range): modules
+    /// that acknowledge writes make them durable themselves.
+    ///
+    /// # Errors
+    /// On I/O failure.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The raw handle, for the typed tree modules of this directory only.
+    #[allow(dead_code)]
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.db
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.db().insert(b"k", b"v").unwrap();
+        store.db().flush().unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.db().get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    }
+}

@@ -1,0 +1,46 @@
+# eidas-bridge: the two commands that matter are `make run` and `make test`.
+# Each installs what it needs on a fresh Debian machine (apt-get as root, or through sudo).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+APT_PACKAGES := libxmlsec1-dev libxml2-dev libssl-dev pkg-config clang libclang-dev xmlsec1 python3-pip
+PY_PACKAGES := grpcio grpcio-health-checking grpcio-reflection cryptography
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test bench lint fmt deps pydeps build demo conformance clean-data
+
+## Install missing system packages (only those that are missing).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+## Python packages used by the tests' independent clients (grpcio, cryptography).
+pydeps: deps
+	@python3 -c "import grpc, grpc_health, grpc_reflection, cryptography" 2>/dev/null || \
+	  python3 -m pip install --quiet --disable-pip-version-check $(PY_PACKAGES) || \
+	  python3 -m pip install --quiet --disable-pip-version-check --break-system-packages $(PY_PACKAGES)
+
+build: deps
+	$(CARGO) build --release -p eidas-bridge
+
+## Run the gateway with embedded defaults: data under ./data, a generated development PKI, loopback.
+run: build
+	./target/release/eidas-bridge serve
+
+## The whole test suite, as CI runs it.
+test: deps pydeps
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+bench: deps
+	$(CARGO) bench --workspace
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all

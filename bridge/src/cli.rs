@@ -1,0 +1,138 @@
+//! The command line of the one binary, `eidas-bridge`. Exit status: 0 success, 1 the thing checked
+//! is invalid or untrusted, 2 usage or input error (one-line reason on stderr), 64 bad configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigErrors, ProcessEnv};
+use crate::gateway::Gateway;
+
+/// sysexits.h `EX_USAGE`: the configuration is wrong.
+pub const EXIT_CONFIG: u8 = 64;
+
+/// eidas-bridge: cross-border bridge for EU health secure messaging.
+#[derive(Debug, Parser)]
+#[command(name = "eidas-bridge", version, about, long_about = None)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a gateway. With no configuration: embedded defaults, data under ./data, a generated
+    /// development PKI, listening on loopback.
+    Serve {
+        /// TOML configuration file; every key can be overridden by a BRIDGE_* variable.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Parses the process arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => serve(config),
+    }
+}
+
+/// Reads the configuration file (if any) and the environment.
+///
+/// # Errors
+/// Every configuration problem, or the file's I/O error as a configuration problem.
+pub fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
+    let text = match path {
+        Some(p) => Some(
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+        ),
+        None => None,
+    };
+    Config::load(text.as_deref(), &ProcessEnv).map_err(|ConfigErrors(errors)| {
+        let mut out = format!("{} configuration error(s):", errors.len());
+        for e in errors {
+            out.push_str(&format!("\n  - {e}"));
+        }
+        out
+    })
+}
+
+fn serve(config_path: Option<PathBuf>) -> ExitCode {
+    let config = match load_config(config_path.as_ref()) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        let listen = config.server.listen;
+        let metrics_listen = config.metrics.listen;
+        let (gateway, report) = match Gateway::prepare(config) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("cannot start: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("cannot listen on {listen}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let metrics_listener = match metrics_listen {
+            Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    eprintln!("cannot listen for metrics on {addr}: {e}");
+                    return ExitCode::from(2);
+                }
+            },
+            None => None,
+        };
+        if let Some((dir, created)) = &report.dev_pki {
+            let verb = if *created { "generated" } else { "reusing" };
+            println!("development PKI ({verb}) in {}:", dir.display());
+            for (what, path) in &report.dev_files {
+                println!("  {what:<20} {}", path.display());
+            }
+        }
+        println!("store: {}", report.store.display());
+        if let Ok(addr) = listener.local_addr() {
+            println!("grpc (mutual TLS) listening on {addr}");
+        }
+        if let Some(addr) = metrics_listener.as_ref().and_then(|l| l.local_addr().ok()) {
+            println!("metrics on http://{addr}/metrics");
+        }
+        tracing::info!(%listen, "gateway started");
+        match gateway
+            .run(listener, metrics_listener, crate::shutdown::signal())
+            .await
+        {
+            Ok(()) => {
+                tracing::info!("gateway stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gateway stopped: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}

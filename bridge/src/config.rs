@@ -1,0 +1,615 @@
+//! The bridge's configuration: one TOML file plus `BRIDGE_*` environment overrides, read once at
+//! start-up into a typed [`Config`] that is passed down. Nothing reads the environment later.
+//!
+//! Every key is declared once in [`KEYS`] with its kind, default and the environment variable that
+//! overrides it (`server.listen` -> `BRIDGE_SERVER_LISTEN`). Loading collects every problem (unknown
+//! keys in the file or the environment, wrong types, bad values) before failing, so an operator fixes
+//! a file in one pass; the binary then exits 64 (`EX_USAGE`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::grpc::{Principal, Role};
+
+/// Where the gateway listens when nothing is configured: loopback only, so a first `make run`
+/// never exposes a development PKI to the network. 7443 is unassigned by IANA and easy to remember.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7443";
+/// Prometheus' exporter port range starts at 9100; 9464 is the OpenTelemetry Prometheus exporter's
+/// customary port, so scrapers configured for it find the bridge.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+/// Data under the working directory, as DESIGN.md's first-run contract says.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Long enough for in-flight submits to reach their durable journal flush; short enough for
+/// Kubernetes' default 30 s termination grace period to cover it with margin.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// A TLS handshake that has not finished in this time is dropped, so a slow-loris client cannot hold
+/// an accept slot. Matches nginx's default `ssl_handshake_timeout`-like budget of tens of seconds.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Upper bound on any single RPC (tonic `Server::timeout`); streams are exempt by their own deadlines.
+pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(30);
+/// Territory of the national space this bridge serves when none is configured.
+pub const DEFAULT_COUNTRY: &str = "FR";
+
+/// Environment variables read by the binary itself, not configuration keys.
+const RESERVED_ENV: &[&str] = &["BRIDGE_LOG", "BRIDGE_LOG_FORMAT"];
+
+/// The typed configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The gRPC listener and the data directory.
+    pub server: ServerConfig,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
+    /// The server's TLS identity and the CAs that issue local client certificates.
+    pub tls: TlsConfig,
+    /// Which callers hold which role.
+    pub access: AccessConfig,
+    /// Who this bridge is.
+    pub bridge: BridgeConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Address of the mutual-TLS gRPC listener.
+    pub listen: SocketAddr,
+    /// Root of the sled store, the development PKI and the journal files.
+    pub data_dir: PathBuf,
+    /// How long in-flight calls may run after SIGINT/SIGTERM before they are cut.
+    pub shutdown_grace: Duration,
+    /// How long a TLS handshake may take.
+    pub handshake_timeout: Duration,
+    /// Deadline applied to every RPC.
+    pub rpc_timeout: Duration,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    /// Address of the plain-HTTP `/metrics` endpoint; `None` when set to `off`.
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[tls]`. When `cert`, `key` and `client_ca` are all absent, a development PKI is generated under
+/// `<data_dir>/pki` on first run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TlsConfig {
+    /// PEM certificate chain of the server, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the server.
+    pub key: Option<PathBuf>,
+    /// PEM CA certificates that issue local (operator, auditor, admin) client certificates.
+    pub client_ca: Vec<PathBuf>,
+}
+
+impl TlsConfig {
+    /// True when no TLS material is configured and the development PKI applies.
+    pub fn is_development(&self) -> bool {
+        self.cert.is_none() && self.key.is_none() && self.client_ca.is_empty()
+    }
+}
+
+/// `[access]`: principals per role.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccessConfig {
+    /// Callers granted each role.
+    pub grants: Vec<(Role, Principal)>,
+}
+
+/// `[bridge]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeConfig {
+    /// ISO 3166 territory of the national space served (as written in the trusted lists: EL, not GR).
+    pub country: String,
+}
+
+/// One configuration problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The dotted key (or environment variable) at fault.
+    pub key: String,
+    /// Where the bad value came from.
+    pub origin: Origin,
+    /// What is wrong.
+    pub kind: ConfigErrorKind,
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The TOML file.
+    File,
+    /// A `BRIDGE_*` environment variable.
+    Env,
+}
+
+/// What is wrong with a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// The file is not TOML at all.
+    Syntax {
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// No such key (a typo, or a key from another version).
+    UnknownKey,
+    /// The value has the wrong TOML type.
+    WrongType {
+        /// What the key takes.
+        expected: &'static str,
+    },
+    /// The value has the right type but does not parse.
+    BadValue {
+        /// The value as given.
+        value: String,
+        /// What the key takes.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origin = match self.origin {
+            Origin::File => "config file",
+            Origin::Env => "environment",
+        };
+        match &self.kind {
+            ConfigErrorKind::Syntax { message } => write!(f, "{origin}: not valid TOML: {message}"),
+            ConfigErrorKind::UnknownKey => write!(f, "{origin}: unknown key `{}`", self.key),
+            ConfigErrorKind::WrongType { expected } => {
+                write!(f, "{origin}: `{}` must be {expected}", self.key)
+            }
+            ConfigErrorKind::BadValue { value, expected } => {
+                write!(f, "{origin}: `{}` = {value:?} is not {expected}", self.key)
+            }
+        }
+    }
+}
+
+/// Every problem found while loading, in file order then environment order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} configuration error(s):\n{}", .0.len(), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+/// A source of environment variables, so tests pass a map instead of mutating the process.
+pub trait EnvSource {
+    /// All variables whose name starts with `BRIDGE_`.
+    fn bridge_vars(&self) -> Vec<(String, String)>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn bridge_vars(&self) -> Vec<(String, String)> {
+        std::env::vars()
+            .filter(|(k, _)| k.starts_with("BRIDGE_"))
+            .collect()
+    }
+}
+
+impl EnvSource for BTreeMap<String, String> {
+    fn bridge_vars(&self) -> Vec<(String, String)> {
+        self.iter()
+            .filter(|(k, _)| k.starts_with("BRIDGE_"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// The kind of value a key takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    SocketAddr,
+    OptionalSocketAddr,
+    Path,
+    PathList,
+    Duration,
+    PrincipalList,
+    Country,
+}
+
+impl Kind {
+    fn expected(self) -> &'static str {
+        match self {
+            Kind::SocketAddr => "a socket address such as \"127.0.0.1:7443\"",
+            Kind::OptionalSocketAddr => "a socket address or \"off\"",
+            Kind::Path => "a file path",
+            Kind::PathList => "a list of file paths",
+            Kind::Duration => "a duration such as \"10s\", \"500ms\" or \"2m\"",
+            Kind::PrincipalList => {
+                "a list of \"sha256:<64 hex>\" fingerprints or \"subject:<RFC 4514 DN>\" entries"
+            }
+            Kind::Country => "a two-letter upper-case territory code",
+        }
+    }
+}
+
+/// Every configuration key: dotted name and kind. The environment variable is derived from the name.
+const KEYS: &[(&str, Kind)] = &[
+    ("server.listen", Kind::SocketAddr),
+    ("server.data_dir", Kind::Path),
+    ("server.shutdown_grace", Kind::Duration),
+    ("server.handshake_timeout", Kind::Duration),
+    ("server.rpc_timeout", Kind::Duration),
+    ("metrics.listen", Kind::OptionalSocketAddr),
+    ("tls.cert", Kind::Path),
+    ("tls.key", Kind::Path),
+    ("tls.client_ca", Kind::PathList),
+    ("access.operator", Kind::PrincipalList),
+    ("access.peer", Kind::PrincipalList),
+    ("access.auditor", Kind::PrincipalList),
+    ("access.admin", Kind::PrincipalList),
+    ("bridge.country", Kind::Country),
+];
+
+/// The environment variable that overrides a dotted key.
+pub fn env_name(key: &str) -> String {
+    format!("BRIDGE_{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+/// A parsed value before it is placed in the typed config.
+#[derive(Debug, Clone)]
+enum Value {
+    Addr(SocketAddr),
+    OptionalAddr(Option<SocketAddr>),
+    Path(PathBuf),
+    Paths(Vec<PathBuf>),
+    Duration(Duration),
+    Principals(Vec<Principal>),
+    Country(String),
+}
+
+impl Config {
+    /// The embedded defaults: what `eidas-bridge serve` runs with when given no file.
+    pub fn defaults() -> Config {
+        Config {
+            server: ServerConfig {
+                listen: parse_default_addr(DEFAULT_LISTEN),
+                data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+                shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+                rpc_timeout: DEFAULT_RPC_TIMEOUT,
+            },
+            metrics: MetricsConfig {
+                listen: Some(parse_default_addr(DEFAULT_METRICS_LISTEN)),
+            },
+            tls: TlsConfig::default(),
+            access: AccessConfig::default(),
+            bridge: BridgeConfig {
+                country: DEFAULT_COUNTRY.to_owned(),
+            },
+        }
+    }
+
+    /// Builds the configuration from an optional TOML text and the environment.
+    ///
+    /// # Errors
+    /// Every problem found, at once.
+    pub fn load(toml_text: Option<&str>, env: &dyn EnvSource) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut values: BTreeMap<&'static str, Value> = BTreeMap::new();
+
+        if let Some(text) = toml_text {
+            match text.parse::<toml::Table>() {
+                Ok(table) => {
+                    let mut flat = Vec::new();
+                    flatten("", &table, &mut flat);
+                    for (key, raw) in flat {
+                        match KEYS.iter().find(|(k, _)| *k == key) {
+                            None => errors.push(ConfigError {
+                                key,
+                                origin: Origin::File,
+                                kind: ConfigErrorKind::UnknownKey,
+                            }),
+                            Some((name, kind)) => match parse_toml(*kind, raw) {
+                                Ok(v) => {
+                                    values.insert(name, v);
+                                }
+                                Err(kind) => errors.push(ConfigError {
+                                    key,
+                                    origin: Origin::File,
+                                    kind,
+                                }),
+                            },
+                        }
+                    }
+                }
+                Err(e) => errors.push(ConfigError {
+                    key: String::new(),
+                    origin: Origin::File,
+                    kind: ConfigErrorKind::Syntax {
+                        message: e.to_string().trim().replace('\n', " "),
+                    },
+                }),
+            }
+        }
+
+        let mut vars = env.bridge_vars();
+        vars.sort();
+        for (var, text) in vars {
+            if RESERVED_ENV.contains(&var.as_str()) {
+                continue;
+            }
+            match KEYS.iter().find(|(k, _)| env_name(k) == var) {
+                None => errors.push(ConfigError {
+                    key: var,
+                    origin: Origin::Env,
+                    kind: ConfigErrorKind::UnknownKey,
+                }),
+                Some((name, kind)) => match parse_text(*kind, &text) {
+                    Ok(v) => {
+                        values.insert(name, v);
+                    }
+                    Err(kind) => errors.push(ConfigError {
+                        key: var,
+                        origin: Origin::Env,
+                        kind,
+                    }),
+                },
+            }
+        }
+
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        let mut config = Config::defaults();
+        for (key, value) in values {
+            config.apply(key, value);
+        }
+        Ok(config)
+    }
+
+    fn apply(&mut self, key: &str, value: Value) {
+        match (key, value) {
+            ("server.listen", Value::Addr(a)) => self.server.listen = a,
+            ("server.data_dir", Value::Path(p)) => self.server.data_dir = p,
+            ("server.shutdown_grace", Value::Duration(d)) => self.server.shutdown_grace = d,
+            ("server.handshake_timeout", Value::Duration(d)) => self.server.handshake_timeout = d,
+            ("server.rpc_timeout", Value::Duration(d)) => self.server.rpc_timeout = d,
+            ("metrics.listen", Value::OptionalAddr(a)) => self.metrics.listen = a,
+            ("tls.cert", Value::Path(p)) => self.tls.cert = Some(p),
+            ("tls.key", Value::Path(p)) => self.tls.key = Some(p),
+            ("tls.client_ca", Value::Paths(p)) => self.tls.client_ca = p,
+            ("bridge.country", Value::Country(c)) => self.bridge.country = c,
+            (access, Value::Principals(list)) => {
+                let role = match access {
+                    "access.operator" => Role::Operator,
+                    "access.peer" => Role::Peer,
+                    "access.auditor" => Role::Auditor,
+                    _ => Role::Admin,
+                };
+                self.access.grants.retain(|(r, _)| *r != role);
+                self.access
+                    .grants
+                    .extend(list.into_iter().map(|p| (role, p)));
+            }
+            // Unreachable by construction: `parse_*` returns the variant that `KEYS` declares for the key.
+            _ => {}
+        }
+    }
+}
+
+fn parse_default_addr(text: &str) -> SocketAddr {
+    // The constants above are literal socket addresses; a failure here is a typo caught by the unit tests.
+    text.parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+fn flatten<'a>(prefix: &str, table: &'a toml::Table, out: &mut Vec<(String, &'a toml::Value)>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) => flatten(&key, t, out),
+            other => out.push((key, other)),
+        }
+    }
+}
+
+fn parse_toml(kind: Kind, raw: &toml::Value) -> Result<Value, ConfigErrorKind> {
+    let wrong = ConfigErrorKind::WrongType {
+        expected: kind.expected(),
+    };
+    match kind {
+        Kind::PathList | Kind::PrincipalList => {
+            let items = raw.as_array().ok_or(wrong.clone())?;
+            let mut texts = Vec::with_capacity(items.len());
+            for item in items {
+                texts.push(item.as_str().ok_or(wrong.clone())?);
+            }
+            parse_list(kind, &texts)
+        }
+        _ => parse_text(kind, raw.as_str().ok_or(wrong)?),
+    }
+}
+
+fn parse_text(kind: Kind, text: &str) -> Result<Value, ConfigErrorKind> {
+    let bad = || ConfigErrorKind::BadValue {
+        value: text.to_owned(),
+        expected: kind.expected(),
+    };
+    match kind {
+        Kind::SocketAddr => text.parse().map(Value::Addr).map_err(|_| bad()),
+        Kind::OptionalSocketAddr if text == "off" => Ok(Value::OptionalAddr(None)),
+        Kind::OptionalSocketAddr => text
+            .parse()
+            .map(|a| Value::OptionalAddr(Some(a)))
+            .map_err(|_| bad()),
+        Kind::Path if text.is_empty() || text.contains('\0') => Err(bad()),
+        Kind::Path => Ok(Value::Path(PathBuf::from(text))),
+        Kind::Duration => parse_duration(text).map(Value::Duration).ok_or_else(bad),
+        Kind::Country if text.len() == 2 && text.bytes().all(|b| b.is_ascii_uppercase()) => {
+            Ok(Value::Country(text.to_owned()))
+        }
+        Kind::Country => Err(bad()),
+        // In the environment a list is comma-separated.
+        Kind::PathList | Kind::PrincipalList => {
+            let items: Vec<&str> = text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            parse_list(kind, &items)
+        }
+    }
+}
+
+fn parse_list(kind: Kind, items: &[&str]) -> Result<Value, ConfigErrorKind> {
+    match kind {
+        Kind::PathList => {
+            let mut paths = Vec::new();
+            for item in items {
+                if item.is_empty() || item.contains('\0') {
+                    return Err(ConfigErrorKind::BadValue {
+                        value: (*item).to_owned(),
+                        expected: kind.expected(),
+                    });
+                }
+                paths.push(PathBuf::from(item));
+            }
+            Ok(Value::Paths(paths))
+        }
+        _ => {
+            let mut principals = Vec::new();
+            for item in items {
+                principals.push(item.parse().map_err(|_| ConfigErrorKind::BadValue {
+                    value: (*item).to_owned(),
+                    expected: kind.expected(),
+                })?);
+            }
+            Ok(Value::Principals(principals))
+        }
+    }
+}
+
+/// Parses `"10s"`, `"500ms"`, `"2m"`, `"1h"` or a bare number of seconds.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    match unit {
+        "" | "s" => Some(Duration::from_secs(n)),
+        "ms" => Some(Duration::from_millis(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
+        "h" => n.checked_mul(3600).map(Duration::from_secs),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+
+    #[test]
+    fn defaults_parse() {
+        let c = Config::load(None, &no_env()).unwrap();
+        assert_eq!(c.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(
+            c.metrics.listen.map(|a| a.to_string()).as_deref(),
+            Some(DEFAULT_METRICS_LISTEN)
+        );
+        assert!(c.tls.is_development());
+    }
+
+    #[test]
+    fn file_and_env_apply_with_env_winning() {
+        let file = r#"
+            [server]
+            listen = "0.0.0.0:8443"
+            shutdown_grace = "3s"
+            [metrics]
+            listen = "off"
+            [access]
+            auditor = ["subject:CN=audit,O=ANS,C=FR"]
+        "#;
+        let mut env = no_env();
+        env.insert("BRIDGE_SERVER_LISTEN".into(), "127.0.0.1:9000".into());
+        env.insert("BRIDGE_LOG".into(), "debug".into());
+        let c = Config::load(Some(file), &env).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(c.server.shutdown_grace, Duration::from_secs(3));
+        assert_eq!(c.metrics.listen, None);
+        assert_eq!(c.access.grants.len(), 1);
+        assert_eq!(c.access.grants[0].0, Role::Auditor);
+    }
+
+    #[test]
+    fn every_bad_key_is_reported_at_once() {
+        let file = r#"
+            [server]
+            listn = "127.0.0.1:1"
+            shutdown_grace = 5
+            [bridge]
+            country = "France"
+        "#;
+        let mut env = no_env();
+        env.insert("BRIDGE_SERVER_RPC_TIMEOUT".into(), "soon".into());
+        env.insert("BRIDGE_NOPE".into(), "1".into());
+        let errors = Config::load(Some(file), &env).unwrap_err().0;
+        let keys: Vec<(&str, &ConfigErrorKind)> =
+            errors.iter().map(|e| (e.key.as_str(), &e.kind)).collect();
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert!(keys.contains(&("server.listn", &ConfigErrorKind::UnknownKey)));
+        assert!(matches!(
+            errors
+                .iter()
+                .find(|e| e.key == "server.shutdown_grace")
+                .unwrap()
+                .kind,
+            ConfigErrorKind::WrongType { .. }
+        ));
+        assert!(matches!(
+            errors
+                .iter()
+                .find(|e| e.key == "bridge.country")
+                .unwrap()
+                .kind,
+            ConfigErrorKind::BadValue { .. }
+        ));
+        assert!(keys.contains(&("BRIDGE_NOPE", &ConfigErrorKind::UnknownKey)));
+        assert!(errors
+            .iter()
+            .any(|e| e.key == "BRIDGE_SERVER_RPC_TIMEOUT" && e.origin == Origin::Env));
+    }
+
+    #[test]
+    fn syntax_error_is_reported() {
+        let errors = Config::load(Some("[server\nlisten="), &no_env())
+            .unwrap_err()
+            .0;
+        assert!(matches!(errors[0].kind, ConfigErrorKind::Syntax { .. }));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_duration("7d"), None);
+        assert_eq!(parse_duration("s"), None);
+    }
+
+    #[test]
+    fn every_key_has_a_distinct_env_name() {
+        let mut names: Vec<String> = KEYS.iter().map(|(k, _)| env_name(k)).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), KEYS.len());
+    }
+}

@@ -1,0 +1,35 @@
+//! The bridge's error type: one enum composed from each stage's own errors, mapped to gRPC status in
+//! exactly one place (`grpc/status.rs`).
+
+use crate::grpc::Role;
+
+/// Everything a bridge operation can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The caller presented no usable certificate (the handshake normally refuses it first).
+    #[error("no verified client certificate")]
+    Unauthenticated,
+    /// The caller's roles do not include one that the method requires (DESIGN.md, roles).
+    #[error("method {method} requires one of the roles {required:?}")]
+    PermissionDenied {
+        /// The gRPC method path.
+        method: String,
+        /// Roles that would be allowed; empty when the caller holds no role at all.
+        required: Vec<Role>,
+    },
+    /// A request field is missing or malformed.
+    #[error("invalid field {field}: {reason}")]
+    InvalidField {
+        /// Field path in the request message, e.g. `envelope.message_id`.
+        field: &'static str,
+        /// What is wrong, for the caller.
+        reason: String,
+    },
+    /// Something the bridge needs locally failed (storage, our own key). Details are logged, not sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Short alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,229 @@
+//! The gateway: everything `eidas-bridge serve` runs, assembled from a [`Config`]. `prepare` does
+//! the fallible set-up (TLS material, development PKI, store); `run` serves on given listeners until
+//! the shutdown future completes, then drains in-flight calls within the grace period.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::Server;
+
+use crate::config::Config;
+use crate::devpki::DevPki;
+use crate::grpc::{fingerprint, AccessPolicy, AuthorizeLayer, ObserveLayer, Principal, Role};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+use crate::tls::{self, ServerIdentity, TlsError};
+
+/// Why the gateway could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// TLS material is missing or unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Only part of the TLS identity is configured.
+    #[error("tls.cert, tls.key and tls.client_ca must be configured together")]
+    PartialTls,
+    /// The metrics registry refused a metric.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The reflection service refused the embedded descriptor sets (a build defect).
+    #[error("reflection: {0}")]
+    Reflection(#[source] tonic_reflection::server::Error),
+    /// The gRPC server failed.
+    #[error("grpc server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// In-flight calls were still running when the grace period ended; they were cut.
+    #[error("in-flight calls did not finish within the {0:?} grace period")]
+    GraceExpired(std::time::Duration),
+}
+
+/// A prepared gateway, ready to serve.
+#[derive(Debug)]
+pub struct Gateway {
+    config: Config,
+    identity: ServerIdentity,
+    policy: Arc<AccessPolicy>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    dev_pki: Option<DevPki>,
+}
+
+/// What `prepare` set up, for the operator to read.
+#[derive(Debug, Clone)]
+pub struct StartupReport {
+    /// Set when the development PKI is in use: its directory and whether it was created now.
+    pub dev_pki: Option<(PathBuf, bool)>,
+    /// Files of the development PKI (CA, then one certificate and key per role).
+    pub dev_files: Vec<(String, PathBuf)>,
+    /// The sled directory.
+    pub store: PathBuf,
+}
+
+impl Gateway {
+    /// Loads TLS material (generating the development PKI when none is configured), opens the store
+    /// and builds the access policy.
+    ///
+    /// # Errors
+    /// See [`ServeError`].
+    pub fn prepare(config: Config) -> Result<(Gateway, StartupReport), ServeError> {
+        std::fs::create_dir_all(&config.server.data_dir).map_err(|source| TlsError::Read {
+            path: config.server.data_dir.clone(),
+            source,
+        })?;
+        let mut grants = config.access.grants.clone();
+        let mut report = StartupReport {
+            dev_pki: None,
+            dev_files: Vec::new(),
+            store: PathBuf::new(),
+        };
+        let (identity, dev_pki) = if config.tls.is_development() {
+            let pki = DevPki::new(&config.server.data_dir);
+            let created = pki.ensure()?;
+            report.dev_pki = Some((pki.dir.clone(), created));
+            report.dev_files.push(("ca".into(), pki.ca_cert()));
+            for role in Role::ALL {
+                let cert_path = pki.client_cert(role);
+                let leaf = tls::read_certs(&cert_path)?.remove(0);
+                grants.push((
+                    role,
+                    Principal::Fingerprint(fingerprint(&leaf.to_der().map_err(TlsError::from)?)),
+                ));
+                report
+                    .dev_files
+                    .push((format!("{role} certificate"), cert_path));
+                report
+                    .dev_files
+                    .push((format!("{role} key"), pki.client_key(role)));
+            }
+            let identity = ServerIdentity {
+                chain: tls::read_certs(&pki.server_cert())?,
+                key: tls::read_key(&pki.server_key())?,
+                client_cas: tls::read_certs(&pki.ca_cert())?,
+            };
+            (identity, Some(pki))
+        } else {
+            let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) else {
+                return Err(ServeError::PartialTls);
+            };
+            if config.tls.client_ca.is_empty() {
+                return Err(ServeError::PartialTls);
+            }
+            let mut client_cas = Vec::new();
+            for path in &config.tls.client_ca {
+                client_cas.extend(tls::read_certs(path)?);
+            }
+            let identity = ServerIdentity {
+                chain: tls::read_certs(cert)?,
+                key: tls::read_key(key)?,
+                client_cas,
+            };
+            (identity, None)
+        };
+        let store = Store::open(&config.server.data_dir)?;
+        report.store = store.path().to_owned();
+        let gateway = Gateway {
+            policy: Arc::new(AccessPolicy::new(grants)),
+            identity,
+            store,
+            metrics: Arc::new(Metrics::new()?),
+            dev_pki,
+            config,
+        };
+        Ok((gateway, report))
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The development PKI, when in use.
+    pub fn dev_pki(&self) -> Option<&DevPki> {
+        self.dev_pki.as_ref()
+    }
+
+    /// The opened store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves gRPC on `listener` (mutual TLS) and metrics on `metrics_listener` until `shutdown`
+    /// completes; then stops accepting, lets in-flight calls finish for at most
+    /// `server.shutdown_grace`, and returns.
+    ///
+    /// # Errors
+    /// See [`ServeError`].
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        metrics_listener: Option<TcpListener>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let acceptor = self.identity.acceptor()?;
+        let incoming = tls::incoming(listener, acceptor, self.config.server.handshake_timeout);
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        // The empty service name is the server as a whole (grpc.health.v1 semantics).
+        health_reporter
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(bridge_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(ServeError::Reflection)?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(bridge_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(ServeError::Reflection)?;
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+
+        let metrics_task = metrics_listener.map(|l| {
+            let mut rx = stop_rx.clone();
+            tokio::spawn(crate::metrics::serve(l, self.metrics.clone(), async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }))
+        });
+
+        let server = Server::builder()
+            .timeout(self.config.server.rpc_timeout)
+            .layer(ObserveLayer::new(self.metrics.clone()))
+            .layer(AuthorizeLayer::new(self.policy.clone()))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .serve_with_incoming_shutdown(incoming, signal);
+
+        let grace = self.config.server.shutdown_grace;
+        let mut grace_rx = stop_rx.clone();
+        let grace_timer = async move {
+            let _ = grace_rx.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        };
+
+        let result = tokio::select! {
+            served = server => served.map_err(ServeError::from),
+            _ = grace_timer => Err(ServeError::GraceExpired(grace)),
+        };
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
+        // Durable state is flushed by its owners on every write; this final flush only shortens
+        // sled's recovery on the next start.
+        let _ = self.store.flush();
+        result
+    }
+}
