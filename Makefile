@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-APT_PACKAGES := libxmlsec1-dev libxml2-dev libssl-dev pkg-config clang libclang-dev xmlsec1 python3-pip
+APT_PACKAGES := libxmlsec1-dev libxml2-dev libssl-dev pkg-config clang libclang-dev xmlsec1
 PY_PACKAGES := grpcio grpcio-health-checking grpcio-reflection cryptography
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -1,6 +1,7 @@
 //! The command line of the one binary, `eidas-bridge`. Exit status: 0 success, 1 the thing checked
 //! is invalid or untrusted, 2 usage or input error (one-line reason on stderr), 64 bad configuration.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -106,20 +107,25 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
             },
             None => None,
         };
+        // Written with errors ignored: a closed stdout (a supervisor that stopped reading) must not
+        // take the gateway down.
+        let mut out = std::io::stdout().lock();
         if let Some((dir, created)) = &report.dev_pki {
             let verb = if *created { "generated" } else { "reusing" };
-            println!("development PKI ({verb}) in {}:", dir.display());
+            let _ = writeln!(out, "development PKI ({verb}) in {}:", dir.display());
             for (what, path) in &report.dev_files {
-                println!("  {what:<20} {}", path.display());
+                let _ = writeln!(out, "  {what:<20} {}", path.display());
             }
         }
-        println!("store: {}", report.store.display());
-        if let Ok(addr) = listener.local_addr() {
-            println!("grpc (mutual TLS) listening on {addr}");
-        }
+        let _ = writeln!(out, "store: {}", report.store.display());
         if let Some(addr) = metrics_listener.as_ref().and_then(|l| l.local_addr().ok()) {
-            println!("metrics on http://{addr}/metrics");
+            let _ = writeln!(out, "metrics on http://{addr}/metrics");
         }
+        if let Ok(addr) = listener.local_addr() {
+            let _ = writeln!(out, "grpc (mutual TLS) listening on {addr}");
+        }
+        let _ = out.flush();
+        drop(out);
         tracing::info!(%listen, "gateway started");
         match gateway
             .run(listener, metrics_listener, crate::shutdown::signal())
