@@ -1,6 +1,10 @@
 //! The only module that opens sled. It owns the database handle and hands typed trees to the journal,
 //! the outbox, the directory and the trust snapshot cache; nothing else imports sled.
 
+mod durable;
+
+pub use durable::GroupCommit;
+
 use std::path::{Path, PathBuf};
 
 /// Why the store could not be opened or used.
@@ -19,6 +23,23 @@ pub enum StoreError {
     /// A read or write failed.
     #[error("store i/o: {0}")]
     Io(#[from] sled::Error),
+    /// Making a write durable failed: the write must be treated as not acknowledged.
+    #[error("store sync failed: {reason}")]
+    Sync {
+        /// The I/O error, as text (the cause is not `Clone`).
+        reason: String,
+    },
+    /// The committer thread has stopped (shutdown).
+    #[error("the store is closed")]
+    Closed,
+    /// A stored record does not decode: the store was edited or is corrupt.
+    #[error("corrupt record in {tree}: {detail}")]
+    Corrupt {
+        /// The tree.
+        tree: &'static str,
+        /// What did not decode.
+        detail: String,
+    },
 }
 
 /// The embedded database.
@@ -26,6 +47,7 @@ pub enum StoreError {
 pub struct Store {
     db: sled::Db,
     path: PathBuf,
+    commit: GroupCommit,
 }
 
 impl Store {
@@ -42,7 +64,8 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
-        Ok(Store { db, path })
+        let commit = GroupCommit::start(db.clone(), &path)?;
+        Ok(Store { db, path, commit })
     }
 
     /// Where the database lives.
@@ -58,6 +81,11 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// The group committer for writes that must be durable before they are acknowledged.
+    pub fn commit(&self) -> &GroupCommit {
+        &self.commit
     }
 
     /// The raw handle, for the typed tree modules of this directory only.
