@@ -1,6 +1,24 @@
 //! The exchange journal: a tamper-evident, append-only log of every exchange (DESIGN.md,
-//! "Journal"). Entries are hashed into an RFC 9162 Merkle tree; checkpoints are C2SP signed notes.
-pub mod entry;
-pub mod merkle;
+//! "Journal").
+//!
+//! - `entry`: [`JournalEntry`] and its canonical, strictly decoded binary encoding.
+//! - `merkle`: the RFC 9162 tree, proofs and the RFC's verification algorithms.
+//! - `checkpoint`: C2SP tlog-checkpoint notes signed with the Ed25519 [`JournalKey`].
+//! - `storage`: the [`JournalStorage`] seam (the sled implementation is `store::journal`).
+//! - `log`: the running [`Journal`]: group commit, checkpoints, proofs, replay.
+//! - `export`: self-contained export files and their offline verification.
+//!
+//! Entries record the digest of the trust snapshot each decision used
+//! ([`JournalEntry::trust_snapshot`]), so a later `verify --recheck` can re-run decisions against
+//! archived snapshots; that recheck is not implemented here yet.
 pub mod checkpoint;
+pub mod entry;
+pub mod log;
+pub mod merkle;
 pub mod storage;
+
+pub use checkpoint::{Checkpoint, JournalKey, NoteError, NoteVerifier};
+pub use entry::{EntryError, EntryKind, JournalEntry, PayloadDigest};
+pub use log::{AppendReceipt, Journal, JournalConfig, JournalError, Replay, TreeHead};
+pub use merkle::{Hash, ProofError};
+pub use storage::{JournalStorage, StorageError, StorageOp};
