@@ -13,12 +13,14 @@
 //! archived snapshots; that recheck is not implemented here yet.
 pub mod checkpoint;
 pub mod entry;
+pub mod export;
 pub mod log;
 pub mod merkle;
 pub mod storage;
 
 pub use checkpoint::{Checkpoint, JournalKey, NoteError, NoteVerifier};
 pub use entry::{EntryError, EntryKind, JournalEntry, PayloadDigest};
+pub use export::{export, verify_export, ExportError, ExportFile, ExportRecord, Finding, VerifyReport};
 pub use log::{AppendReceipt, Journal, JournalConfig, JournalError, Replay, TreeHead};
 pub use merkle::{Hash, ProofError};
 pub use storage::{JournalStorage, StorageError, StorageOp};
