@@ -17,11 +17,11 @@
 //! when they disagree: the bridge must then refuse new work. After a storage failure while
 //! running, every later append gets [`JournalError::Failed`] until restart.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -29,6 +29,7 @@ use super::checkpoint::{JournalKey, NoteError, NoteVerifier};
 use super::entry::{EntryError, JournalEntry};
 use super::merkle::{self, CompactRange, Hash, NodeSource, ProofError, EMPTY_ROOT};
 use super::storage::{JournalStorage, StorageError};
+use super::writer::{Request, Responder, Writer};
 use crate::store::journal::MAX_BATCH;
 
 /// Default appenders that may wait for the writer: with [`MAX_BATCH`] per commit, four commits'
@@ -118,37 +119,38 @@ pub enum JournalError {
     Closed,
 }
 
-type Reply = Result<AppendReceipt, JournalError>;
-
-enum Responder {
-    Blocking(SyncSender<Reply>),
-    Async(tokio::sync::oneshot::Sender<Reply>),
+/// State shared by the handle, its readers and the writer thread.
+pub(super) struct Shared {
+    pub(super) storage: Arc<dyn JournalStorage>,
+    pub(super) verifier: NoteVerifier,
+    /// The published head and the latest checkpoint note.
+    pub(super) head: RwLock<(TreeHead, Arc<str>)>,
+    /// Set after a storage failure: appends are refused until restart.
+    pub(super) failed: AtomicBool,
+    /// Counters for operators.
+    pub(super) stats: StatCounters,
 }
 
-impl Responder {
-    fn send(self, r: Reply) {
-        // An appender that gave up (dropped its receiver) needs no answer.
-        match self {
-            Self::Blocking(tx) => drop(tx.send(r)),
-            Self::Async(tx) => drop(tx.send(r)),
-        }
-    }
+/// Operational counters (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JournalStats {
+    /// Group commits (one `fdatasync` each).
+    pub commits: u64,
+    /// Entries made durable since open.
+    pub entries: u64,
+    /// Checkpoints signed since open.
+    pub checkpoints: u64,
 }
 
-struct Request {
-    entry: Vec<u8>,
-    reply: Responder,
-}
-
-struct Shared {
-    storage: Arc<dyn JournalStorage>,
-    verifier: NoteVerifier,
-    head: RwLock<(TreeHead, Arc<str>)>,
-    failed: AtomicBool,
+#[derive(Debug, Default)]
+pub(super) struct StatCounters {
+    pub(super) commits: AtomicU64,
+    pub(super) entries: AtomicU64,
+    pub(super) checkpoints: AtomicU64,
 }
 
 /// Node lookups against the storage, for proofs.
-struct StoredNodes<'a>(&'a dyn JournalStorage);
+pub(super) struct StoredNodes<'a>(&'a dyn JournalStorage);
 
 impl NodeSource for StoredNodes<'_> {
     type Error = StorageError;
@@ -217,6 +219,7 @@ impl Journal {
             verifier,
             head: RwLock::new((TreeHead { size: n, root }, note)),
             failed: AtomicBool::new(false),
+            stats: StatCounters::default(),
         });
         let (tx, rx) = mpsc::sync_channel(config.queue_capacity.max(1));
         let writer = Writer { shared: shared.clone(), key, edge, interval: config.checkpoint_interval };
@@ -267,6 +270,16 @@ impl Journal {
             Err(TrySendError::Disconnected(_)) => return Err(JournalError::Closed),
         }
         rrx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// Operational counters since open.
+    pub fn stats(&self) -> JournalStats {
+        let c = &self.shared.stats;
+        JournalStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            entries: c.entries.load(Ordering::Relaxed),
+            checkpoints: c.checkpoints.load(Ordering::Relaxed),
+        }
     }
 
     /// The published tree head.
@@ -401,116 +414,6 @@ impl Iterator for Replay<'_> {
     type Item = Result<(u64, JournalEntry), JournalError>;
     fn next(&mut self) -> Option<Self::Item> {
         Some(self.next_raw()?.and_then(|(i, b)| Ok((i, JournalEntry::decode(&b)?))))
-    }
-}
-
-struct Writer {
-    shared: Arc<Shared>,
-    key: JournalKey,
-    edge: CompactRange,
-    interval: Duration,
-}
-
-impl Writer {
-    fn run(mut self, rx: Receiver<Request>) {
-        let mut last_cp = Instant::now();
-        let mut cp_size = self.edge.size();
-        let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
-        loop {
-            let first = if cp_size < self.edge.size() {
-                match rx.recv_timeout(self.interval.saturating_sub(last_cp.elapsed())) {
-                    Ok(r) => Some(r),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match rx.recv() {
-                    Ok(r) => Some(r),
-                    Err(_) => break,
-                }
-            };
-            batch.extend(first);
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
-                }
-            }
-            let due = self.interval.is_zero() || last_cp.elapsed() >= self.interval;
-            let cp = self.commit(&mut batch, due);
-            if let Some(size) = cp {
-                cp_size = size;
-                last_cp = Instant::now();
-            }
-        }
-        if cp_size < self.edge.size() && !self.shared.failed.load(Ordering::Acquire) {
-            drop(self.checkpoint());
-        }
-    }
-
-    fn fail(&self) {
-        self.shared.failed.store(true, Ordering::Release);
-    }
-
-    fn checkpoint(&self) -> Result<Arc<str>, JournalError> {
-        let size = self.edge.size();
-        let note = self.key.sign(size, self.edge.root())?;
-        self.shared.storage.save_checkpoint(size, &note)?;
-        let note: Arc<str> = note.into();
-        self.shared.head.write().unwrap_or_else(|p| p.into_inner()).1 = note.clone();
-        Ok(note)
-    }
-
-    /// One group commit; returns the checkpointed size if a checkpoint was written.
-    fn commit(&mut self, batch: &mut Vec<Request>, due: bool) -> Option<u64> {
-        if batch.is_empty() {
-            return if due { self.checkpoint().ok().map(|_| self.edge.size()) } else { None };
-        }
-        if self.shared.failed.load(Ordering::Acquire) {
-            batch.drain(..).for_each(|r| r.reply.send(Err(JournalError::Failed)));
-            return None;
-        }
-        let entries: Vec<Vec<u8>> = batch.iter_mut().map(|r| std::mem::take(&mut r.entry)).collect();
-        // Step 1: durable write, one fdatasync for the whole batch.
-        if let Err(e) = self.shared.storage.append_durable(&entries) {
-            tracing::debug!(error = %e, "journal append failed");
-            self.fail();
-            batch.drain(..).for_each(|r| r.reply.send(Err(JournalError::Storage(e.clone()))));
-            return None;
-        }
-        // Step 2: tree nodes (derived data; rebuilt on open if lost).
-        let first = self.edge.size();
-        let mut nodes = Vec::with_capacity(entries.len() * 2);
-        for e in &entries {
-            self.edge.push(merkle::leaf_hash(e), &mut nodes);
-        }
-        if self.shared.storage.put_nodes(&nodes, self.edge.size()).is_err() {
-            // The entries are durable and are acknowledged; new work stops until restart.
-            self.fail();
-        }
-        // Step 3: checkpoint when due.
-        let mut written = None;
-        let cp = if due && !self.shared.failed.load(Ordering::Acquire) {
-            match self.checkpoint() {
-                Ok(n) => {
-                    written = Some(self.edge.size());
-                    Some(n)
-                }
-                Err(_) => {
-                    self.fail();
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        // Step 4: publish, then acknowledge.
-        self.shared.head.write().unwrap_or_else(|p| p.into_inner()).0 =
-            TreeHead { size: self.edge.size(), root: self.edge.root() };
-        for (i, r) in batch.drain(..).enumerate() {
-            r.reply.send(Ok(AppendReceipt { index: first + i as u64, checkpoint: cp.clone() }));
-        }
-        written
     }
 }
 
