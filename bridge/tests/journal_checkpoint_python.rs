@@ -1,6 +1,7 @@
 //! A checkpoint produced by the bridge verifies with an independent implementation of the
 //! signed-note format: `tests/py/verify_checkpoint.py`, written from the C2SP specifications with
 //! the Python `cryptography` package. python3 is required: a missing interpreter fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +17,10 @@ fn script() -> PathBuf {
 
 fn ensure_python() {
     let v = Command::new("python3").arg("--version").output();
-    assert!(v.is_ok_and(|o| o.status.success()), "python3 is required for this test and is missing");
+    assert!(
+        v.is_ok_and(|o| o.status.success()),
+        "python3 is required for this test and is missing"
+    );
     let has = |_: ()| {
         Command::new("python3")
             .args(["-c", "import cryptography"])
@@ -24,14 +28,27 @@ fn ensure_python() {
             .is_ok_and(|s| s.success())
     };
     if !has(()) {
-        let _ = Command::new("python3").args(["-m", "pip", "install", "--quiet", "cryptography"]).status();
+        let _ = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "cryptography"])
+            .status();
     }
-    assert!(has(()), "the python `cryptography` package is missing and could not be installed");
+    assert!(
+        has(()),
+        "the python `cryptography` package is missing and could not be installed"
+    );
 }
 
 fn run(vkey: &Path, note: &Path) -> (i32, String) {
-    let out = Command::new("python3").arg(script()).arg(vkey).arg(note).output().unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap())
+    let out = Command::new("python3")
+        .arg(script())
+        .arg(vkey)
+        .arg(note)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+    )
 }
 
 #[test]
@@ -41,7 +58,10 @@ fn python_verifies_bridge_checkpoint() {
     let key = JournalKey::generate("bridge.example.fr/journal").unwrap();
     let vkey = key.verifier().to_vkey();
     let storage = Arc::new(SledJournalStorage::open(&dir.path().join("j")).unwrap());
-    let config = JournalConfig { checkpoint_interval: Duration::ZERO, ..JournalConfig::default() };
+    let config = JournalConfig {
+        checkpoint_interval: Duration::ZERO,
+        ..JournalConfig::default()
+    };
     let journal = Journal::open(storage, key, &config).unwrap();
     for i in 0..7 {
         let e = JournalEntry {
@@ -65,10 +85,16 @@ fn python_verifies_bridge_checkpoint() {
     std::fs::write(&note_path, note.as_bytes()).unwrap();
     let (code, out) = run(&vkey_path, &note_path);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out.trim(), format!("ok bridge.example.fr/journal 7 {}", hex::encode(head.root)));
+    assert_eq!(
+        out.trim(),
+        format!("ok bridge.example.fr/journal 7 {}", hex::encode(head.root))
+    );
 
     // The independent verifier also rejects a changed tree size.
     std::fs::write(&note_path, note.replacen("\n7\n", "\n8\n", 1)).unwrap();
     let (code, out) = run(&vkey_path, &note_path);
-    assert_eq!((code, out.trim()), (1, "invalid: signature does not verify"));
+    assert_eq!(
+        (code, out.trim()),
+        (1, "invalid: signature does not verify")
+    );
 }

@@ -5,6 +5,7 @@
 //! The child is this same test binary re-executed (`current_exe`) to run only the ignored test
 //! `crash_child`, which does its work only when `JOURNAL_CRASH_CHILD_DIR` is set. This needs no
 //! extra installed binary and no nested `cargo` invocation; outside the parent it is a no-op.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -38,14 +39,19 @@ fn open(dir: &std::path::Path) -> Journal {
     let pem = std::fs::read(dir.join("key.pem")).unwrap();
     let key = JournalKey::from_pkcs8_pem(ORIGIN, &pem).unwrap();
     let storage = Arc::new(SledJournalStorage::open(&dir.join("journal")).unwrap());
-    let config = JournalConfig { checkpoint_interval: Duration::ZERO, ..JournalConfig::default() };
+    let config = JournalConfig {
+        checkpoint_interval: Duration::ZERO,
+        ..JournalConfig::default()
+    };
     Journal::open(storage, key, &config).unwrap()
 }
 
 #[test]
 #[ignore = "child process of journal_survives_sigkill; does nothing unless run by it"]
 fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let journal = Arc::new(open(std::path::Path::new(&dir)));
     let pid = std::process::id();
     let threads: Vec<_> = (0..CHILD_THREADS)
@@ -85,7 +91,13 @@ fn journal_survives_sigkill() {
     for round in 0..ROUNDS {
         let target = 1 + next_rand(&mut seed) % 600;
         let mut child = Command::new(&exe)
-            .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -122,7 +134,10 @@ fn journal_survives_sigkill() {
                 Err(_) => break,
             }
         }
-        assert!(seen >= target, "round {round}: child stopped after {seen} acks");
+        assert!(
+            seen >= target,
+            "round {round}: child stopped after {seen} acks"
+        );
 
         let journal = open(dir.path());
         let head = journal.head();
@@ -136,12 +151,22 @@ fn journal_survives_sigkill() {
             entries.push(e.message_id.unwrap());
         }
         for (i, tag) in &acked {
-            assert!(*i < head.size, "round {round}: acked index {i} lost (size {})", head.size);
-            assert_eq!(&entries[*i as usize], tag, "round {round}: entry {i} changed");
+            assert!(
+                *i < head.size,
+                "round {round}: acked index {i} lost (size {})",
+                head.size
+            );
+            assert_eq!(
+                &entries[*i as usize], tag,
+                "round {round}: entry {i} changed"
+            );
         }
         // The tree recomputed from the entries is the one the signed checkpoint commits to.
         assert_eq!(tree.root(), head.root);
-        let cp = journal.verifier().verify_checkpoint(&journal.latest_checkpoint()).unwrap();
+        let cp = journal
+            .verifier()
+            .verify_checkpoint(&journal.latest_checkpoint())
+            .unwrap();
         assert_eq!((cp.size, cp.root), (head.size, head.root));
         // The next append continues the chain, provably.
         let r = journal.append(&entry(&format!("parent-{round}"))).unwrap();
@@ -149,8 +174,14 @@ fn journal_survives_sigkill() {
         let new_head = journal.head();
         if head.size > 0 {
             let proof = journal.consistency_proof(head.size, new_head.size).unwrap();
-            merkle::verify_consistency(head.size, new_head.size, &head.root, &new_head.root, &proof)
-                .unwrap();
+            merkle::verify_consistency(
+                head.size,
+                new_head.size,
+                &head.root,
+                &new_head.root,
+                &proof,
+            )
+            .unwrap();
         }
         acked.push((r.index, format!("parent-{round}")));
     }

@@ -1,5 +1,6 @@
 //! Tamper tests on a journal export: each alteration is detected and named with the index of the
 //! first bad entry.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +13,20 @@ use eidas_bridge::store::journal::SledJournalStorage;
 
 fn entry(i: u64) -> JournalEntry {
     JournalEntry {
-        kind: if i % 5 == 4 { EntryKind::Failed } else { EntryKind::Delivered },
+        kind: if i % 5 == 4 {
+            EntryKind::Failed
+        } else {
+            EntryKind::Delivered
+        },
         unix_nanos: 1_764_000_000_000_000_000 + i as i64,
         message_id: Some(format!("msg-{i:04}")),
         sender: Some("hcid:fr:rpps:810000000001".into()),
         recipient: Some("hcid:be:nihii:12345678".into()),
         peer: Some("BE:bridge.example.be".into()),
-        payload: Some(PayloadDigest { sha256: [i as u8; 32], size: 1000 + i }),
+        payload: Some(PayloadDigest {
+            sha256: [i as u8; 32],
+            size: 1000 + i,
+        }),
         trust_snapshot: Some([0xAB; 32]),
         reason: (i % 5 == 4).then(|| "peer_unavailable".to_owned()),
     }
@@ -34,7 +42,10 @@ fn journal(n: u64) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let key = JournalKey::generate("bridge.example.fr/journal").unwrap();
     let storage = Arc::new(SledJournalStorage::open(dir.path()).unwrap());
-    let config = JournalConfig { checkpoint_interval: Duration::ZERO, ..JournalConfig::default() };
+    let config = JournalConfig {
+        checkpoint_interval: Duration::ZERO,
+        ..JournalConfig::default()
+    };
     let journal = Journal::open(storage, key, &config).unwrap();
     for i in 0..n {
         journal.append(&entry(i)).unwrap();
@@ -72,7 +83,10 @@ fn one_byte_edit_is_named() {
     let mut file = ExportFile::parse(&export_bytes(&f.journal)).unwrap();
     let last = file.records[17].entry.len() - 1;
     file.records[17].entry[last - 20] ^= 0x01;
-    assert_eq!(first(&file.to_bytes(), None), (Finding::EntryEdited { index: 17 }, Some(17)));
+    assert_eq!(
+        first(&file.to_bytes(), None),
+        (Finding::EntryEdited { index: 17 }, Some(17))
+    );
 }
 
 #[test]
@@ -83,7 +97,13 @@ fn edit_with_recomputed_leaf_hash_is_caught_by_the_checkpoint() {
     file.records[17].leaf = eidas_bridge::journal::merkle::leaf_hash(&file.records[17].entry);
     assert_eq!(
         first(&file.to_bytes(), None),
-        (Finding::CheckpointMismatch { checkpoint_size: 18, first_index: 17 }, Some(17))
+        (
+            Finding::CheckpointMismatch {
+                checkpoint_size: 18,
+                first_index: 17
+            },
+            Some(17)
+        )
     );
 }
 
@@ -92,7 +112,10 @@ fn deletion_is_named() {
     let f = journal(40);
     let mut file = ExportFile::parse(&export_bytes(&f.journal)).unwrap();
     file.records.remove(23);
-    assert_eq!(first(&file.to_bytes(), None), (Finding::EntryDeleted { index: 23 }, Some(23)));
+    assert_eq!(
+        first(&file.to_bytes(), None),
+        (Finding::EntryDeleted { index: 23 }, Some(23))
+    );
 }
 
 #[test]
@@ -100,7 +123,10 @@ fn swap_is_named() {
     let f = journal(40);
     let mut file = ExportFile::parse(&export_bytes(&f.journal)).unwrap();
     file.records.swap(5, 9);
-    assert_eq!(first(&file.to_bytes(), None), (Finding::EntriesReordered { index: 5 }, Some(5)));
+    assert_eq!(
+        first(&file.to_bytes(), None),
+        (Finding::EntriesReordered { index: 5 }, Some(5))
+    );
 }
 
 #[test]
@@ -110,7 +136,13 @@ fn cut_tail_is_named() {
     file.records.truncate(31);
     assert_eq!(
         first(&file.to_bytes(), None),
-        (Finding::Truncated { index: 31, checkpoint_size: 40 }, Some(31))
+        (
+            Finding::Truncated {
+                index: 31,
+                checkpoint_size: 40
+            },
+            Some(31)
+        )
     );
 }
 
@@ -126,7 +158,13 @@ fn older_export_against_kept_checkpoint_is_rollback() {
     // An older (consistently cut) export presented to an auditor who kept the newer checkpoint.
     assert_eq!(
         first(&old_export, Some(&kept)),
-        (Finding::RolledBack { kept_size: 40, export_size: 25 }, Some(25))
+        (
+            Finding::RolledBack {
+                kept_size: 40,
+                export_size: 25
+            },
+            Some(25)
+        )
     );
     // The newer export against the older kept checkpoint is fine: it extends it.
     let r = verify_export(&export_bytes(&f.journal), Some(&old_cp)).unwrap();
@@ -139,12 +177,21 @@ fn forged_checkpoint_and_fork_are_named() {
     let mut file = ExportFile::parse(&export_bytes(&f.journal)).unwrap();
     file.checkpoints[5] = file.checkpoints[5].replacen("\n5\n", "\n6\n", 1);
     let (finding, _) = first(&file.to_bytes(), None);
-    assert!(matches!(finding, Finding::BadCheckpointSignature { position: 5, .. }), "{finding:?}");
+    assert!(
+        matches!(finding, Finding::BadCheckpointSignature { position: 5, .. }),
+        "{finding:?}"
+    );
 
     // Another journal with the same key name but another key: its checkpoint is not ours.
     let other = journal(12);
-    let (finding, _) = first(&export_bytes(&f.journal), Some(&other.journal.latest_checkpoint()));
-    assert!(matches!(finding, Finding::KeptCheckpointInvalid(_)), "{finding:?}");
+    let (finding, _) = first(
+        &export_bytes(&f.journal),
+        Some(&other.journal.latest_checkpoint()),
+    );
+    assert!(
+        matches!(finding, Finding::KeptCheckpointInvalid(_)),
+        "{finding:?}"
+    );
 }
 
 #[test]
@@ -152,14 +199,26 @@ fn framing_errors_are_errors() {
     use eidas_bridge::journal::ExportError;
     let f = journal(3);
     let bytes = export_bytes(&f.journal);
-    assert_eq!(verify_export(b"nope", None).unwrap_err(), ExportError::BadMagic);
-    assert!(matches!(verify_export(&bytes[..bytes.len() - 1], None), Err(ExportError::Truncated(_))));
+    assert_eq!(
+        verify_export(b"nope", None).unwrap_err(),
+        ExportError::BadMagic
+    );
+    assert!(matches!(
+        verify_export(&bytes[..bytes.len() - 1], None),
+        Err(ExportError::Truncated(_))
+    ));
     let mut longer = bytes.clone();
     longer.push(0);
-    assert_eq!(verify_export(&longer, None).unwrap_err(), ExportError::TrailingBytes(1));
+    assert_eq!(
+        verify_export(&longer, None).unwrap_err(),
+        ExportError::TrailingBytes(1)
+    );
     let mut v2 = bytes.clone();
     v2[4] = 2;
-    assert_eq!(verify_export(&v2, None).unwrap_err(), ExportError::UnsupportedVersion(2));
+    assert_eq!(
+        verify_export(&v2, None).unwrap_err(),
+        ExportError::UnsupportedVersion(2)
+    );
     // A record count far beyond the bytes present is refused before allocating.
     let mut huge = bytes[..5].to_vec();
     let klen = u16::from_be_bytes([bytes[5], bytes[6]]) as usize;
@@ -167,6 +226,9 @@ fn framing_errors_are_errors() {
     huge.extend_from_slice(&u64::MAX.to_be_bytes());
     assert!(matches!(
         verify_export(&huge, None),
-        Err(ExportError::TooLarge { field: "record count", .. })
+        Err(ExportError::TooLarge {
+            field: "record count",
+            ..
+        })
     ));
 }

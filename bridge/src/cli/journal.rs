@@ -96,7 +96,9 @@ fn execute(cmd: JournalCommand, json: bool, out: &mut dyn Write) -> Result<u8, I
     match cmd {
         JournalCommand::Replay { data, from, to } => {
             let storage = open_storage(&data)?;
-            let to = to.unwrap_or(u64::MAX).min(crate::journal::JournalStorage::len(&storage));
+            let to = to
+                .unwrap_or(u64::MAX)
+                .min(crate::journal::JournalStorage::len(&storage));
             let mut replay = Replay::new(&storage, from, to);
             while let Some(item) = replay.next_raw() {
                 let (index, bytes) = item.map_err(|e| InputError::Journal(e.to_string()))?;
@@ -114,19 +116,25 @@ fn execute(cmd: JournalCommand, json: bool, out: &mut dyn Write) -> Result<u8, I
         }
         JournalCommand::Export { data, out: path } => {
             let storage = open_storage(&data)?;
-            let verifier =
-                read_verifier(&journal_dir(&data)).map_err(|e| InputError::Journal(e.to_string()))?;
+            let verifier = read_verifier(&journal_dir(&data))
+                .map_err(|e| InputError::Journal(e.to_string()))?;
             let io = |e: std::io::Error| InputError::Io(path.clone(), e.kind());
             let tmp = path.with_extension("partial");
             let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
-            let n = export(&storage, &verifier, &mut f).map_err(|e| InputError::Journal(e.to_string()))?;
+            let n = export(&storage, &verifier, &mut f)
+                .map_err(|e| InputError::Journal(e.to_string()))?;
             f.into_inner()
                 .map_err(|e| io(e.into_error()))?
                 .sync_all()
                 .map_err(io)?;
             std::fs::rename(&tmp, &path).map_err(io)?;
             if json {
-                writeln!(out, "{}", json!({"entries": n, "out": path.display().to_string()})).map_err(wr)?;
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"entries": n, "out": path.display().to_string()})
+                )
+                .map_err(wr)?;
             } else {
                 writeln!(out, "exported {n} entries to {}", path.display()).map_err(wr)?;
             }
@@ -134,13 +142,16 @@ fn execute(cmd: JournalCommand, json: bool, out: &mut dyn Write) -> Result<u8, I
         }
         JournalCommand::Verify { file, checkpoint } => {
             let bytes = read_bounded(&file, MAX_EXPORT_BYTES)?;
-            let kept = match &checkpoint {
-                Some(p) => {
-                    let b = read_bounded(p, MAX_NOTE_LEN as u64)?;
-                    Some(String::from_utf8(b).map_err(|_| InputError::Io(p.clone(), std::io::ErrorKind::InvalidData))?)
-                }
-                None => None,
-            };
+            let kept =
+                match &checkpoint {
+                    Some(p) => {
+                        let b = read_bounded(p, MAX_NOTE_LEN as u64)?;
+                        Some(String::from_utf8(b).map_err(|_| {
+                            InputError::Io(p.clone(), std::io::ErrorKind::InvalidData)
+                        })?)
+                    }
+                    None => None,
+                };
             match verify_export(&bytes, kept.as_deref()) {
                 Ok(report) => print_report(&report, json, out).map_err(wr),
                 Err(e @ (ExportError::BadMagic | ExportError::UnsupportedVersion(_))) => {
@@ -148,7 +159,8 @@ fn execute(cmd: JournalCommand, json: bool, out: &mut dyn Write) -> Result<u8, I
                 }
                 Err(e) => {
                     if json {
-                        writeln!(out, "{}", json!({"valid": false, "error": e.to_string()})).map_err(wr)?;
+                        writeln!(out, "{}", json!({"valid": false, "error": e.to_string()}))
+                            .map_err(wr)?;
                     } else {
                         writeln!(out, "invalid: {e}").map_err(wr)?;
                     }
@@ -189,11 +201,21 @@ fn entry_text(v: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    ["index", "kind", "unix_nanos", "message_id", "sender", "recipient", "peer", "payload_sha256", "reason"]
-        .iter()
-        .map(|k| f(k))
-        .collect::<Vec<_>>()
-        .join("\t")
+    [
+        "index",
+        "kind",
+        "unix_nanos",
+        "message_id",
+        "sender",
+        "recipient",
+        "peer",
+        "payload_sha256",
+        "reason",
+    ]
+    .iter()
+    .map(|k| f(k))
+    .collect::<Vec<_>>()
+    .join("\t")
 }
 
 fn print_report(r: &VerifyReport, json: bool, out: &mut dyn Write) -> std::io::Result<u8> {
@@ -211,7 +233,13 @@ fn print_report(r: &VerifyReport, json: bool, out: &mut dyn Write) -> std::io::R
         });
         writeln!(out, "{v}")?;
     } else if r.is_valid() {
-        writeln!(out, "valid: {} entries, {} checkpoints, root {}", r.entries, r.checkpoints, root.unwrap_or_default())?;
+        writeln!(
+            out,
+            "valid: {} entries, {} checkpoints, root {}",
+            r.entries,
+            r.checkpoints,
+            root.unwrap_or_default()
+        )?;
     } else {
         match r.first_bad_index() {
             Some(i) => writeln!(out, "invalid: first bad entry {i}")?,
@@ -266,25 +294,56 @@ mod tests {
     #[test]
     fn replay_export_verify() {
         let data = data_with_journal(6);
-        let (r, out) = exec(JournalCommand::Replay { data: data.path().into(), from: 2, to: Some(4) }, true);
+        let (r, out) = exec(
+            JournalCommand::Replay {
+                data: data.path().into(),
+                from: 2,
+                to: Some(4),
+            },
+            true,
+        );
         assert_eq!(r, Ok(0));
-        let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["message_id"], "m2");
         assert_eq!(lines[1]["kind"], "accepted");
 
         let file = data.path().join("export.bin");
-        let (r, _) = exec(JournalCommand::Export { data: data.path().into(), out: file.clone() }, false);
+        let (r, _) = exec(
+            JournalCommand::Export {
+                data: data.path().into(),
+                out: file.clone(),
+            },
+            false,
+        );
         assert_eq!(r, Ok(0));
-        let (r, out) = exec(JournalCommand::Verify { file: file.clone(), checkpoint: None }, true);
+        let (r, out) = exec(
+            JournalCommand::Verify {
+                file: file.clone(),
+                checkpoint: None,
+            },
+            true,
+        );
         assert_eq!(r, Ok(0), "{out}");
         let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        assert_eq!((v["valid"].as_bool(), v["entries"].as_u64()), (Some(true), Some(6)));
+        assert_eq!(
+            (v["valid"].as_bool(), v["entries"].as_u64()),
+            (Some(true), Some(6))
+        );
 
         let mut bytes = std::fs::read(&file).unwrap();
         bytes.truncate(bytes.len() - 3);
         std::fs::write(&file, &bytes).unwrap();
-        let (r, out) = exec(JournalCommand::Verify { file, checkpoint: None }, false);
+        let (r, out) = exec(
+            JournalCommand::Verify {
+                file,
+                checkpoint: None,
+            },
+            false,
+        );
         assert_eq!(r, Ok(1));
         assert!(out.starts_with("invalid: export truncated"), "{out}");
     }
@@ -292,11 +351,24 @@ mod tests {
     #[test]
     fn input_errors_are_status_2() {
         let data = tempfile::tempdir().unwrap();
-        let (r, _) = exec(JournalCommand::Replay { data: data.path().into(), from: 0, to: None }, false);
+        let (r, _) = exec(
+            JournalCommand::Replay {
+                data: data.path().into(),
+                from: 0,
+                to: None,
+            },
+            false,
+        );
         assert!(r.is_err());
         let f = data.path().join("x");
         std::fs::write(&f, b"not an export").unwrap();
-        let (r, _) = exec(JournalCommand::Verify { file: f, checkpoint: None }, false);
+        let (r, _) = exec(
+            JournalCommand::Verify {
+                file: f,
+                checkpoint: None,
+            },
+            false,
+        );
         assert!(r.unwrap_err().contains("not a journal export"));
     }
 }

@@ -101,11 +101,20 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The note text: `origin\nsize\nbase64(root)\n`.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        )
     }
 
     fn parse_body(text: &str) -> Result<Self, NoteError> {
-        let lines: Vec<&str> = text.strip_suffix('\n').unwrap_or(text).split('\n').collect();
+        let lines: Vec<&str> = text
+            .strip_suffix('\n')
+            .unwrap_or(text)
+            .split('\n')
+            .collect();
         let [origin, size, root] = lines.as_slice() else {
             return Err(NoteError::BodyLines(lines.len()));
         };
@@ -113,11 +122,18 @@ impl Checkpoint {
         let size_ok = !size.is_empty()
             && size.bytes().all(|b| b.is_ascii_digit())
             && (size.len() == 1 || !size.starts_with('0'));
-        let size: u64 =
-            if size_ok { size.parse().map_err(|_| NoteError::BadSize)? } else { return Err(NoteError::BadSize) };
+        let size: u64 = if size_ok {
+            size.parse().map_err(|_| NoteError::BadSize)?
+        } else {
+            return Err(NoteError::BadSize);
+        };
         let raw = B64.decode(root).map_err(|_| NoteError::BadRoot)?;
         let root: Hash = raw.try_into().map_err(|_| NoteError::BadRoot)?;
-        Ok(Self { origin: (*origin).to_owned(), size, root })
+        Ok(Self {
+            origin: (*origin).to_owned(),
+            size,
+            root,
+        })
     }
 }
 
@@ -156,7 +172,9 @@ pub struct NoteVerifier {
 
 impl std::fmt::Debug for NoteVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NoteVerifier").field("vkey", &self.to_vkey()).finish()
+        f.debug_struct("NoteVerifier")
+            .field("vkey", &self.to_vkey())
+            .finish()
     }
 }
 
@@ -174,7 +192,12 @@ impl NoteVerifier {
     pub fn new(name: &str, public: [u8; 32]) -> Result<Self, NoteError> {
         check_key_name(name)?;
         let key = PKey::public_key_from_raw_bytes(&public, Id::ED25519)?;
-        Ok(Self { name: name.to_owned(), id: key_id(name, &public), public, key })
+        Ok(Self {
+            name: name.to_owned(),
+            id: key_id(name, &public),
+            public,
+            key,
+        })
     }
 
     /// Parses a verifier key string `<name>+<hex id>+<base64(0x01 || key)>`.
@@ -220,7 +243,9 @@ impl NoteVerifier {
         if note.len() > MAX_NOTE_LEN {
             return Err(NoteError::TooLong(note.len()));
         }
-        let Some(split) = note.find("\n\n") else { return Err(NoteError::Framing) };
+        let Some(split) = note.find("\n\n") else {
+            return Err(NoteError::Framing);
+        };
         let (text, sigs) = (&note[..=split], &note[split + 2..]);
         if !sigs.ends_with('\n') || sigs.len() < 2 {
             return Err(NoteError::Framing);
@@ -231,10 +256,14 @@ impl NoteVerifier {
             if i >= MAX_SIGNATURES {
                 return Err(NoteError::TooManySignatures);
             }
-            let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::BadSignatureLine(i))?;
+            let rest = line
+                .strip_prefix(SIG_PREFIX)
+                .ok_or(NoteError::BadSignatureLine(i))?;
             let (name, b64) = rest.split_once(' ').ok_or(NoteError::BadSignatureLine(i))?;
             check_key_name(name).map_err(|_| NoteError::BadSignatureLine(i))?;
-            let raw = B64.decode(b64).map_err(|_| NoteError::BadSignatureLine(i))?;
+            let raw = B64
+                .decode(b64)
+                .map_err(|_| NoteError::BadSignatureLine(i))?;
             if raw.len() < 5 {
                 return Err(NoteError::BadSignatureLine(i));
             }
@@ -244,7 +273,10 @@ impl NoteVerifier {
         }
         let raw = found.ok_or(NoteError::NoMatchingSignature)?;
         let mut v = Verifier::new_without_digest(&self.key)?;
-        if !v.verify_oneshot(&raw[4..], text.as_bytes()).unwrap_or(false) {
+        if !v
+            .verify_oneshot(&raw[4..], text.as_bytes())
+            .unwrap_or(false)
+        {
             return Err(NoteError::BadSignature);
         }
         if cp.origin != self.name {
@@ -262,7 +294,9 @@ pub struct JournalKey {
 
 impl std::fmt::Debug for JournalKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JournalKey").field("verifier", &self.verifier).finish_non_exhaustive()
+        f.debug_struct("JournalKey")
+            .field("verifier", &self.verifier)
+            .finish_non_exhaustive()
     }
 }
 
@@ -289,9 +323,13 @@ impl JournalKey {
 
     fn from_pkey(name: &str, key: PKey<Private>) -> Result<Self, NoteError> {
         let raw = key.raw_public_key()?;
-        let public: [u8; 32] =
-            raw.try_into().map_err(|_| NoteError::Crypto("Ed25519 key is not 32 bytes".into()))?;
-        Ok(Self { key, verifier: NoteVerifier::new(name, public)? })
+        let public: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| NoteError::Crypto("Ed25519 key is not 32 bytes".into()))?;
+        Ok(Self {
+            key,
+            verifier: NoteVerifier::new(name, public)?,
+        })
     }
 
     /// The private key as PKCS#8 PEM, for the key file.
@@ -312,13 +350,21 @@ impl JournalKey {
     /// # Errors
     /// [`NoteError::Crypto`].
     pub fn sign(&self, size: u64, root: Hash) -> Result<String, NoteError> {
-        let cp = Checkpoint { origin: self.verifier.name.clone(), size, root };
+        let cp = Checkpoint {
+            origin: self.verifier.name.clone(),
+            size,
+            root,
+        };
         let body = cp.body();
         let mut s = Signer::new_without_digest(&self.key)?;
         let sig = s.sign_oneshot_to_vec(body.as_bytes())?;
         let mut raw = self.verifier.id.to_vec();
         raw.extend_from_slice(&sig);
-        Ok(format!("{body}\n{SIG_PREFIX}{} {}\n", self.verifier.name, B64.encode(raw)))
+        Ok(format!(
+            "{body}\n{SIG_PREFIX}{} {}\n",
+            self.verifier.name,
+            B64.encode(raw)
+        ))
     }
 }
 
@@ -331,7 +377,14 @@ mod tests {
         let k = JournalKey::generate("bridge.example.fr/journal").unwrap();
         let note = k.sign(42, [3; 32]).unwrap();
         let cp = k.verifier().verify_checkpoint(&note).unwrap();
-        assert_eq!(cp, Checkpoint { origin: "bridge.example.fr/journal".into(), size: 42, root: [3; 32] });
+        assert_eq!(
+            cp,
+            Checkpoint {
+                origin: "bridge.example.fr/journal".into(),
+                size: 42,
+                root: [3; 32]
+            }
+        );
         let v = NoteVerifier::parse(&k.verifier().to_vkey()).unwrap();
         assert_eq!(&v, k.verifier());
         assert_eq!(v.verify_checkpoint(&note).unwrap().size, 42);
@@ -345,18 +398,36 @@ mod tests {
         let k = JournalKey::generate("j").unwrap();
         let note = k.sign(42, [3; 32]).unwrap();
         let v = k.verifier();
-        assert_eq!(v.verify_checkpoint(&note.replacen("42", "43", 1)), Err(NoteError::BadSignature));
-        assert_eq!(v.verify_checkpoint(&note.replacen("42", "042", 1)), Err(NoteError::BadSize));
-        assert_eq!(v.verify_checkpoint(&note.replacen("\n\n", "\n", 1)), Err(NoteError::Framing));
+        assert_eq!(
+            v.verify_checkpoint(&note.replacen("42", "43", 1)),
+            Err(NoteError::BadSignature)
+        );
+        assert_eq!(
+            v.verify_checkpoint(&note.replacen("42", "042", 1)),
+            Err(NoteError::BadSize)
+        );
+        assert_eq!(
+            v.verify_checkpoint(&note.replacen("\n\n", "\n", 1)),
+            Err(NoteError::Framing)
+        );
         assert_eq!(
             v.verify_checkpoint(&note.replacen("\n\n", "\next\n\n", 1)),
             Err(NoteError::BodyLines(4))
         );
         let other = JournalKey::generate("j").unwrap();
-        assert_eq!(other.verifier().verify_checkpoint(&note), Err(NoteError::NoMatchingSignature));
-        assert_eq!(v.verify_checkpoint(&note.replace('\u{2014}', "-")), Err(NoteError::BadSignatureLine(0)));
+        assert_eq!(
+            other.verifier().verify_checkpoint(&note),
+            Err(NoteError::NoMatchingSignature)
+        );
+        assert_eq!(
+            v.verify_checkpoint(&note.replace('\u{2014}', "-")),
+            Err(NoteError::BadSignatureLine(0))
+        );
         let big = "x".repeat(MAX_NOTE_LEN + 1);
-        assert_eq!(v.verify_checkpoint(&big), Err(NoteError::TooLong(MAX_NOTE_LEN + 1)));
+        assert_eq!(
+            v.verify_checkpoint(&big),
+            Err(NoteError::TooLong(MAX_NOTE_LEN + 1))
+        );
     }
 
     #[test]
@@ -364,8 +435,17 @@ mod tests {
         let k = JournalKey::generate("j").unwrap();
         let vkey = k.verifier().to_vkey();
         let bad_id = format!("j+00000000+{}", vkey.splitn(3, '+').nth(2).unwrap());
-        assert_eq!(NoteVerifier::parse(&bad_id).map(|_| ()), Err(NoteError::BadVerifierKey));
-        assert_eq!(NoteVerifier::parse("j+1").map(|_| ()), Err(NoteError::BadVerifierKey));
-        assert_eq!(JournalKey::generate("a b").map(|_| ()).unwrap_err(), NoteError::BadName);
+        assert_eq!(
+            NoteVerifier::parse(&bad_id).map(|_| ()),
+            Err(NoteError::BadVerifierKey)
+        );
+        assert_eq!(
+            NoteVerifier::parse("j+1").map(|_| ()),
+            Err(NoteError::BadVerifierKey)
+        );
+        assert_eq!(
+            JournalKey::generate("a b").map(|_| ()).unwrap_err(),
+            NoteError::BadName
+        );
     }
 }

@@ -40,7 +40,11 @@ pub const MAX_ADDRESS_LEN: usize = 320;
 pub const MAX_REASON_LEN: usize = 1024;
 
 /// Largest encoded entry, derived from the field limits above (each string has a 2-byte length).
-pub const MAX_ENTRY_LEN: usize = 1 + 1 + 8 + (2 + MAX_MESSAGE_ID_LEN) + 3 * (2 + MAX_ADDRESS_LEN)
+pub const MAX_ENTRY_LEN: usize = 1
+    + 1
+    + 8
+    + (2 + MAX_MESSAGE_ID_LEN)
+    + 3 * (2 + MAX_ADDRESS_LEN)
     + (1 + 32 + 8)
     + (1 + 32)
     + (2 + MAX_REASON_LEN);
@@ -196,9 +200,19 @@ impl JournalEntry {
         out.push(ENTRY_VERSION);
         out.push(self.kind as u8);
         out.extend_from_slice(&self.unix_nanos.to_be_bytes());
-        put_str(&mut out, "message_id", self.message_id.as_deref(), MAX_MESSAGE_ID_LEN)?;
+        put_str(
+            &mut out,
+            "message_id",
+            self.message_id.as_deref(),
+            MAX_MESSAGE_ID_LEN,
+        )?;
         put_str(&mut out, "sender", self.sender.as_deref(), MAX_ADDRESS_LEN)?;
-        put_str(&mut out, "recipient", self.recipient.as_deref(), MAX_ADDRESS_LEN)?;
+        put_str(
+            &mut out,
+            "recipient",
+            self.recipient.as_deref(),
+            MAX_ADDRESS_LEN,
+        )?;
         put_str(&mut out, "peer", self.peer.as_deref(), MAX_ADDRESS_LEN)?;
         match &self.payload {
             None => out.push(0),
@@ -243,7 +257,11 @@ impl JournalEntry {
         } else {
             None
         };
-        let trust_snapshot = if r.flag("trust_snapshot")? { Some(r.array()?) } else { None };
+        let trust_snapshot = if r.flag("trust_snapshot")? {
+            Some(r.array()?)
+        } else {
+            None
+        };
         let reason = r.str("reason", MAX_REASON_LEN)?;
         if kind == EntryKind::Failed && reason.is_none() {
             return Err(EntryError::MissingReason);
@@ -271,7 +289,11 @@ fn check_text(field: &'static str, s: &str, max: usize) -> Result<(), EntryError
         return Err(EntryError::EmptyField(field));
     }
     if s.len() > max {
-        return Err(EntryError::FieldTooLong { field, len: s.len(), max });
+        return Err(EntryError::FieldTooLong {
+            field,
+            len: s.len(),
+            max,
+        });
     }
     if s.chars().any(char::is_control) {
         return Err(EntryError::BadText(field));
@@ -311,7 +333,10 @@ impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], EntryError> {
         let avail = self.buf.len() - self.pos;
         if avail < n {
-            return Err(EntryError::Truncated { offset: self.pos, needed: n - avail });
+            return Err(EntryError::Truncated {
+                offset: self.pos,
+                needed: n - avail,
+            });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -363,7 +388,10 @@ mod tests {
             sender: Some("hcid:fr:rpps:810000000001".into()),
             recipient: Some("hcid:be:nihii:12345678".into()),
             peer: Some("BE:bridge.example.be".into()),
-            payload: Some(PayloadDigest { sha256: [7; 32], size: 4096 }),
+            payload: Some(PayloadDigest {
+                sha256: [7; 32],
+                size: 4096,
+            }),
             trust_snapshot: Some([9; 32]),
             reason: None,
         }
@@ -385,12 +413,18 @@ mod tests {
         assert_eq!(JournalEntry::decode(&b), Err(EntryError::TrailingBytes(1)));
         b.pop();
         b[0] = 2;
-        assert_eq!(JournalEntry::decode(&b), Err(EntryError::UnsupportedVersion(2)));
+        assert_eq!(
+            JournalEntry::decode(&b),
+            Err(EntryError::UnsupportedVersion(2))
+        );
         b[0] = 1;
         b[1] = 99;
         assert_eq!(JournalEntry::decode(&b), Err(EntryError::UnknownKind(99)));
         b[1] = 1;
-        assert!(matches!(JournalEntry::decode(&b[..b.len() - 3]), Err(EntryError::Truncated { .. })));
+        assert!(matches!(
+            JournalEntry::decode(&b[..b.len() - 3]),
+            Err(EntryError::Truncated { .. })
+        ));
     }
 
     #[test]
@@ -399,7 +433,11 @@ mod tests {
         e.message_id = Some("x".repeat(MAX_MESSAGE_ID_LEN + 1));
         assert_eq!(
             e.encode(),
-            Err(EntryError::FieldTooLong { field: "message_id", len: 257, max: 256 })
+            Err(EntryError::FieldTooLong {
+                field: "message_id",
+                len: 257,
+                max: 256
+            })
         );
         e.message_id = Some(String::new());
         assert_eq!(e.encode(), Err(EntryError::EmptyField("message_id")));
@@ -417,7 +455,11 @@ mod tests {
         b.extend_from_slice(&u16::MAX.to_be_bytes());
         assert_eq!(
             JournalEntry::decode(&b),
-            Err(EntryError::FieldTooLong { field: "message_id", len: 65535, max: 256 })
+            Err(EntryError::FieldTooLong {
+                field: "message_id",
+                len: 65535,
+                max: 256
+            })
         );
     }
 
@@ -432,7 +474,10 @@ mod tests {
         b[n - 4] = 2;
         assert_eq!(
             JournalEntry::decode(&b),
-            Err(EntryError::BadFlag { field: "payload", value: 2 })
+            Err(EntryError::BadFlag {
+                field: "payload",
+                value: 2
+            })
         );
     }
 }

@@ -255,7 +255,12 @@ pub fn export(
     let w = |e: std::io::Error| ExportError::Write(e.kind());
     let latest = storage.load_checkpoint().map_err(JournalError::from)?;
     let mut notes: Vec<(u64, String)> = Vec::new();
-    for note in storage.checkpoints().map_err(JournalError::from)?.into_iter().chain(latest) {
+    for note in storage
+        .checkpoints()
+        .map_err(JournalError::from)?
+        .into_iter()
+        .chain(latest)
+    {
         if let Ok(cp) = verifier.verify_checkpoint(&note) {
             notes.push((cp.size, note));
         }
@@ -266,7 +271,8 @@ pub fn export(
     out.write_all(MAGIC).map_err(w)?;
     out.write_all(&[EXPORT_VERSION]).map_err(w)?;
     let vkey = verifier.to_vkey();
-    out.write_all(&(vkey.len() as u16).to_be_bytes()).map_err(w)?;
+    out.write_all(&(vkey.len() as u16).to_be_bytes())
+        .map_err(w)?;
     out.write_all(vkey.as_bytes()).map_err(w)?;
     out.write_all(&size.to_be_bytes()).map_err(w)?;
     let mut replay = Replay::new(storage, 0, size);
@@ -274,10 +280,12 @@ pub fn export(
         let (index, entry) = item?;
         out.write_all(&index.to_be_bytes()).map_err(w)?;
         out.write_all(&leaf_hash(&entry)).map_err(w)?;
-        out.write_all(&(entry.len() as u32).to_be_bytes()).map_err(w)?;
+        out.write_all(&(entry.len() as u32).to_be_bytes())
+            .map_err(w)?;
         out.write_all(&entry).map_err(w)?;
     }
-    out.write_all(&(notes.len() as u32).to_be_bytes()).map_err(w)?;
+    out.write_all(&(notes.len() as u32).to_be_bytes())
+        .map_err(w)?;
     for (_, n) in &notes {
         out.write_all(&(n.len() as u32).to_be_bytes()).map_err(w)?;
         out.write_all(n.as_bytes()).map_err(w)?;
@@ -325,7 +333,11 @@ impl ExportFile {
         let verifier_key = r.text("verifier key", klen, 1024)?;
         let count = u64::from_be_bytes(r.array()?);
         if count > (bytes.len() - r.pos) as u64 / MIN_RECORD {
-            return Err(ExportError::TooLarge { field: "record count", value: count, offset: r.pos });
+            return Err(ExportError::TooLarge {
+                field: "record count",
+                value: count,
+                offset: r.pos,
+            });
         }
         let mut records = Vec::with_capacity(count as usize);
         for _ in 0..count {
@@ -333,13 +345,25 @@ impl ExportFile {
             let leaf = r.array()?;
             let len = u64::from(u32::from_be_bytes(r.array()?));
             if len > MAX_ENTRY_LEN as u64 {
-                return Err(ExportError::TooLarge { field: "entry length", value: len, offset: r.pos });
+                return Err(ExportError::TooLarge {
+                    field: "entry length",
+                    value: len,
+                    offset: r.pos,
+                });
             }
-            records.push(ExportRecord { index, leaf, entry: r.take(len as usize)?.to_vec() });
+            records.push(ExportRecord {
+                index,
+                leaf,
+                entry: r.take(len as usize)?.to_vec(),
+            });
         }
         let ncp = u32::from_be_bytes(r.array()?);
         if ncp > MAX_EXPORT_CHECKPOINTS || u64::from(ncp) > (bytes.len() - r.pos) as u64 / 4 {
-            return Err(ExportError::TooLarge { field: "checkpoint count", value: ncp.into(), offset: r.pos });
+            return Err(ExportError::TooLarge {
+                field: "checkpoint count",
+                value: ncp.into(),
+                offset: r.pos,
+            });
         }
         let mut checkpoints = Vec::with_capacity(ncp as usize);
         for _ in 0..ncp {
@@ -349,7 +373,11 @@ impl ExportFile {
         if r.pos != bytes.len() {
             return Err(ExportError::TrailingBytes(bytes.len() - r.pos));
         }
-        Ok(Self { verifier_key, records, checkpoints })
+        Ok(Self {
+            verifier_key,
+            records,
+            checkpoints,
+        })
     }
 }
 
@@ -360,7 +388,10 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], ExportError> {
-        let s = self.buf.get(self.pos..self.pos.saturating_add(n)).ok_or(ExportError::Truncated(self.pos))?;
+        let s = self
+            .buf
+            .get(self.pos..self.pos.saturating_add(n))
+            .ok_or(ExportError::Truncated(self.pos))?;
         self.pos += n;
         Ok(s)
     }
@@ -371,7 +402,11 @@ impl<'a> Cursor<'a> {
     }
     fn text(&mut self, field: &'static str, len: u64, max: u64) -> Result<String, ExportError> {
         if len > max {
-            return Err(ExportError::TooLarge { field, value: len, offset: self.pos });
+            return Err(ExportError::TooLarge {
+                field,
+                value: len,
+                offset: self.pos,
+            });
         }
         let at = self.pos;
         let b = self.take(len as usize)?;
@@ -400,7 +435,10 @@ pub fn verify_export(bytes: &[u8], kept: Option<&str>) -> Result<VerifyReport, E
                 add(Finding::CheckpointOrder { position }, &mut findings);
             }
             Ok(cp) => cps.push(cp),
-            Err(error) => add(Finding::BadCheckpointSignature { position, error }, &mut findings),
+            Err(error) => add(
+                Finding::BadCheckpointSignature { position, error },
+                &mut findings,
+            ),
         }
     }
     let kept = match kept.map(|k| verifier.verify_checkpoint(k)) {
@@ -412,10 +450,19 @@ pub fn verify_export(bytes: &[u8], kept: Option<&str>) -> Result<VerifyReport, E
         None => None,
     };
     // Step 2: sequence of indices (deletions and reorderings).
-    if let Some(pos) = file.records.iter().enumerate().position(|(p, r)| r.index != p as u64) {
+    if let Some(pos) = file
+        .records
+        .iter()
+        .enumerate()
+        .position(|(p, r)| r.index != p as u64)
+    {
         let want = pos as u64;
         let later = file.records[pos..].iter().any(|r| r.index == want);
-        let f = if later { Finding::EntriesReordered { index: want } } else { Finding::EntryDeleted { index: want } };
+        let f = if later {
+            Finding::EntriesReordered { index: want }
+        } else {
+            Finding::EntryDeleted { index: want }
+        };
         add(f, &mut findings);
     }
     // Step 3: entries against their leaf hashes; tree from the leaf hashes against checkpoints.
@@ -425,7 +472,13 @@ pub fn verify_export(bytes: &[u8], kept: Option<&str>) -> Result<VerifyReport, E
     let mut kept_root = (kept.as_ref().is_some_and(|k| k.size == 0)).then_some(EMPTY_ROOT);
     while let Some(cp) = next_cp.next_if(|cp| cp.size == 0) {
         if cp.root != EMPTY_ROOT {
-            add(Finding::CheckpointMismatch { checkpoint_size: 0, first_index: 0 }, &mut findings);
+            add(
+                Finding::CheckpointMismatch {
+                    checkpoint_size: 0,
+                    first_index: 0,
+                },
+                &mut findings,
+            );
         }
     }
     for (p, rec) in file.records.iter().enumerate() {
@@ -445,14 +498,26 @@ pub fn verify_export(bytes: &[u8], kept: Option<&str>) -> Result<VerifyReport, E
             if cp.size == size && cp.root == tree.root() {
                 last_ok = size;
             } else {
-                add(Finding::CheckpointMismatch { checkpoint_size: cp.size, first_index: last_ok }, &mut findings);
+                add(
+                    Finding::CheckpointMismatch {
+                        checkpoint_size: cp.size,
+                        first_index: last_ok,
+                    },
+                    &mut findings,
+                );
             }
         }
     }
     // Step 4: coverage by the latest checkpoint.
     let n = file.records.len() as u64;
     match cps.last() {
-        Some(l) if l.size > n => add(Finding::Truncated { index: n, checkpoint_size: l.size }, &mut findings),
+        Some(l) if l.size > n => add(
+            Finding::Truncated {
+                index: n,
+                checkpoint_size: l.size,
+            },
+            &mut findings,
+        ),
         Some(l) if l.size < n => add(Finding::UnsignedTail { index: l.size }, &mut findings),
         None if n > 0 => add(Finding::NoCheckpoint, &mut findings),
         _ => {}
@@ -460,10 +525,21 @@ pub fn verify_export(bytes: &[u8], kept: Option<&str>) -> Result<VerifyReport, E
     // Step 5: the auditor's kept checkpoint.
     if let Some(k) = &kept {
         if k.size > n {
-            add(Finding::RolledBack { kept_size: k.size, export_size: n }, &mut findings);
+            add(
+                Finding::RolledBack {
+                    kept_size: k.size,
+                    export_size: n,
+                },
+                &mut findings,
+            );
         } else if kept_root != Some(k.root) {
             add(Finding::Forked { size: k.size }, &mut findings);
         }
     }
-    Ok(VerifyReport { entries: n, checkpoints: cps.len(), latest: cps.last().cloned(), findings })
+    Ok(VerifyReport {
+        entries: n,
+        checkpoints: cps.len(),
+        latest: cps.last().cloned(),
+        findings,
+    })
 }

@@ -55,7 +55,10 @@ pub fn load_or_create_key(dir: &Path, origin: &str) -> Result<JournalKey, KeyFil
         Ok(pem) => {
             if let Ok(v) = read_verifier(dir) {
                 if v.name() != origin {
-                    return Err(KeyFileError::OriginChanged { found: v.name().into(), expected: origin.into() });
+                    return Err(KeyFileError::OriginChanged {
+                        found: v.name().into(),
+                        expected: origin.into(),
+                    });
                 }
             }
             Ok(JournalKey::from_pkcs8_pem(origin, &pem)?)
@@ -99,7 +102,10 @@ mod tests {
         assert_eq!(&read_verifier(dir.path()).unwrap(), k1.verifier());
         assert_eq!(
             load_or_create_key(dir.path(), "p").unwrap_err(),
-            KeyFileError::OriginChanged { found: "o".into(), expected: "p".into() }
+            KeyFileError::OriginChanged {
+                found: "o".into(),
+                expected: "p".into()
+            }
         );
     }
 }

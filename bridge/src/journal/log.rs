@@ -54,7 +54,10 @@ impl Default for JournalConfig {
     /// One checkpoint per second at most: a second of entries is what an auditor's copy of the
     /// latest checkpoint can lag, and it keeps checkpoint fsyncs off most commits.
     fn default() -> Self {
-        Self { checkpoint_interval: Duration::from_secs(1), queue_capacity: DEFAULT_QUEUE_CAPACITY }
+        Self {
+            checkpoint_interval: Duration::from_secs(1),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+        }
     }
 }
 
@@ -155,7 +158,12 @@ pub(super) struct StoredNodes<'a>(&'a dyn JournalStorage);
 impl NodeSource for StoredNodes<'_> {
     type Error = StorageError;
     fn node(&self, level: u8, index: u64) -> Result<Hash, StorageError> {
-        self.0.node(level, index)?.ok_or(StorageError::Proof(ProofError::NodeUnavailable { level, index }))
+        self.0
+            .node(level, index)?
+            .ok_or(StorageError::Proof(ProofError::NodeUnavailable {
+                level,
+                index,
+            }))
     }
 }
 
@@ -169,7 +177,9 @@ pub struct Journal {
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Journal").field("head", &self.head()).finish_non_exhaustive()
+        f.debug_struct("Journal")
+            .field("head", &self.head())
+            .finish_non_exhaustive()
     }
 }
 
@@ -191,9 +201,14 @@ impl Journal {
         let verifier = key.verifier().clone();
         let mut kept_size = None;
         if let Some(note) = storage.load_checkpoint()? {
-            let cp = verifier.verify_checkpoint(&note).map_err(JournalError::CheckpointInvalid)?;
+            let cp = verifier
+                .verify_checkpoint(&note)
+                .map_err(JournalError::CheckpointInvalid)?;
             if cp.size > n {
-                return Err(JournalError::CheckpointAhead { checkpoint_size: cp.size, store_size: n });
+                return Err(JournalError::CheckpointAhead {
+                    checkpoint_size: cp.size,
+                    store_size: n,
+                });
             }
             let root = if cp.size == 0 {
                 EMPTY_ROOT
@@ -222,19 +237,31 @@ impl Journal {
             stats: StatCounters::default(),
         });
         let (tx, rx) = mpsc::sync_channel(config.queue_capacity.max(1));
-        let writer = Writer { shared: shared.clone(), key, edge, interval: config.checkpoint_interval };
+        let writer = Writer {
+            shared: shared.clone(),
+            key,
+            edge,
+            interval: config.checkpoint_interval,
+        };
         let handle = std::thread::Builder::new()
             .name("journal-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| StorageError::io(super::storage::StorageOp::Open, &e))?;
-        Ok(Self { shared, tx: Some(tx), writer: Some(handle) })
+        Ok(Self {
+            shared,
+            tx: Some(tx),
+            writer: Some(handle),
+        })
     }
 
     fn request(&self, entry: &JournalEntry, reply: Responder) -> Result<Request, JournalError> {
         if self.shared.failed.load(Ordering::Acquire) {
             return Err(JournalError::Failed);
         }
-        Ok(Request { entry: entry.encode()?, reply })
+        Ok(Request {
+            entry: entry.encode()?,
+            reply,
+        })
     }
 
     /// Appends an entry and blocks until it is durable. Not for tokio worker threads.
@@ -284,12 +311,22 @@ impl Journal {
 
     /// The published tree head.
     pub fn head(&self) -> TreeHead {
-        self.shared.head.read().unwrap_or_else(|p| p.into_inner()).0.clone()
+        self.shared
+            .head
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
     }
 
     /// The latest signed checkpoint note.
     pub fn latest_checkpoint(&self) -> Arc<str> {
-        self.shared.head.read().unwrap_or_else(|p| p.into_inner()).1.clone()
+        self.shared
+            .head
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone()
     }
 
     /// The journal's verifier key.
@@ -316,7 +353,11 @@ impl Journal {
     /// [`ProofError::BeyondTree`], [`ProofError::IndexOutOfRange`] or storage errors.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, JournalError> {
         self.check_size(size)?;
-        Ok(merkle::inclusion_proof(&StoredNodes(self.storage()), index, size)?)
+        Ok(merkle::inclusion_proof(
+            &StoredNodes(self.storage()),
+            index,
+            size,
+        )?)
     }
 
     /// RFC 9162 consistency proof from `old` to `new` entries.
@@ -325,7 +366,11 @@ impl Journal {
     /// [`ProofError::BeyondTree`], [`ProofError::InvalidSizes`] or storage errors.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, JournalError> {
         self.check_size(new)?;
-        Ok(merkle::consistency_proof(&StoredNodes(self.storage()), old, new)?)
+        Ok(merkle::consistency_proof(
+            &StoredNodes(self.storage()),
+            old,
+            new,
+        )?)
     }
 
     /// Entries `from..to` (clamped to the published size), decoded, read in bounded chunks.
@@ -348,7 +393,11 @@ impl Drop for Journal {
 fn rebuild_nodes(storage: &dyn JournalStorage) -> Result<CompactRange, JournalError> {
     let n = storage.len();
     let mut m = storage.nodes_len();
-    let mut edge = if m > n { None } else { CompactRange::load(&StoredNodes(storage), m).ok() };
+    let mut edge = if m > n {
+        None
+    } else {
+        CompactRange::load(&StoredNodes(storage), m).ok()
+    };
     if edge.is_none() {
         storage.reset_nodes()?;
         m = 0;
@@ -385,7 +434,12 @@ impl std::fmt::Debug for dyn JournalStorage + '_ {
 impl<'a> Replay<'a> {
     /// Replays `from..to` of `storage` directly (used by the CLI on a stopped bridge).
     pub fn new(storage: &'a dyn JournalStorage, from: u64, to: u64) -> Self {
-        Self { storage, next: from, to, buf: Default::default() }
+        Self {
+            storage,
+            next: from,
+            to,
+            buf: Default::default(),
+        }
     }
 
     /// Next raw entry with its index.
@@ -413,7 +467,10 @@ impl<'a> Replay<'a> {
 impl Iterator for Replay<'_> {
     type Item = Result<(u64, JournalEntry), JournalError>;
     fn next(&mut self) -> Option<Self::Item> {
-        Some(self.next_raw()?.and_then(|(i, b)| Ok((i, JournalEntry::decode(&b)?))))
+        Some(
+            self.next_raw()?
+                .and_then(|(i, b)| Ok((i, JournalEntry::decode(&b)?))),
+        )
     }
 }
 

@@ -17,7 +17,10 @@ pub(crate) fn entry(i: u64) -> JournalEntry {
 }
 
 fn every_commit() -> JournalConfig {
-    JournalConfig { checkpoint_interval: Duration::ZERO, ..JournalConfig::default() }
+    JournalConfig {
+        checkpoint_interval: Duration::ZERO,
+        ..JournalConfig::default()
+    }
 }
 
 fn open(dir: &std::path::Path, key: &JournalKey) -> Result<Journal, JournalError> {
@@ -53,7 +56,10 @@ fn append_prove_reopen_continue() {
     merkle::verify_consistency(4, 10, &old_root, &head.root, &c).unwrap();
     assert_eq!(
         j.inclusion_proof(3, 11),
-        Err(JournalError::Proof(ProofError::BeyondTree { size: 11, have: 10 }))
+        Err(JournalError::Proof(ProofError::BeyondTree {
+            size: 11,
+            have: 10
+        }))
     );
     let replayed: Vec<_> = j.replay(2, 5).map(|r| r.unwrap()).collect();
     assert_eq!(replayed, vec![(2, entry(2)), (3, entry(3)), (4, entry(4))]);
@@ -96,10 +102,18 @@ fn lost_entries_are_refused_on_open() {
     let seg = dir.path().join("journal.log");
     let len = std::fs::metadata(&seg).unwrap().len();
     let rec = 8 + entry(4).encode().unwrap().len() as u64;
-    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - rec).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len - rec)
+        .unwrap();
     assert_eq!(
         open(dir.path(), &key).unwrap_err(),
-        JournalError::CheckpointAhead { checkpoint_size: 5, store_size: 4 }
+        JournalError::CheckpointAhead {
+            checkpoint_size: 5,
+            store_size: 4
+        }
     );
 }
 
@@ -115,10 +129,17 @@ fn altered_store_is_refused_on_open() {
     // Replace the checkpoint with a validly signed one for another tree of the same size.
     let note = key.sign(3, [0; 32]).unwrap();
     std::fs::write(dir.path().join("checkpoint"), note).unwrap();
-    assert_eq!(open(dir.path(), &key).unwrap_err(), JournalError::CheckpointMismatch { size: 3 });
+    assert_eq!(
+        open(dir.path(), &key).unwrap_err(),
+        JournalError::CheckpointMismatch { size: 3 }
+    );
     // A checkpoint signed by another key is refused too.
     let other = JournalKey::generate("test/journal").unwrap();
-    std::fs::write(dir.path().join("checkpoint"), other.sign(3, [0; 32]).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("checkpoint"),
+        other.sign(3, [0; 32]).unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         open(dir.path(), &key).unwrap_err(),
         JournalError::CheckpointInvalid(NoteError::NoMatchingSignature)

@@ -163,7 +163,9 @@ impl CompactRange {
 /// this is MTH for any range the RFC's split rule produces.
 fn fold_right(hashes: &[Hash]) -> Hash {
     let mut it = hashes.iter().rev();
-    let Some(last) = it.next() else { return EMPTY_ROOT };
+    let Some(last) = it.next() else {
+        return EMPTY_ROOT;
+    };
     it.fold(*last, |acc, left| node_hash(left, &acc))
 }
 
@@ -331,7 +333,10 @@ pub fn verify_consistency(
     proof: &[Hash],
 ) -> Result<(), ProofError> {
     if old_size == 0 || old_size > new_size {
-        return Err(ProofError::InvalidSizes { old: old_size, new: new_size });
+        return Err(ProofError::InvalidSizes {
+            old: old_size,
+            new: new_size,
+        });
     }
     if proof.len() > MAX_PROOF_LEN {
         return Err(ProofError::ProofTooLong(proof.len()));
@@ -341,7 +346,11 @@ pub fn verify_consistency(
         if !proof.is_empty() {
             return Err(ProofError::WrongProofLength);
         }
-        return if old_root == new_root { Ok(()) } else { Err(ProofError::RootMismatch) };
+        return if old_root == new_root {
+            Ok(())
+        } else {
+            Err(ProofError::RootMismatch)
+        };
     }
     // Step 2: a non-empty proof is required.
     let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);

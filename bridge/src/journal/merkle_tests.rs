@@ -12,10 +12,19 @@ fn hd(s: &str) -> Hash {
 }
 
 fn leaf_inputs() -> Vec<Vec<u8>> {
-    ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]
-        .iter()
-        .map(|s| hex::decode(s).unwrap())
-        .collect()
+    [
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    ]
+    .iter()
+    .map(|s| hex::decode(s).unwrap())
+    .collect()
 }
 
 fn tree_of(entries: &[Vec<u8>]) -> MemoryTree {
@@ -53,9 +62,21 @@ fn inclusion_proofs_match_vectors() {
     let t = tree_of(&leaf_inputs());
     let cases: &[(u64, u64, &[&str])] = &[
         (0, 1, &[]),
-        (0, 2, &["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7"]),
-        (1, 2, &["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"]),
-        (2, 3, &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
+        (
+            0,
+            2,
+            &["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7"],
+        ),
+        (
+            1,
+            2,
+            &["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"],
+        ),
+        (
+            2,
+            3,
+            &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
+        ),
         (
             1,
             5,
@@ -227,29 +248,56 @@ fn wrong_entry_index_or_size_fails() {
         verify_inclusion(&leaf_hash(&leaves[4]), 5, 8, &p, &root),
         Err(ProofError::RootMismatch)
     );
-    assert_eq!(verify_inclusion(&leaf, 4, 8, &p, &root), Err(ProofError::RootMismatch));
+    assert_eq!(
+        verify_inclusion(&leaf, 4, 8, &p, &root),
+        Err(ProofError::RootMismatch)
+    );
     // The same path shape exists in a tree of 7: what binds the size is the root signed for it.
     let r7 = subtree_hash(&t, 0, 7).unwrap();
-    assert_eq!(verify_inclusion(&leaf, 5, 7, &p, &r7), Err(ProofError::RootMismatch));
-    assert_eq!(verify_inclusion(&leaf, 5, 12, &p, &root), Err(ProofError::WrongProofLength));
+    assert_eq!(
+        verify_inclusion(&leaf, 5, 7, &p, &r7),
+        Err(ProofError::RootMismatch)
+    );
+    assert_eq!(
+        verify_inclusion(&leaf, 5, 12, &p, &root),
+        Err(ProofError::WrongProofLength)
+    );
     assert_eq!(
         verify_inclusion(&leaf, 8, 8, &p, &root),
         Err(ProofError::IndexOutOfRange { index: 8, size: 8 })
     );
-    assert_eq!(verify_inclusion(&leaf, 5, 8, &p[..2], &root), Err(ProofError::WrongProofLength));
+    assert_eq!(
+        verify_inclusion(&leaf, 5, 8, &p[..2], &root),
+        Err(ProofError::WrongProofLength)
+    );
 
     let c = consistency_proof(&t, 6, 8).unwrap();
     let r6 = subtree_hash(&t, 0, 6).unwrap();
     let r5 = subtree_hash(&t, 0, 5).unwrap();
-    assert_eq!(verify_consistency(5, 8, &r5, &root, &c), Err(ProofError::WrongProofLength));
-    assert_eq!(verify_consistency(6, 8, &r5, &root, &c), Err(ProofError::RootMismatch));
-    assert_eq!(verify_consistency(6, 7, &r6, &r7, &c), Err(ProofError::RootMismatch));
+    assert_eq!(
+        verify_consistency(5, 8, &r5, &root, &c),
+        Err(ProofError::WrongProofLength)
+    );
+    assert_eq!(
+        verify_consistency(6, 8, &r5, &root, &c),
+        Err(ProofError::RootMismatch)
+    );
+    assert_eq!(
+        verify_consistency(6, 7, &r6, &r7, &c),
+        Err(ProofError::RootMismatch)
+    );
     assert_eq!(
         verify_consistency(7, 6, &r6, &root, &c),
         Err(ProofError::InvalidSizes { old: 7, new: 6 })
     );
-    assert_eq!(verify_consistency(6, 8, &r6, &root, &[]), Err(ProofError::WrongProofLength));
-    assert_eq!(verify_consistency(8, 8, &root, &root, &c), Err(ProofError::WrongProofLength));
+    assert_eq!(
+        verify_consistency(6, 8, &r6, &root, &[]),
+        Err(ProofError::WrongProofLength)
+    );
+    assert_eq!(
+        verify_consistency(8, 8, &root, &root, &c),
+        Err(ProofError::WrongProofLength)
+    );
     assert_eq!(
         inclusion_proof(&t, 3, 9),
         Err(ProofError::NodeUnavailable { level: 0, index: 8 })

@@ -22,8 +22,12 @@ mod writer;
 
 pub use checkpoint::{Checkpoint, JournalKey, NoteError, NoteVerifier};
 pub use entry::{EntryError, EntryKind, JournalEntry, PayloadDigest};
+pub use export::{
+    export, verify_export, ExportError, ExportFile, ExportRecord, Finding, VerifyReport,
+};
 pub use keyfile::{journal_dir, load_or_create_key, read_verifier, KeyFileError};
-pub use export::{export, verify_export, ExportError, ExportFile, ExportRecord, Finding, VerifyReport};
-pub use log::{AppendReceipt, Journal, JournalConfig, JournalError, JournalStats, Replay, TreeHead};
+pub use log::{
+    AppendReceipt, Journal, JournalConfig, JournalError, JournalStats, Replay, TreeHead,
+};
 pub use merkle::{Hash, ProofError};
 pub use storage::{JournalStorage, StorageError, StorageOp};

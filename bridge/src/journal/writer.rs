@@ -110,38 +110,63 @@ impl Writer {
         let note = self.key.sign(size, self.edge.root())?;
         self.shared.storage.save_checkpoint(size, &note)?;
         let note: Arc<str> = note.into();
-        self.shared.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
-        self.shared.head.write().unwrap_or_else(|p| p.into_inner()).1 = note.clone();
+        self.shared
+            .stats
+            .checkpoints
+            .fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .head
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .1 = note.clone();
         Ok(note)
     }
 
     /// One group commit; returns the checkpointed size if a checkpoint was written.
     fn commit(&mut self, batch: &mut Vec<Request>, due: bool) -> Option<u64> {
         if batch.is_empty() {
-            return if due { self.checkpoint().ok().map(|_| self.edge.size()) } else { None };
+            return if due {
+                self.checkpoint().ok().map(|_| self.edge.size())
+            } else {
+                None
+            };
         }
         if self.shared.failed.load(Ordering::Acquire) {
-            batch.drain(..).for_each(|r| r.reply.send(Err(JournalError::Failed)));
+            batch
+                .drain(..)
+                .for_each(|r| r.reply.send(Err(JournalError::Failed)));
             return None;
         }
-        let entries: Vec<Vec<u8>> = batch.iter_mut().map(|r| std::mem::take(&mut r.entry)).collect();
+        let entries: Vec<Vec<u8>> = batch
+            .iter_mut()
+            .map(|r| std::mem::take(&mut r.entry))
+            .collect();
         // Step 1: durable write, one fdatasync for the whole batch.
         if let Err(e) = self.shared.storage.append_durable(&entries) {
             tracing::debug!(error = %e, "journal append failed");
             self.fail();
-            batch.drain(..).for_each(|r| r.reply.send(Err(JournalError::Storage(e.clone()))));
+            batch
+                .drain(..)
+                .for_each(|r| r.reply.send(Err(JournalError::Storage(e.clone()))));
             return None;
         }
         let stats = &self.shared.stats;
         stats.commits.fetch_add(1, Ordering::Relaxed);
-        stats.entries.fetch_add(entries.len() as u64, Ordering::Relaxed);
+        stats
+            .entries
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
         // Step 2: tree nodes (derived data; rebuilt on open if lost).
         let first = self.edge.size();
         let mut nodes = Vec::with_capacity(entries.len() * 2);
         for e in &entries {
             self.edge.push(merkle::leaf_hash(e), &mut nodes);
         }
-        if self.shared.storage.put_nodes(&nodes, self.edge.size()).is_err() {
+        if self
+            .shared
+            .storage
+            .put_nodes(&nodes, self.edge.size())
+            .is_err()
+        {
             // The entries are durable and are acknowledged; new work stops until restart.
             self.fail();
         }
@@ -162,12 +187,20 @@ impl Writer {
             None
         };
         // Step 4: publish, then acknowledge.
-        self.shared.head.write().unwrap_or_else(|p| p.into_inner()).0 =
-            TreeHead { size: self.edge.size(), root: self.edge.root() };
+        self.shared
+            .head
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .0 = TreeHead {
+            size: self.edge.size(),
+            root: self.edge.root(),
+        };
         for (i, r) in batch.drain(..).enumerate() {
-            r.reply.send(Ok(AppendReceipt { index: first + i as u64, checkpoint: cp.clone() }));
+            r.reply.send(Ok(AppendReceipt {
+                index: first + i as u64,
+                checkpoint: cp.clone(),
+            }));
         }
         written
     }
 }
-

@@ -49,7 +49,10 @@ const CHECKPOINT: &str = "checkpoint";
 const NODES_LEN_KEY: [u8; 1] = [0xFF];
 
 fn sled_err(op: StorageOp, e: &sled::Error) -> StorageError {
-    StorageError::Index { op, detail: e.to_string() }
+    StorageError::Index {
+        op,
+        detail: e.to_string(),
+    }
 }
 
 fn node_key(level: u8, index: u64) -> [u8; 9] {
@@ -92,15 +95,22 @@ impl SledJournalStorage {
         let open = |e: std::io::Error| StorageError::io(StorageOp::Open, &e);
         std::fs::create_dir_all(dir).map_err(open)?;
         let path = dir.join(SEGMENT);
-        let file =
-            OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(open)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(open)?;
         let offsets = recover_segment(&file)?;
         let reader = File::open(&path).map_err(open)?;
         // The segment's directory entry must be durable too, or a fresh file could vanish.
         sync_dir(dir, StorageOp::Open)?;
-        let nodes = db.open_tree("journal.nodes").map_err(|e| sled_err(StorageOp::Open, &e))?;
-        let history =
-            db.open_tree("journal.checkpoints").map_err(|e| sled_err(StorageOp::Open, &e))?;
+        let nodes = db
+            .open_tree("journal.nodes")
+            .map_err(|e| sled_err(StorageOp::Open, &e))?;
+        let history = db
+            .open_tree("journal.checkpoints")
+            .map_err(|e| sled_err(StorageOp::Open, &e))?;
         Ok(Self {
             dir: dir.to_owned(),
             writer: Mutex::new(file),
@@ -127,11 +137,15 @@ fn recover_segment(file: &File) -> Result<Vec<u64>, StorageError> {
         file.read_exact_at(&mut header, pos).map_err(scan)?;
         let rec_len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        if rec_len == 0 || rec_len > MAX_ENTRY_LEN || len - pos - (HEADER_LEN as u64) < rec_len as u64 {
+        if rec_len == 0
+            || rec_len > MAX_ENTRY_LEN
+            || len - pos - (HEADER_LEN as u64) < rec_len as u64
+        {
             break;
         }
         let body = &mut buf[..rec_len];
-        file.read_exact_at(body, pos + HEADER_LEN as u64).map_err(scan)?;
+        file.read_exact_at(body, pos + HEADER_LEN as u64)
+            .map_err(scan)?;
         if crc32c::crc32c(body) != crc {
             break;
         }
@@ -141,9 +155,15 @@ fn recover_segment(file: &File) -> Result<Vec<u64>, StorageError> {
     if pos < len {
         let trailing = len - pos;
         if trailing > MAX_TORN_TAIL {
-            return Err(StorageError::CorruptSegment { offset: pos, trailing });
+            return Err(StorageError::CorruptSegment {
+                offset: pos,
+                trailing,
+            });
         }
-        tracing::debug!(journal.truncated_bytes = trailing, "truncating torn journal tail");
+        tracing::debug!(
+            journal.truncated_bytes = trailing,
+            "truncating torn journal tail"
+        );
         file.set_len(pos).map_err(scan)?;
         file.sync_all().map_err(scan)?;
     }
@@ -152,7 +172,9 @@ fn recover_segment(file: &File) -> Result<Vec<u64>, StorageError> {
 }
 
 fn sync_dir(dir: &Path, op: StorageOp) -> Result<(), StorageError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StorageError::io(op, &e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StorageError::io(op, &e))
 }
 
 impl JournalStorage for SledJournalStorage {
@@ -202,13 +224,19 @@ impl JournalStorage for SledJournalStorage {
             (offsets[from as usize], offsets[to as usize])
         };
         let mut raw = vec![0u8; (end - start) as usize];
-        self.reader.read_exact_at(&mut raw, start).map_err(|e| StorageError::io(StorageOp::Read, &e))?;
+        self.reader
+            .read_exact_at(&mut raw, start)
+            .map_err(|e| StorageError::io(StorageOp::Read, &e))?;
         let mut out = Vec::with_capacity((to - from) as usize);
         let mut pos = 0usize;
         while pos + HEADER_LEN <= raw.len() {
-            let n = u32::from_le_bytes([raw[pos], raw[pos + 1], raw[pos + 2], raw[pos + 3]]) as usize;
+            let n =
+                u32::from_le_bytes([raw[pos], raw[pos + 1], raw[pos + 2], raw[pos + 3]]) as usize;
             let body = raw.get(pos + HEADER_LEN..pos + HEADER_LEN + n).ok_or(
-                StorageError::CorruptSegment { offset: start + pos as u64, trailing: 0 },
+                StorageError::CorruptSegment {
+                    offset: start + pos as u64,
+                    trailing: 0,
+                },
             )?;
             out.push(body.to_vec());
             pos += HEADER_LEN + n;
@@ -229,15 +257,22 @@ impl JournalStorage for SledJournalStorage {
             batch.insert(&node_key(*level, *index), &h[..]);
         }
         batch.insert(&NODES_LEN_KEY, &size.to_be_bytes());
-        self.nodes.apply_batch(batch).map_err(|e| sled_err(StorageOp::Index, &e))
+        self.nodes
+            .apply_batch(batch)
+            .map_err(|e| sled_err(StorageOp::Index, &e))
     }
 
     fn reset_nodes(&self) -> Result<(), StorageError> {
-        self.nodes.clear().map_err(|e| sled_err(StorageOp::Index, &e))
+        self.nodes
+            .clear()
+            .map_err(|e| sled_err(StorageOp::Index, &e))
     }
 
     fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StorageError> {
-        let v = self.nodes.get(node_key(level, index)).map_err(|e| sled_err(StorageOp::Index, &e))?;
+        let v = self
+            .nodes
+            .get(node_key(level, index))
+            .map_err(|e| sled_err(StorageOp::Index, &e))?;
         Ok(v.and_then(|v| v.as_ref().try_into().ok()))
     }
 
@@ -251,7 +286,9 @@ impl JournalStorage for SledJournalStorage {
         drop(f);
         std::fs::rename(&tmp, self.dir.join(CHECKPOINT)).map_err(io)?;
         sync_dir(&self.dir, op)?;
-        self.history.insert(size.to_be_bytes(), note.as_bytes()).map_err(|e| sled_err(op, &e))?;
+        self.history
+            .insert(size.to_be_bytes(), note.as_bytes())
+            .map_err(|e| sled_err(op, &e))?;
         Ok(())
     }
 
@@ -265,7 +302,9 @@ impl JournalStorage for SledJournalStorage {
         if bytes.len() > MAX_NOTE_LEN {
             return Err(StorageError::BadCheckpointFile);
         }
-        String::from_utf8(bytes).map(Some).map_err(|_| StorageError::BadCheckpointFile)
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| StorageError::BadCheckpointFile)
     }
 
     fn checkpoints(&self) -> Result<Vec<String>, StorageError> {
@@ -289,9 +328,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = SledJournalStorage::open(dir.path()).unwrap();
-            s.append_durable(&[b"one".to_vec(), b"two".to_vec()]).unwrap();
+            s.append_durable(&[b"one".to_vec(), b"two".to_vec()])
+                .unwrap();
             s.append_durable(&[b"three".to_vec()]).unwrap();
-            assert_eq!(s.read_range(1, 3).unwrap(), vec![b"two".to_vec(), b"three".to_vec()]);
+            assert_eq!(
+                s.read_range(1, 3).unwrap(),
+                vec![b"two".to_vec(), b"three".to_vec()]
+            );
         }
         // A torn group commit: a header promising more bytes than were written.
         let seg = dir.path().join(SEGMENT);
@@ -320,7 +363,10 @@ mod tests {
         f.write_all_at(b"X", 9).unwrap(); // inside "first"
         drop(f);
         let err = SledJournalStorage::open(dir.path()).unwrap_err();
-        assert!(matches!(err, StorageError::CorruptSegment { offset: 0, .. }), "{err:?}");
+        assert!(
+            matches!(err, StorageError::CorruptSegment { offset: 0, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
