@@ -19,8 +19,8 @@ use crate::journal::log::Replay;
 use crate::journal::JournalEntry;
 use crate::store::journal::SledJournalStorage;
 
-/// Largest export `verify` reads into memory: ~4 million entries of typical size; an export
-/// beyond that is refused rather than exhausting memory.
+/// Largest export `verify` reads into memory (2 GiB, about 8 million entries of a typical
+/// 250 bytes with their framing); a larger export is refused rather than exhausting memory.
 pub const MAX_EXPORT_BYTES: u64 = 2 << 30;
 
 /// Journal subcommands.
@@ -264,11 +264,16 @@ mod tests {
 
     fn data_with_journal(n: u64) -> tempfile::TempDir {
         let data = tempfile::tempdir().unwrap();
-        let dir = journal_dir(data.path());
+        append(data.path(), 0..n);
+        data
+    }
+
+    fn append(data: &Path, range: std::ops::Range<u64>) {
+        let dir = journal_dir(data);
         let key = load_or_create_key(&dir, "cli.test/journal").unwrap();
         let storage = Arc::new(SledJournalStorage::open(&dir).unwrap());
         let j = Journal::open(storage, key, &JournalConfig::default()).unwrap();
-        for i in 0..n {
+        for i in range {
             let e = JournalEntry {
                 kind: EntryKind::Accepted,
                 unix_nanos: i as i64,
@@ -282,7 +287,6 @@ mod tests {
             };
             j.append(&e).unwrap();
         }
-        data
     }
 
     fn exec(cmd: JournalCommand, json: bool) -> (Result<u8, String>, String) {
@@ -346,6 +350,33 @@ mod tests {
         );
         assert_eq!(r, Ok(1));
         assert!(out.starts_with("invalid: export truncated"), "{out}");
+    }
+
+    #[test]
+    fn rollback_against_kept_checkpoint_is_status_1() {
+        let data = data_with_journal(3);
+        let old = data.path().join("old.bin");
+        let (r, _) = exec(
+            JournalCommand::Export {
+                data: data.path().into(),
+                out: old.clone(),
+            },
+            false,
+        );
+        assert_eq!(r, Ok(0));
+        append(data.path(), 3..6);
+        let kept = journal_dir(data.path()).join("checkpoint");
+        let (r, out) = exec(
+            JournalCommand::Verify {
+                file: old,
+                checkpoint: Some(kept),
+            },
+            true,
+        );
+        assert_eq!(r, Ok(1));
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["findings"][0]["finding"], "rolled_back");
+        assert_eq!(v["first_bad_index"], 3);
     }
 
     #[test]

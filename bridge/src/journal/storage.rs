@@ -69,6 +69,15 @@ pub enum StorageError {
         /// Entries stored.
         len: u64,
     },
+    /// An entry to append is empty or longer than `MAX_ENTRY_LEN`; recovery would read such a
+    /// record as torn, so it is never written.
+    #[error("entry of {len} bytes cannot be stored (limit {max})")]
+    EntrySize {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The checkpoint file is not UTF-8 or exceeds the note size limit.
     #[error("checkpoint file is unreadable")]
     BadCheckpointFile,

@@ -61,7 +61,10 @@ impl Writer {
         let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
         let mut prev_len = 0usize;
         loop {
-            let first = if cp_size < self.edge.size() {
+            // A checkpoint is pending only while the journal is healthy: after a failure the
+            // writer must not spin retrying it.
+            let pending = cp_size < self.edge.size() && !self.shared.failed.load(Ordering::Acquire);
+            let first = if pending {
                 match rx.recv_timeout(self.interval.saturating_sub(last_cp.elapsed())) {
                     Ok(r) => Some(r),
                     Err(RecvTimeoutError::Timeout) => None,

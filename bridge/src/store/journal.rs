@@ -179,6 +179,7 @@ fn sync_dir(dir: &Path, op: StorageOp) -> Result<(), StorageError> {
 
 impl JournalStorage for SledJournalStorage {
     fn len(&self) -> u64 {
+        // `offsets` always ends with the end offset, so it is never empty.
         // A poisoned lock means a reader panicked mid-read; the offsets themselves are intact.
         let offsets = self.offsets.read().unwrap_or_else(|p| p.into_inner());
         (offsets.len() - 1) as u64
@@ -189,11 +190,15 @@ impl JournalStorage for SledJournalStorage {
         let total: usize = entries.iter().map(|e| HEADER_LEN + e.len()).sum();
         let mut buf = Vec::with_capacity(total);
         for e in entries {
-            // Entries are encoded by JournalEntry::encode, bounded by MAX_ENTRY_LEN < u32::MAX.
-            let n = u32::try_from(e.len()).map_err(|_| StorageError::OutOfRange {
-                index: e.len() as u64,
-                len: MAX_ENTRY_LEN as u64,
-            })?;
+            // Recovery treats a longer record as torn: refuse to write one.
+            if e.is_empty() || e.len() > MAX_ENTRY_LEN {
+                return Err(StorageError::EntrySize {
+                    len: e.len(),
+                    max: MAX_ENTRY_LEN,
+                });
+            }
+            // Invariant: MAX_ENTRY_LEN < u32::MAX, checked just above.
+            let n = e.len() as u32;
             buf.extend_from_slice(&n.to_le_bytes());
             buf.extend_from_slice(&crc32c::crc32c(e).to_le_bytes());
             buf.extend_from_slice(e);
@@ -355,6 +360,13 @@ mod tests {
             let s = SledJournalStorage::open(dir.path()).unwrap();
             let big = vec![vec![b'a'; MAX_ENTRY_LEN]; MAX_BATCH];
             s.append_durable(&[b"first".to_vec()]).unwrap();
+            assert_eq!(
+                s.append_durable(&[vec![0; MAX_ENTRY_LEN + 1]]),
+                Err(StorageError::EntrySize {
+                    len: MAX_ENTRY_LEN + 1,
+                    max: MAX_ENTRY_LEN
+                })
+            );
             s.append_durable(&big).unwrap();
             s.append_durable(&big).unwrap();
         }
