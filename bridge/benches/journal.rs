@@ -147,14 +147,14 @@ fn replay_verify() -> (Rate, Rate, bool) {
     let note = journal.latest_checkpoint();
     drop(journal);
     let mut bytes = Vec::new();
-    export(storage.as_ref(), &verifier, &mut bytes).unwrap();
+    export(storage.clone(), &verifier, &mut bytes).unwrap();
     let cold = drop_caches();
 
     let (t, c) = (Instant::now(), thread_cpu());
     let cp = verifier.verify_checkpoint(&note).unwrap();
     let mut tree = CompactRange::new();
     let mut scratch = Vec::new();
-    let mut replay = Replay::new(storage.as_ref(), 0, storage.len());
+    let mut replay = Replay::new(storage.clone(), 0, storage.len());
     while let Some(item) = replay.next_raw() {
         let (_, b) = item.unwrap();
         JournalEntry::decode(&b).unwrap();

@@ -9,6 +9,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use serde_json::json;
 
@@ -16,7 +17,7 @@ use crate::journal::checkpoint::MAX_NOTE_LEN;
 use crate::journal::export::{export, verify_export, ExportError, VerifyReport};
 use crate::journal::keyfile::{journal_dir, read_verifier};
 use crate::journal::log::Replay;
-use crate::journal::JournalEntry;
+use crate::journal::{JournalEntry, JournalStorage};
 use crate::store::journal::SledJournalStorage;
 
 /// Largest export `verify` reads into memory (2 GiB, about 8 million entries of a typical
@@ -96,10 +97,8 @@ fn execute(cmd: JournalCommand, json: bool, out: &mut dyn Write) -> Result<u8, I
     match cmd {
         JournalCommand::Replay { data, from, to } => {
             let storage = open_storage(&data)?;
-            let to = to
-                .unwrap_or(u64::MAX)
-                .min(crate::journal::JournalStorage::len(&storage));
-            let mut replay = Replay::new(&storage, from, to);
+            let to = to.unwrap_or(u64::MAX).min(storage.len());
+            let mut replay = Replay::new(storage, from, to);
             while let Some(item) = replay.next_raw() {
                 let (index, bytes) = item.map_err(|e| InputError::Journal(e.to_string()))?;
                 let line = match JournalEntry::decode(&bytes) {
@@ -121,7 +120,7 @@ fn execute(cmd: JournalCommand, json: bool, out: &mut dyn Write) -> Result<u8, I
             let io = |e: std::io::Error| InputError::Io(path.clone(), e.kind());
             let tmp = path.with_extension("partial");
             let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
-            let n = export(&storage, &verifier, &mut f)
+            let n = export(storage, &verifier, &mut f)
                 .map_err(|e| InputError::Journal(e.to_string()))?;
             f.into_inner()
                 .map_err(|e| io(e.into_error()))?
@@ -171,12 +170,13 @@ fn execute(cmd: JournalCommand, json: bool, out: &mut dyn Write) -> Result<u8, I
     }
 }
 
-fn open_storage(data: &Path) -> Result<SledJournalStorage, InputError> {
+fn open_storage(data: &Path) -> Result<Arc<dyn JournalStorage>, InputError> {
     let dir = journal_dir(data);
     if !dir.is_dir() {
         return Err(InputError::Io(dir, std::io::ErrorKind::NotFound));
     }
-    SledJournalStorage::open(&dir).map_err(|e| InputError::Journal(e.to_string()))
+    let s = SledJournalStorage::open(&dir).map_err(|e| InputError::Journal(e.to_string()))?;
+    Ok(Arc::new(s))
 }
 
 fn entry_json(index: u64, e: &JournalEntry) -> serde_json::Value {
@@ -260,7 +260,6 @@ mod tests {
     use super::*;
     use crate::journal::keyfile::load_or_create_key;
     use crate::journal::{EntryKind, Journal, JournalConfig};
-    use std::sync::Arc;
 
     fn data_with_journal(n: u64) -> tempfile::TempDir {
         let data = tempfile::tempdir().unwrap();

@@ -21,6 +21,7 @@
 //! findings" is a [`VerifyReport`].
 
 use std::io::Write;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -248,7 +249,7 @@ impl VerifyReport {
 /// # Errors
 /// [`ExportError::Journal`] for storage failures, [`ExportError::Write`].
 pub fn export(
-    storage: &dyn JournalStorage,
+    storage: Arc<dyn JournalStorage>,
     verifier: &NoteVerifier,
     out: &mut dyn Write,
 ) -> Result<u64, ExportError> {

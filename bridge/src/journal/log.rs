@@ -334,9 +334,9 @@ impl Journal {
         &self.shared.verifier
     }
 
-    /// The storage, for export.
-    pub fn storage(&self) -> &dyn JournalStorage {
-        self.shared.storage.as_ref()
+    /// The storage, for export and for streaming replays off the journal handle.
+    pub fn storage(&self) -> Arc<dyn JournalStorage> {
+        self.shared.storage.clone()
     }
 
     fn check_size(&self, size: u64) -> Result<(), JournalError> {
@@ -354,7 +354,7 @@ impl Journal {
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, JournalError> {
         self.check_size(size)?;
         Ok(merkle::inclusion_proof(
-            &StoredNodes(self.storage()),
+            &StoredNodes(self.shared.storage.as_ref()),
             index,
             size,
         )?)
@@ -367,14 +367,16 @@ impl Journal {
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, JournalError> {
         self.check_size(new)?;
         Ok(merkle::consistency_proof(
-            &StoredNodes(self.storage()),
+            &StoredNodes(self.shared.storage.as_ref()),
             old,
             new,
         )?)
     }
 
     /// Entries `from..to` (clamped to the published size), decoded, read in bounded chunks.
-    pub fn replay(&self, from: u64, to: u64) -> Replay<'_> {
+    /// The iterator owns its storage handle, so it can move into `spawn_blocking` to feed a
+    /// gRPC stream; its reads block.
+    pub fn replay(&self, from: u64, to: u64) -> Replay {
         Replay::new(self.storage(), from, to.min(self.head().size))
     }
 }
@@ -418,8 +420,8 @@ fn rebuild_nodes(storage: &dyn JournalStorage) -> Result<CompactRange, JournalEr
 
 /// Iterator over stored entries; see [`Journal::replay`].
 #[derive(Debug)]
-pub struct Replay<'a> {
-    storage: &'a dyn JournalStorage,
+pub struct Replay {
+    storage: Arc<dyn JournalStorage>,
     next: u64,
     to: u64,
     buf: std::collections::VecDeque<Vec<u8>>,
@@ -431,9 +433,9 @@ impl std::fmt::Debug for dyn JournalStorage + '_ {
     }
 }
 
-impl<'a> Replay<'a> {
+impl Replay {
     /// Replays `from..to` of `storage` directly (used by the CLI on a stopped bridge).
-    pub fn new(storage: &'a dyn JournalStorage, from: u64, to: u64) -> Self {
+    pub fn new(storage: Arc<dyn JournalStorage>, from: u64, to: u64) -> Self {
         Self {
             storage,
             next: from,
@@ -464,7 +466,7 @@ impl<'a> Replay<'a> {
     }
 }
 
-impl Iterator for Replay<'_> {
+impl Iterator for Replay {
     type Item = Result<(u64, JournalEntry), JournalError>;
     fn next(&mut self) -> Option<Self::Item> {
         Some(
