@@ -17,6 +17,7 @@ use eidas_bridge::journal::{EntryKind, Journal, JournalConfig, JournalEntry, Jou
 use eidas_bridge::store::journal::SledJournalStorage;
 
 const CHILD_ENV: &str = "JOURNAL_CRASH_CHILD_DIR";
+const INTERVAL_ENV: &str = "JOURNAL_CRASH_INTERVAL_MS";
 const ORIGIN: &str = "crash.test/journal";
 const ROUNDS: u64 = 20;
 const CHILD_THREADS: usize = 8;
@@ -35,12 +36,12 @@ fn entry(tag: &str) -> JournalEntry {
     }
 }
 
-fn open(dir: &std::path::Path) -> Journal {
+fn open(dir: &std::path::Path, interval: Duration) -> Journal {
     let pem = std::fs::read(dir.join("key.pem")).unwrap();
     let key = JournalKey::from_pkcs8_pem(ORIGIN, &pem).unwrap();
     let storage = Arc::new(SledJournalStorage::open(&dir.join("journal")).unwrap());
     let config = JournalConfig {
-        checkpoint_interval: Duration::ZERO,
+        checkpoint_interval: interval,
         ..JournalConfig::default()
     };
     Journal::open(storage, key, &config).unwrap()
@@ -52,7 +53,10 @@ fn crash_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let journal = Arc::new(open(std::path::Path::new(&dir)));
+    // Even rounds sign a checkpoint at every commit; odd rounds every 3 ms, so the kill often
+    // leaves the store ahead of its last checkpoint.
+    let ms: u64 = std::env::var(INTERVAL_ENV).unwrap().parse().unwrap();
+    let journal = Arc::new(open(std::path::Path::new(&dir), Duration::from_millis(ms)));
     let pid = std::process::id();
     let threads: Vec<_> = (0..CHILD_THREADS)
         .map(|t| {
@@ -99,6 +103,7 @@ fn journal_survives_sigkill() {
                 "--test-threads=1",
             ])
             .env(CHILD_ENV, dir.path())
+            .env(INTERVAL_ENV, if round % 2 == 0 { "0" } else { "3" })
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -139,7 +144,7 @@ fn journal_survives_sigkill() {
             "round {round}: child stopped after {seen} acks"
         );
 
-        let journal = open(dir.path());
+        let journal = open(dir.path(), Duration::ZERO);
         let head = journal.head();
         // Every acknowledged entry is present, at its acknowledged index, unchanged.
         let mut tree = MemoryTree::new();
