@@ -114,6 +114,13 @@ pub enum JournalError {
         /// The checkpoint size.
         size: u64,
     },
+    /// The store holds entries but its checkpoint file is gone (it is written before the first
+    /// append, so it was removed): nothing can vouch for the store. The bridge refuses work.
+    #[error("the store has {store_size} entries but no kept checkpoint")]
+    CheckpointMissing {
+        /// Entries in the store.
+        store_size: u64,
+    },
     /// An earlier storage failure stopped the journal; restart to recover.
     #[error("journal stopped after a storage failure")]
     Failed,
@@ -189,8 +196,8 @@ impl Journal {
     ///
     /// # Errors
     /// [`JournalError::CheckpointInvalid`], [`JournalError::CheckpointAhead`] and
-    /// [`JournalError::CheckpointMismatch`] when the store and its checkpoint disagree (refuse
-    /// work); [`JournalError::Storage`] for I/O failures.
+    /// [`JournalError::CheckpointMismatch`] and [`JournalError::CheckpointMissing`] when the
+    /// store and its checkpoint disagree (refuse work); [`JournalError::Storage`] for I/O failures.
     pub fn open(
         storage: Arc<dyn JournalStorage>,
         key: JournalKey,
@@ -219,6 +226,10 @@ impl Journal {
                 return Err(JournalError::CheckpointMismatch { size: cp.size });
             }
             kept_size = Some((cp.size, note));
+        } else if n > 0 {
+            // Open writes a checkpoint before the first append can happen, so entries without
+            // a checkpoint file mean the file was removed: the store cannot be checked.
+            return Err(JournalError::CheckpointMissing { store_size: n });
         }
         let root = edge.root();
         let note: Arc<str> = match kept_size {

@@ -133,6 +133,12 @@ fn altered_store_is_refused_on_open() {
         open(dir.path(), &key).unwrap_err(),
         JournalError::CheckpointMismatch { size: 3 }
     );
+    // Removing the checkpoint does not make the store unchecked.
+    std::fs::remove_file(dir.path().join("checkpoint")).unwrap();
+    assert_eq!(
+        open(dir.path(), &key).unwrap_err(),
+        JournalError::CheckpointMissing { store_size: 3 }
+    );
     // A checkpoint signed by another key is refused too.
     let other = JournalKey::generate("test/journal").unwrap();
     std::fs::write(

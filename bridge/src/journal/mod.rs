@@ -7,6 +7,24 @@
 //! - `storage`: the [`JournalStorage`] seam (the sled implementation is `store::journal`).
 //! - `log`: the running [`Journal`]: group commit, checkpoints, proofs, replay.
 //! - `export`: self-contained export files and their offline verification.
+//! - `keyfile`: the on-disk layout under the data directory and the journal key files.
+//!
+//! # Use
+//! ```no_run
+//! # async fn demo(data: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use eidas_bridge::journal::{journal_dir, load_or_create_key, Journal, JournalConfig};
+//! use eidas_bridge::store::journal::SledJournalStorage;
+//!
+//! let dir = journal_dir(data);
+//! let key = load_or_create_key(&dir, "bridge.example.fr/journal")?;
+//! let storage = Arc::new(SledJournalStorage::open(&dir)?);
+//! // Refuses to open (typed error) when the store disagrees with its kept checkpoint.
+//! let journal = Journal::open(storage, key, &JournalConfig::default())?;
+//! # let entry: eidas_bridge::journal::JournalEntry = todo!();
+//! let receipt = journal.append_async(&entry).await?; // durable once this resolves
+//! # Ok(()) }
+//! ```
 //!
 //! Entries record the digest of the trust snapshot each decision used
 //! ([`JournalEntry::trust_snapshot`]), so a later `verify --recheck` can re-run decisions against
