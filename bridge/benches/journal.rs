@@ -47,17 +47,24 @@ fn base() -> tempfile::TempDir {
     tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
 }
 
-fn fsync_probe() -> f64 {
+fn fsync_probe() -> (f64, Duration, Duration) {
     let dir = base();
     let mut f = std::fs::File::create(dir.path().join("probe")).unwrap();
     let start = Instant::now();
-    let mut n = 0u64;
+    let mut lat = Vec::new();
     while start.elapsed() < RUN_FOR {
+        let t = Instant::now();
         f.write_all(&[0x42; 100]).unwrap();
         f.sync_data().unwrap();
-        n += 1;
+        lat.push(t.elapsed());
     }
-    n as f64 / start.elapsed().as_secs_f64()
+    let rate = lat.len() as f64 / start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    (
+        rate,
+        lat[lat.len() / 2],
+        lat[(lat.len() * 99 / 100).min(lat.len() - 1)],
+    )
 }
 
 fn appends(writers: usize, interval: Duration) -> (f64, Duration, Duration) {
@@ -184,8 +191,12 @@ fn main() {
         println!("journal bench: run with `cargo bench -p eidas-bridge --bench journal`");
         return;
     }
-    let probe = fsync_probe();
-    println!("raw fsync probe (100 B + fdatasync): {probe:>10.0} ops/s");
+    let (probe, p50, p99) = fsync_probe();
+    println!(
+        "raw fsync probe (100 B + fdatasync): {probe:.0} ops/s, p50 {:.2}ms, p99 {:.2}ms",
+        ms(p50),
+        ms(p99)
+    );
     println!(
         "{:>8} {:>14} {:>10} {:>10}  checkpoints",
         "writers", "appends/s", "p50", "p99"
