@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::journal::audit::{verify_export, VerifyReport};
 use crate::journal::checkpoint::MAX_NOTE_LEN;
-use crate::journal::export::{export, verify_export, ExportError, VerifyReport};
+use crate::journal::export::{export, ExportError};
 use crate::journal::keyfile::{journal_dir, read_verifier};
-use crate::journal::log::Replay;
+use crate::journal::Replay;
 use crate::journal::{JournalEntry, JournalStorage};
 use crate::store::journal::SledJournalStorage;
 

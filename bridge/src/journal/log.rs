@@ -28,6 +28,7 @@ use thiserror::Error;
 use super::checkpoint::{JournalKey, NoteError, NoteVerifier};
 use super::entry::{EntryError, JournalEntry};
 use super::merkle::{self, CompactRange, Hash, NodeSource, ProofError, EMPTY_ROOT};
+use super::replay::Replay;
 use super::storage::{JournalStorage, StorageError};
 use super::writer::{Request, Responder, Writer};
 use crate::store::journal::MAX_BATCH;
@@ -427,64 +428,6 @@ fn rebuild_nodes(storage: &dyn JournalStorage) -> Result<CompactRange, JournalEr
         m = to;
     }
     Ok(edge)
-}
-
-/// Iterator over stored entries; see [`Journal::replay`].
-#[derive(Debug)]
-pub struct Replay {
-    storage: Arc<dyn JournalStorage>,
-    next: u64,
-    to: u64,
-    buf: std::collections::VecDeque<Vec<u8>>,
-}
-
-impl std::fmt::Debug for dyn JournalStorage + '_ {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "JournalStorage(len={})", self.len())
-    }
-}
-
-impl Replay {
-    /// Replays `from..to` of `storage` directly (used by the CLI on a stopped bridge).
-    pub fn new(storage: Arc<dyn JournalStorage>, from: u64, to: u64) -> Self {
-        Self {
-            storage,
-            next: from,
-            to,
-            buf: Default::default(),
-        }
-    }
-
-    /// Next raw entry with its index.
-    pub fn next_raw(&mut self) -> Option<Result<(u64, Vec<u8>), JournalError>> {
-        if self.next >= self.to {
-            return None;
-        }
-        if self.buf.is_empty() {
-            let end = (self.next + REPLAY_CHUNK).min(self.to);
-            match self.storage.read_range(self.next, end) {
-                Ok(v) => self.buf.extend(v),
-                Err(e) => {
-                    self.next = self.to;
-                    return Some(Err(e.into()));
-                }
-            }
-        }
-        let bytes = self.buf.pop_front()?;
-        let i = self.next;
-        self.next += 1;
-        Some(Ok((i, bytes)))
-    }
-}
-
-impl Iterator for Replay {
-    type Item = Result<(u64, JournalEntry), JournalError>;
-    fn next(&mut self) -> Option<Self::Item> {
-        Some(
-            self.next_raw()?
-                .and_then(|(i, b)| Ok((i, JournalEntry::decode(&b)?))),
-        )
-    }
 }
 
 #[cfg(test)]

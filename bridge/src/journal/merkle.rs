@@ -169,7 +169,7 @@ fn fold_right(hashes: &[Hash]) -> Hash {
     it.fold(*last, |acc, left| node_hash(left, &acc))
 }
 
-/// MTH(D[start:end]) for a range that is a subtree of the RFC's split (or a prefix).
+/// `MTH(D[start:end])` for a range that is a subtree of the RFC's split (or a prefix).
 ///
 /// # Errors
 /// Whatever `src` returns for a missing node.
@@ -193,7 +193,7 @@ fn split_point(n: u64) -> u64 {
     1u64 << (63 - (n - 1).leading_zeros())
 }
 
-/// The inclusion proof PATH(index, D[0:size]) (RFC 9162 section 2.1.3.1), leaf side first.
+/// The inclusion proof `PATH(index, D[0:size])` (RFC 9162 section 2.1.3.1), leaf side first.
 ///
 /// # Errors
 /// [`ProofError::IndexOutOfRange`] or a node lookup failure.
@@ -232,7 +232,7 @@ fn path<S: NodeSource>(
     Ok(())
 }
 
-/// The consistency proof PROOF(old, D[0:new]) (RFC 9162 section 2.1.4.1); empty when equal.
+/// The consistency proof `PROOF(old, D[0:new])` (RFC 9162 section 2.1.4.1); empty when equal.
 ///
 /// # Errors
 /// [`ProofError::InvalidSizes`] unless `0 < old <= new`, or a node lookup failure.

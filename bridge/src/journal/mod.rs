@@ -5,8 +5,9 @@
 //! - `merkle`: the RFC 9162 tree, proofs and the RFC's verification algorithms.
 //! - `checkpoint`: C2SP tlog-checkpoint notes signed with the Ed25519 [`JournalKey`].
 //! - `storage`: the [`JournalStorage`] seam (the sled implementation is `store::journal`).
-//! - `log`: the running [`Journal`]: group commit, checkpoints, proofs, replay.
-//! - `export`: self-contained export files and their offline verification.
+//! - `log`: the running [`Journal`]: group commit (`writer`), checkpoints, proofs.
+//! - `replay`: [`Replay`], entries read back in order.
+//! - `export`: the self-contained export file format; `audit`: its offline verification.
 //! - `keyfile`: the on-disk layout under the data directory and the journal key files.
 //!
 //! # Use
@@ -29,23 +30,23 @@
 //! Entries record the digest of the trust snapshot each decision used
 //! ([`JournalEntry::trust_snapshot`]), so a later `verify --recheck` can re-run decisions against
 //! archived snapshots; that recheck is not implemented here yet.
+pub mod audit;
 pub mod checkpoint;
 pub mod entry;
 pub mod export;
 pub mod keyfile;
 pub mod log;
 pub mod merkle;
+pub mod replay;
 pub mod storage;
 mod writer;
 
+pub use audit::{verify_export, Finding, VerifyReport};
 pub use checkpoint::{Checkpoint, JournalKey, NoteError, NoteVerifier};
 pub use entry::{EntryError, EntryKind, JournalEntry, PayloadDigest};
-pub use export::{
-    export, verify_export, ExportError, ExportFile, ExportRecord, Finding, VerifyReport,
-};
+pub use export::{export, ExportError, ExportFile, ExportRecord};
 pub use keyfile::{journal_dir, load_or_create_key, read_verifier, KeyFileError};
-pub use log::{
-    AppendReceipt, Journal, JournalConfig, JournalError, JournalStats, Replay, TreeHead,
-};
+pub use log::{AppendReceipt, Journal, JournalConfig, JournalError, JournalStats, TreeHead};
 pub use merkle::{Hash, ProofError};
+pub use replay::Replay;
 pub use storage::{JournalStorage, StorageError, StorageOp};
