@@ -67,7 +67,7 @@ fn fsync_probe() -> (f64, Duration, Duration) {
     )
 }
 
-fn appends(writers: usize, interval: Duration) -> (f64, Duration, Duration) {
+fn appends(writers: usize, interval: Duration) -> (f64, Duration, Duration, f64) {
     let dir = base();
     let key = JournalKey::generate("bench/journal").unwrap();
     let storage = Arc::new(SledJournalStorage::open(dir.path()).unwrap());
@@ -99,9 +99,11 @@ fn appends(writers: usize, interval: Duration) -> (f64, Duration, Duration) {
         .flat_map(|h| h.join().unwrap())
         .collect();
     let elapsed = start.elapsed().as_secs_f64();
+    let stats = journal.stats();
+    let per_commit = stats.entries as f64 / stats.commits.max(1) as f64;
     lat.sort_unstable();
     let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
-    (lat.len() as f64 / elapsed, p(0.5), p(0.99))
+    (lat.len() as f64 / elapsed, p(0.5), p(0.99), per_commit)
 }
 
 fn drop_caches() -> bool {
@@ -198,8 +200,8 @@ fn main() {
         ms(p99)
     );
     println!(
-        "{:>8} {:>14} {:>10} {:>10}  checkpoints",
-        "writers", "appends/s", "p50", "p99"
+        "{:>8} {:>12} {:>10} {:>10} {:>14}  checkpoints",
+        "writers", "appends/s", "p50", "p99", "entries/fsync"
     );
     for (w, interval) in [
         (1, Duration::from_secs(1)),
@@ -208,14 +210,14 @@ fn main() {
         (256, Duration::from_secs(1)),
         (64, Duration::ZERO),
     ] {
-        let (rate, p50, p99) = appends(w, interval);
+        let (rate, p50, p99, batch) = appends(w, interval);
         let cps = if interval.is_zero() {
             "every commit"
         } else {
             "<= 1/s"
         };
         println!(
-            "{w:>8} {rate:>14.0} {:>8.2}ms {:>8.2}ms  {cps}",
+            "{w:>8} {rate:>12.0} {:>8.2}ms {:>8.2}ms {batch:>14.1}  {cps}",
             ms(p50),
             ms(p99)
         );

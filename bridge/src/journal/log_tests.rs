@@ -1,6 +1,7 @@
 use super::*;
 use crate::journal::entry::EntryKind;
 use crate::store::journal::SledJournalStorage;
+use std::sync::Mutex;
 
 pub(crate) fn entry(i: u64) -> JournalEntry {
     JournalEntry {
@@ -168,4 +169,115 @@ fn lost_index_is_rebuilt() {
     let p = j.inclusion_proof(7, 20).unwrap();
     let leaf = merkle::leaf_hash(&entry(7).encode().unwrap());
     merkle::verify_inclusion(&leaf, 7, 20, &p, &head.root).unwrap();
+}
+
+/// An in-memory storage whose durable append can be held at a gate or made to fail, to test
+/// the acknowledgement rules without timing.
+#[derive(Default)]
+struct GatedStorage {
+    entries: Mutex<Vec<Vec<u8>>>,
+    nodes: Mutex<std::collections::HashMap<(u8, u64), Hash>>,
+    nodes_len: Mutex<u64>,
+    checkpoint: Mutex<Option<String>>,
+    /// When set, `append_durable` reports entering and waits for a go.
+    gate: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+    fail: AtomicBool,
+}
+
+impl JournalStorage for GatedStorage {
+    fn len(&self) -> u64 {
+        self.entries.lock().unwrap().len() as u64
+    }
+    fn append_durable(&self, entries: &[Vec<u8>]) -> Result<(), StorageError> {
+        if let Some((entered, go)) = self.gate.lock().unwrap().as_ref() {
+            entered.send(()).unwrap();
+            go.recv().unwrap();
+        }
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StorageError::Io {
+                op: crate::journal::StorageOp::Append,
+                kind: std::io::ErrorKind::StorageFull,
+            });
+        }
+        self.entries.lock().unwrap().extend_from_slice(entries);
+        Ok(())
+    }
+    fn read_range(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StorageError> {
+        Ok(self.entries.lock().unwrap()[from as usize..to as usize].to_vec())
+    }
+    fn nodes_len(&self) -> u64 {
+        *self.nodes_len.lock().unwrap()
+    }
+    fn put_nodes(&self, nodes: &[(u8, u64, Hash)], size: u64) -> Result<(), StorageError> {
+        let mut m = self.nodes.lock().unwrap();
+        for (l, i, h) in nodes {
+            m.insert((*l, *i), *h);
+        }
+        *self.nodes_len.lock().unwrap() = size;
+        Ok(())
+    }
+    fn reset_nodes(&self) -> Result<(), StorageError> {
+        self.nodes.lock().unwrap().clear();
+        Ok(())
+    }
+    fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StorageError> {
+        Ok(self.nodes.lock().unwrap().get(&(level, index)).copied())
+    }
+    fn save_checkpoint(&self, _size: u64, note: &str) -> Result<(), StorageError> {
+        *self.checkpoint.lock().unwrap() = Some(note.to_owned());
+        Ok(())
+    }
+    fn load_checkpoint(&self) -> Result<Option<String>, StorageError> {
+        Ok(self.checkpoint.lock().unwrap().clone())
+    }
+    fn checkpoints(&self) -> Result<Vec<String>, StorageError> {
+        Ok(self
+            .checkpoint
+            .lock()
+            .unwrap()
+            .clone()
+            .into_iter()
+            .collect())
+    }
+}
+
+#[test]
+fn acknowledged_only_after_durable_write() {
+    let storage = Arc::new(GatedStorage::default());
+    let key = JournalKey::generate("gated").unwrap();
+    let j = Arc::new(Journal::open(storage.clone(), key, &every_commit()).unwrap());
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel();
+    *storage.gate.lock().unwrap() = Some((entered_tx, go_rx));
+
+    let (done_tx, done_rx) = mpsc::channel();
+    let j2 = j.clone();
+    std::thread::spawn(move || done_tx.send(j2.append(&entry(0))).unwrap());
+    // The writer is inside the durable write and has not returned from it: no answer yet.
+    entered_rx.recv().unwrap();
+    assert!(done_rx.try_recv().is_err());
+    assert_eq!(j.head().size, 0);
+    go_tx.send(()).unwrap();
+    assert_eq!(done_rx.recv().unwrap().unwrap().index, 0);
+    assert_eq!(j.head().size, 1);
+    *storage.gate.lock().unwrap() = None;
+}
+
+#[test]
+fn failed_durable_write_is_never_acknowledged_and_stops_the_journal() {
+    let storage = Arc::new(GatedStorage::default());
+    let key = JournalKey::generate("gated").unwrap();
+    let j = Journal::open(storage.clone(), key, &every_commit()).unwrap();
+    assert_eq!(j.append(&entry(0)).unwrap().index, 0);
+    storage.fail.store(true, Ordering::SeqCst);
+    assert_eq!(
+        j.append(&entry(1)),
+        Err(JournalError::Storage(StorageError::Io {
+            op: crate::journal::StorageOp::Append,
+            kind: std::io::ErrorKind::StorageFull,
+        }))
+    );
+    storage.fail.store(false, Ordering::SeqCst);
+    assert_eq!(j.append(&entry(2)), Err(JournalError::Failed));
+    assert_eq!(j.head().size, 1);
 }
