@@ -53,15 +53,19 @@ pub fn load_or_create_key(dir: &Path, origin: &str) -> Result<JournalKey, KeyFil
     let key_path = dir.join(KEY_FILE);
     match std::fs::read(&key_path) {
         Ok(pem) => {
-            if let Ok(v) = read_verifier(dir) {
-                if v.name() != origin {
-                    return Err(KeyFileError::OriginChanged {
-                        found: v.name().into(),
-                        expected: origin.into(),
-                    });
+            match read_verifier(dir) {
+                Ok(v) if v.name() != origin => Err(KeyFileError::OriginChanged {
+                    found: v.name().into(),
+                    expected: origin.into(),
+                }),
+                Ok(_) => Ok(JournalKey::from_pkcs8_pem(origin, &pem)?),
+                Err(_) => {
+                    // The public file is derived: restore it so auditors and exports have it.
+                    let key = JournalKey::from_pkcs8_pem(origin, &pem)?;
+                    write_verifier(dir, &key)?;
+                    Ok(key)
                 }
             }
-            Ok(JournalKey::from_pkcs8_pem(origin, &pem)?)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = JournalKey::generate(origin)?;
@@ -72,11 +76,16 @@ pub fn load_or_create_key(dir: &Path, origin: &str) -> Result<JournalKey, KeyFil
             std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
             let mut f = opts.open(&key_path).map_err(io)?;
             f.write_all(&pem).and_then(|()| f.sync_all()).map_err(io)?;
-            std::fs::write(dir.join(VKEY_FILE), key.verifier().to_vkey() + "\n").map_err(io)?;
+            write_verifier(dir, &key)?;
             Ok(key)
         }
         Err(e) => Err(io(e).into()),
     }
+}
+
+fn write_verifier(dir: &Path, key: &JournalKey) -> Result<(), KeyFileError> {
+    std::fs::write(dir.join(VKEY_FILE), key.verifier().to_vkey() + "\n")
+        .map_err(|e| StorageError::io(StorageOp::Open, &e).into())
 }
 
 /// Reads the verifier key of the journal in `dir`.
@@ -99,6 +108,9 @@ mod tests {
         let k1 = load_or_create_key(dir.path(), "o").unwrap();
         let k2 = load_or_create_key(dir.path(), "o").unwrap();
         assert_eq!(k1.verifier(), k2.verifier());
+        assert_eq!(&read_verifier(dir.path()).unwrap(), k1.verifier());
+        std::fs::remove_file(dir.path().join(VKEY_FILE)).unwrap();
+        load_or_create_key(dir.path(), "o").unwrap();
         assert_eq!(&read_verifier(dir.path()).unwrap(), k1.verifier());
         assert_eq!(
             load_or_create_key(dir.path(), "p").unwrap_err(),

@@ -128,10 +128,16 @@ impl Writer {
     /// One group commit; returns the checkpointed size if a checkpoint was written.
     fn commit(&mut self, batch: &mut Vec<Request>, due: bool) -> Option<u64> {
         if batch.is_empty() {
-            return if due {
-                self.checkpoint().ok().map(|_| self.edge.size())
-            } else {
-                None
+            if !due {
+                return None;
+            }
+            return match self.checkpoint() {
+                Ok(_) => Some(self.edge.size()),
+                Err(_) => {
+                    // Stop: a writer that cannot checkpoint must not keep retrying in a loop.
+                    self.fail();
+                    None
+                }
             };
         }
         if self.shared.failed.load(Ordering::Acquire) {
@@ -173,7 +179,16 @@ impl Writer {
             // The entries are durable and are acknowledged; new work stops until restart.
             self.fail();
         }
-        // Step 3: checkpoint when due.
+        // Step 3: publish the head (its nodes are stored), so readers can prove against it.
+        self.shared
+            .head
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .0 = TreeHead {
+            size: self.edge.size(),
+            root: self.edge.root(),
+        };
+        // Step 4: checkpoint when due.
         let mut written = None;
         let cp = if due && !self.shared.failed.load(Ordering::Acquire) {
             match self.checkpoint() {
@@ -189,15 +204,7 @@ impl Writer {
         } else {
             None
         };
-        // Step 4: publish, then acknowledge.
-        self.shared
-            .head
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .0 = TreeHead {
-            size: self.edge.size(),
-            root: self.edge.root(),
-        };
+        // Step 5: acknowledge.
         for (i, r) in batch.drain(..).enumerate() {
             r.reply.send(Ok(AppendReceipt {
                 index: first + i as u64,
