@@ -431,6 +431,22 @@ mod tests {
     }
 
     #[test]
+    fn cosignatures_are_ignored_but_ours_is_required() {
+        let k = JournalKey::generate("j").unwrap();
+        let note = k.sign(5, [1; 32]).unwrap();
+        let witness = "\u{2014} witness.example AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n";
+        let cosigned = format!("{note}{witness}");
+        assert_eq!(k.verifier().verify_checkpoint(&cosigned).unwrap().size, 5);
+        // Only the witness line left: nothing by the journal key.
+        let split = note.find("\n\n").unwrap();
+        let alone = format!("{}\n{witness}", &note[..=split]);
+        assert_eq!(
+            k.verifier().verify_checkpoint(&alone),
+            Err(NoteError::NoMatchingSignature)
+        );
+    }
+
+    #[test]
     fn verifier_key_strings_are_checked() {
         let k = JournalKey::generate("j").unwrap();
         let vkey = k.verifier().to_vkey();

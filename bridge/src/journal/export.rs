@@ -34,6 +34,9 @@ pub const EXPORT_VERSION: u8 = 1;
 /// Most checkpoints in one export: one per group commit for a year at one per second is ~3·10^7;
 /// exports beyond 2^22 checkpoints are refused as unbounded input.
 pub const MAX_EXPORT_CHECKPOINTS: u32 = 1 << 22;
+/// Longest verifier key text: a name of at most `MAX_NAME_LEN` (256) bytes, an 8-digit id and
+/// 44 bytes of base64 fit well under this.
+const MAX_VKEY_LEN: u64 = 1024;
 /// Smallest record on the wire (index, hash, length), used to bound the declared record count.
 const MIN_RECORD: u64 = 8 + 32 + 4;
 
@@ -187,7 +190,7 @@ impl ExportFile {
             return Err(ExportError::UnsupportedVersion(v));
         }
         let klen = u64::from(u16::from_be_bytes(r.array()?));
-        let verifier_key = r.text("verifier key", klen, 1024)?;
+        let verifier_key = r.text("verifier key", klen, MAX_VKEY_LEN)?;
         let count = u64::from_be_bytes(r.array()?);
         if count > (bytes.len() - r.pos) as u64 / MIN_RECORD {
             return Err(ExportError::TooLarge {
