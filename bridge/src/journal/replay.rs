@@ -17,12 +17,6 @@ pub struct Replay {
     buf: VecDeque<Vec<u8>>,
 }
 
-impl std::fmt::Debug for dyn JournalStorage + '_ {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "JournalStorage(len={})", self.len())
-    }
-}
-
 impl Replay {
     /// Replays `from..to` of `storage` directly (used by the CLI on a stopped bridge).
     pub fn new(storage: Arc<dyn JournalStorage>, from: u64, to: u64) -> Self {

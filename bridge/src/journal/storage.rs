@@ -155,3 +155,10 @@ pub trait JournalStorage: Send + Sync + 'static {
     /// [`StorageError::Index`].
     fn checkpoints(&self) -> Result<Vec<String>, StorageError>;
 }
+
+/// Lets types holding a storage handle derive `Debug`; shows only the entry count.
+impl std::fmt::Debug for dyn JournalStorage + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JournalStorage(len={})", self.len())
+    }
+}
