@@ -284,7 +284,11 @@ impl SealKey {
 ///
 /// # Errors
 /// [`SealErrorKind::BadSignature`] or [`SealErrorKind::UnsupportedKey`].
-pub fn verify_signature(signer: &X509, content: &[u8], signature: &[u8]) -> Result<(), SealErrorKind> {
+pub fn verify_signature(
+    signer: &X509,
+    content: &[u8],
+    signature: &[u8],
+) -> Result<(), SealErrorKind> {
     let key = signer
         .public_key()
         .map_err(|_| SealErrorKind::UnsupportedKey)?;
@@ -355,12 +359,18 @@ mod tests {
         assert_eq!(SealedContent::decode(&bytes).unwrap(), c);
         let mut long = bytes.clone();
         long.push(0);
-        assert_eq!(SealedContent::decode(&long), Err(SealErrorKind::TrailingBytes(1)));
+        assert_eq!(
+            SealedContent::decode(&long),
+            Err(SealErrorKind::TrailingBytes(1))
+        );
         assert_eq!(
             SealedContent::decode(&bytes[..bytes.len() - 1]),
             Err(SealErrorKind::Truncated)
         );
-        assert_eq!(ReceiptContent::decode(&bytes), Err(SealErrorKind::UnknownTag));
+        assert_eq!(
+            ReceiptContent::decode(&bytes),
+            Err(SealErrorKind::UnknownTag)
+        );
         for cut in 0..bytes.len() {
             assert!(SealedContent::decode(&bytes[..cut]).is_err());
         }

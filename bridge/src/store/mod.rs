@@ -2,6 +2,7 @@
 //! the outbox, the directory and the trust snapshot cache; nothing else imports sled.
 
 mod durable;
+pub mod journal;
 
 pub use durable::GroupCommit;
 

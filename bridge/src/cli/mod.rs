@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod journal;
+
 use crate::config::{Config, ConfigErrors, ProcessEnv};
 use crate::gateway::Gateway;
 
@@ -17,6 +19,9 @@ pub const EXIT_CONFIG: u8 = 64;
 #[derive(Debug, Parser)]
 #[command(name = "eidas-bridge", version, about, long_about = None)]
 pub struct Cli {
+    /// Print one JSON object per line on stdout (commands that report).
+    #[arg(long, global = true)]
+    pub json: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -32,6 +37,9 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Replay, export and verify the exchange journal (auditors).
+    #[command(subcommand)]
+    Journal(journal::JournalCommand),
 }
 
 /// Parses the process arguments and runs the command.
@@ -39,6 +47,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Journal(cmd) => journal::run(cmd, cli.json),
     }
 }
 

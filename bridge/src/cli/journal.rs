@@ -1,0 +1,405 @@
+//! `eidas-bridge journal replay|export|verify`: the auditor's commands.
+//!
+//! `replay` and `export` read the journal of a stopped bridge (the store is single-process:
+//! sled locks its files); a running bridge serves the same through `JournalService`. `verify`
+//! needs only the export file, and optionally a checkpoint the auditor kept.
+//! Exit status: 0 valid / done, 1 the export is invalid (reason and first bad index printed),
+//! 2 usage or input error (one line on stderr).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::journal::audit::{verify_export, VerifyReport};
+use crate::journal::checkpoint::MAX_NOTE_LEN;
+use crate::journal::export::{export, ExportError};
+use crate::journal::keyfile::{journal_dir, read_verifier};
+use crate::journal::Replay;
+use crate::journal::{JournalEntry, JournalStorage};
+use crate::store::journal::SledJournalStorage;
+
+/// Largest export `verify` reads into memory (2 GiB, about 8 million entries of a typical
+/// 250 bytes with their framing); a larger export is refused rather than exhausting memory.
+pub const MAX_EXPORT_BYTES: u64 = 2 << 30;
+
+/// Journal subcommands.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum JournalCommand {
+    /// Print journal entries (one per line) from a stopped bridge's data directory.
+    Replay {
+        /// Bridge data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// First index (inclusive).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Last index (exclusive); defaults to the end.
+        #[arg(long)]
+        to: Option<u64>,
+    },
+    /// Write a self-contained export (entries, checkpoints, public key) to a file.
+    Export {
+        /// Bridge data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify an export offline: tree, checkpoint signatures, edits, deletions, reordering,
+    /// truncation, and rollback against a kept checkpoint.
+    Verify {
+        /// The export file.
+        file: PathBuf,
+        /// A checkpoint note kept from earlier; the export must extend it.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+}
+
+/// An input problem: exit status 2.
+#[derive(Debug, thiserror::Error)]
+enum InputError {
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::ErrorKind),
+    #[error("{0}: larger than {1} bytes")]
+    TooLarge(PathBuf, u64),
+    #[error("{0}")]
+    Journal(String),
+}
+
+/// Runs a journal subcommand; `json` prints one JSON object per line.
+pub fn run(cmd: JournalCommand, json: bool) -> ExitCode {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match execute(cmd, json, &mut out) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, InputError> {
+    let io = |e: std::io::Error| InputError::Io(path.to_owned(), e.kind());
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > max {
+        return Err(InputError::TooLarge(path.to_owned(), max));
+    }
+    std::fs::read(path).map_err(io)
+}
+
+fn execute(cmd: JournalCommand, json: bool, out: &mut dyn Write) -> Result<u8, InputError> {
+    let wr = |e: std::io::Error| InputError::Io(PathBuf::from("stdout"), e.kind());
+    match cmd {
+        JournalCommand::Replay { data, from, to } => {
+            let storage = open_storage(&data)?;
+            let to = to.unwrap_or(u64::MAX).min(storage.len());
+            let mut replay = Replay::new(storage, from, to);
+            while let Some(item) = replay.next_raw() {
+                let (index, bytes) = item.map_err(|e| InputError::Journal(e.to_string()))?;
+                let line = match JournalEntry::decode(&bytes) {
+                    Ok(e) => entry_json(index, &e),
+                    Err(e) => json!({"index": index, "error": e.to_string()}),
+                };
+                if json {
+                    writeln!(out, "{line}").map_err(wr)?;
+                } else {
+                    writeln!(out, "{}", entry_text(&line)).map_err(wr)?;
+                }
+            }
+            Ok(0)
+        }
+        JournalCommand::Export { data, out: path } => {
+            let storage = open_storage(&data)?;
+            let verifier = read_verifier(&journal_dir(&data))
+                .map_err(|e| InputError::Journal(e.to_string()))?;
+            let io = |e: std::io::Error| InputError::Io(path.clone(), e.kind());
+            let tmp = path.with_extension("partial");
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+            let n = export(storage, &verifier, &mut f)
+                .map_err(|e| InputError::Journal(e.to_string()))?;
+            f.into_inner()
+                .map_err(|e| io(e.into_error()))?
+                .sync_all()
+                .map_err(io)?;
+            std::fs::rename(&tmp, &path).map_err(io)?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"entries": n, "out": path.display().to_string()})
+                )
+                .map_err(wr)?;
+            } else {
+                writeln!(out, "exported {n} entries to {}", path.display()).map_err(wr)?;
+            }
+            Ok(0)
+        }
+        JournalCommand::Verify { file, checkpoint } => {
+            let bytes = read_bounded(&file, MAX_EXPORT_BYTES)?;
+            let kept =
+                match &checkpoint {
+                    Some(p) => {
+                        let b = read_bounded(p, MAX_NOTE_LEN as u64)?;
+                        Some(String::from_utf8(b).map_err(|_| {
+                            InputError::Io(p.clone(), std::io::ErrorKind::InvalidData)
+                        })?)
+                    }
+                    None => None,
+                };
+            match verify_export(&bytes, kept.as_deref()) {
+                Ok(report) => print_report(&report, json, out).map_err(wr),
+                Err(e @ (ExportError::BadMagic | ExportError::UnsupportedVersion(_))) => {
+                    Err(InputError::Journal(format!("{}: {e}", file.display())))
+                }
+                Err(e) => {
+                    if json {
+                        writeln!(out, "{}", json!({"valid": false, "error": e.to_string()}))
+                            .map_err(wr)?;
+                    } else {
+                        writeln!(out, "invalid: {e}").map_err(wr)?;
+                    }
+                    Ok(1)
+                }
+            }
+        }
+    }
+}
+
+fn open_storage(data: &Path) -> Result<Arc<dyn JournalStorage>, InputError> {
+    let dir = journal_dir(data);
+    if !dir.is_dir() {
+        return Err(InputError::Io(dir, std::io::ErrorKind::NotFound));
+    }
+    let s = SledJournalStorage::open(&dir).map_err(|e| InputError::Journal(e.to_string()))?;
+    Ok(Arc::new(s))
+}
+
+fn entry_json(index: u64, e: &JournalEntry) -> serde_json::Value {
+    json!({
+        "index": index,
+        "kind": e.kind.as_str(),
+        "unix_nanos": e.unix_nanos,
+        "message_id": e.message_id,
+        "sender": e.sender,
+        "recipient": e.recipient,
+        "peer": e.peer,
+        "payload_sha256": e.payload.map(|p| hex::encode(p.sha256)),
+        "payload_size": e.payload.map(|p| p.size),
+        "trust_snapshot": e.trust_snapshot.map(hex::encode),
+        "reason": e.reason,
+    })
+}
+
+fn entry_text(v: &serde_json::Value) -> String {
+    let f = |k: &str| match &v[k] {
+        serde_json::Value::Null => "-".to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    [
+        "index",
+        "kind",
+        "unix_nanos",
+        "message_id",
+        "sender",
+        "recipient",
+        "peer",
+        "payload_sha256",
+        "reason",
+    ]
+    .iter()
+    .map(|k| f(k))
+    .collect::<Vec<_>>()
+    .join("\t")
+}
+
+fn print_report(r: &VerifyReport, json: bool, out: &mut dyn Write) -> std::io::Result<u8> {
+    let root = r.latest.as_ref().map(|c| hex::encode(c.root));
+    let size = r.latest.as_ref().map(|c| c.size);
+    if json {
+        let findings: Vec<_> = r
+            .findings
+            .iter()
+            .map(|f| json!({"finding": f.name(), "index": f.index(), "detail": format!("{f:?}")}))
+            .collect();
+        let v = json!({
+            "valid": r.is_valid(), "entries": r.entries, "checkpoints": r.checkpoints,
+            "size": size, "root": root, "first_bad_index": r.first_bad_index(), "findings": findings,
+        });
+        writeln!(out, "{v}")?;
+    } else if r.is_valid() {
+        writeln!(
+            out,
+            "valid: {} entries, {} checkpoints, root {}",
+            r.entries,
+            r.checkpoints,
+            root.unwrap_or_default()
+        )?;
+    } else {
+        match r.first_bad_index() {
+            Some(i) => writeln!(out, "invalid: first bad entry {i}")?,
+            None => writeln!(out, "invalid")?,
+        }
+        for f in &r.findings {
+            match f.index() {
+                Some(i) => writeln!(out, "  {} at {i}: {f:?}", f.name())?,
+                None => writeln!(out, "  {}: {f:?}", f.name())?,
+            }
+        }
+    }
+    Ok(if r.is_valid() { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::keyfile::load_or_create_key;
+    use crate::journal::{EntryKind, Journal, JournalConfig};
+
+    fn data_with_journal(n: u64) -> tempfile::TempDir {
+        let data = tempfile::tempdir().unwrap();
+        append(data.path(), 0..n);
+        data
+    }
+
+    fn append(data: &Path, range: std::ops::Range<u64>) {
+        let dir = journal_dir(data);
+        let key = load_or_create_key(&dir, "cli.test/journal").unwrap();
+        let storage = Arc::new(SledJournalStorage::open(&dir).unwrap());
+        let j = Journal::open(storage, key, &JournalConfig::default()).unwrap();
+        for i in range {
+            let e = JournalEntry {
+                kind: EntryKind::Accepted,
+                unix_nanos: i as i64,
+                message_id: Some(format!("m{i}")),
+                sender: None,
+                recipient: None,
+                peer: None,
+                payload: None,
+                trust_snapshot: None,
+                reason: None,
+            };
+            j.append(&e).unwrap();
+        }
+    }
+
+    fn exec(cmd: JournalCommand, json: bool) -> (Result<u8, String>, String) {
+        let mut out = Vec::new();
+        let r = execute(cmd, json, &mut out).map_err(|e| e.to_string());
+        (r, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn replay_export_verify() {
+        let data = data_with_journal(6);
+        let (r, out) = exec(
+            JournalCommand::Replay {
+                data: data.path().into(),
+                from: 2,
+                to: Some(4),
+            },
+            true,
+        );
+        assert_eq!(r, Ok(0));
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["message_id"], "m2");
+        assert_eq!(lines[1]["kind"], "accepted");
+
+        let file = data.path().join("export.bin");
+        let (r, _) = exec(
+            JournalCommand::Export {
+                data: data.path().into(),
+                out: file.clone(),
+            },
+            false,
+        );
+        assert_eq!(r, Ok(0));
+        let (r, out) = exec(
+            JournalCommand::Verify {
+                file: file.clone(),
+                checkpoint: None,
+            },
+            true,
+        );
+        assert_eq!(r, Ok(0), "{out}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(
+            (v["valid"].as_bool(), v["entries"].as_u64()),
+            (Some(true), Some(6))
+        );
+
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes.truncate(bytes.len() - 3);
+        std::fs::write(&file, &bytes).unwrap();
+        let (r, out) = exec(
+            JournalCommand::Verify {
+                file,
+                checkpoint: None,
+            },
+            false,
+        );
+        assert_eq!(r, Ok(1));
+        assert!(out.starts_with("invalid: export truncated"), "{out}");
+    }
+
+    #[test]
+    fn rollback_against_kept_checkpoint_is_status_1() {
+        let data = data_with_journal(3);
+        let old = data.path().join("old.bin");
+        let (r, _) = exec(
+            JournalCommand::Export {
+                data: data.path().into(),
+                out: old.clone(),
+            },
+            false,
+        );
+        assert_eq!(r, Ok(0));
+        append(data.path(), 3..6);
+        let kept = journal_dir(data.path()).join("checkpoint");
+        let (r, out) = exec(
+            JournalCommand::Verify {
+                file: old,
+                checkpoint: Some(kept),
+            },
+            true,
+        );
+        assert_eq!(r, Ok(1));
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["findings"][0]["finding"], "rolled_back");
+        assert_eq!(v["first_bad_index"], 3);
+    }
+
+    #[test]
+    fn input_errors_are_status_2() {
+        let data = tempfile::tempdir().unwrap();
+        let (r, _) = exec(
+            JournalCommand::Replay {
+                data: data.path().into(),
+                from: 0,
+                to: None,
+            },
+            false,
+        );
+        assert!(r.is_err());
+        let f = data.path().join("x");
+        std::fs::write(&f, b"not an export").unwrap();
+        let (r, _) = exec(
+            JournalCommand::Verify {
+                file: f,
+                checkpoint: None,
+            },
+            false,
+        );
+        assert!(r.unwrap_err().contains("not a journal export"));
+    }
+}

@@ -1,0 +1,283 @@
+use super::*;
+use crate::journal::entry::EntryKind;
+use crate::store::journal::SledJournalStorage;
+use std::sync::Mutex;
+
+pub(crate) fn entry(i: u64) -> JournalEntry {
+    JournalEntry {
+        kind: EntryKind::Accepted,
+        unix_nanos: 1_764_000_000_000_000_000 + i as i64,
+        message_id: Some(format!("msg-{i}")),
+        sender: Some("hcid:fr:rpps:810000000001".into()),
+        recipient: Some("hcid:be:nihii:12345678".into()),
+        peer: None,
+        payload: None,
+        trust_snapshot: Some([1; 32]),
+        reason: None,
+    }
+}
+
+fn every_commit() -> JournalConfig {
+    JournalConfig {
+        checkpoint_interval: Duration::ZERO,
+        ..JournalConfig::default()
+    }
+}
+
+fn open(dir: &std::path::Path, key: &JournalKey) -> Result<Journal, JournalError> {
+    let pem = key.to_pkcs8_pem().unwrap();
+    let key = JournalKey::from_pkcs8_pem(key.verifier().name(), &pem).unwrap();
+    let storage = Arc::new(SledJournalStorage::open(dir).map_err(JournalError::from)?);
+    Journal::open(storage, key, &every_commit())
+}
+
+#[test]
+fn append_prove_reopen_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = JournalKey::generate("test/journal").unwrap();
+    let j = open(dir.path(), &key).unwrap();
+    let mut leaves = Vec::new();
+    for i in 0..10 {
+        let r = j.append(&entry(i)).unwrap();
+        assert_eq!(r.index, i);
+        let note = r.checkpoint.unwrap();
+        assert_eq!(key.verifier().verify_checkpoint(&note).unwrap().size, i + 1);
+        leaves.push(merkle::leaf_hash(&entry(i).encode().unwrap()));
+    }
+    let head = j.head();
+    assert_eq!(head.size, 10);
+    let p = j.inclusion_proof(3, 10).unwrap();
+    merkle::verify_inclusion(&leaves[3], 3, 10, &p, &head.root).unwrap();
+    let old_root = {
+        let mut t = merkle::MemoryTree::new();
+        leaves[..4].iter().for_each(|l| t.push(*l));
+        t.root()
+    };
+    let c = j.consistency_proof(4, 10).unwrap();
+    merkle::verify_consistency(4, 10, &old_root, &head.root, &c).unwrap();
+    assert_eq!(
+        j.inclusion_proof(3, 11),
+        Err(JournalError::Proof(ProofError::BeyondTree {
+            size: 11,
+            have: 10
+        }))
+    );
+    let replayed: Vec<_> = j.replay(2, 5).map(|r| r.unwrap()).collect();
+    assert_eq!(replayed, vec![(2, entry(2)), (3, entry(3)), (4, entry(4))]);
+    drop(j);
+
+    let j = open(dir.path(), &key).unwrap();
+    assert_eq!(j.head(), head);
+    assert_eq!(j.append(&entry(10)).unwrap().index, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_appends_share_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = JournalKey::generate("test/journal").unwrap();
+    let j = Arc::new(open(dir.path(), &key).unwrap());
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let j = j.clone();
+            tokio::spawn(async move { j.append_async(&entry(i)).await.unwrap().index })
+        })
+        .collect();
+    let mut idx = Vec::new();
+    for t in tasks {
+        idx.push(t.await.unwrap());
+    }
+    idx.sort_unstable();
+    assert_eq!(idx, (0..50).collect::<Vec<_>>());
+}
+
+#[test]
+fn lost_entries_are_refused_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = JournalKey::generate("test/journal").unwrap();
+    let j = open(dir.path(), &key).unwrap();
+    for i in 0..5 {
+        j.append(&entry(i)).unwrap();
+    }
+    drop(j);
+    // Roll the segment back by one whole record (a "restored backup").
+    let seg = dir.path().join("journal.log");
+    let len = std::fs::metadata(&seg).unwrap().len();
+    let rec = 8 + entry(4).encode().unwrap().len() as u64;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len - rec)
+        .unwrap();
+    assert_eq!(
+        open(dir.path(), &key).unwrap_err(),
+        JournalError::CheckpointAhead {
+            checkpoint_size: 5,
+            store_size: 4
+        }
+    );
+}
+
+#[test]
+fn altered_store_is_refused_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = JournalKey::generate("test/journal").unwrap();
+    let j = open(dir.path(), &key).unwrap();
+    for i in 0..3 {
+        j.append(&entry(i)).unwrap();
+    }
+    drop(j);
+    // Replace the checkpoint with a validly signed one for another tree of the same size.
+    let note = key.sign(3, [0; 32]).unwrap();
+    std::fs::write(dir.path().join("checkpoint"), note).unwrap();
+    assert_eq!(
+        open(dir.path(), &key).unwrap_err(),
+        JournalError::CheckpointMismatch { size: 3 }
+    );
+    // Removing the checkpoint does not make the store unchecked.
+    std::fs::remove_file(dir.path().join("checkpoint")).unwrap();
+    assert_eq!(
+        open(dir.path(), &key).unwrap_err(),
+        JournalError::CheckpointMissing { store_size: 3 }
+    );
+    // A checkpoint signed by another key is refused too.
+    let other = JournalKey::generate("test/journal").unwrap();
+    std::fs::write(
+        dir.path().join("checkpoint"),
+        other.sign(3, [0; 32]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        open(dir.path(), &key).unwrap_err(),
+        JournalError::CheckpointInvalid(NoteError::NoMatchingSignature)
+    );
+}
+
+#[test]
+fn lost_index_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = JournalKey::generate("test/journal").unwrap();
+    let j = open(dir.path(), &key).unwrap();
+    for i in 0..20 {
+        j.append(&entry(i)).unwrap();
+    }
+    let head = j.head();
+    drop(j);
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let j = open(dir.path(), &key).unwrap();
+    assert_eq!(j.head(), head);
+    let p = j.inclusion_proof(7, 20).unwrap();
+    let leaf = merkle::leaf_hash(&entry(7).encode().unwrap());
+    merkle::verify_inclusion(&leaf, 7, 20, &p, &head.root).unwrap();
+}
+
+/// An in-memory storage whose durable append can be held at a gate or made to fail, to test
+/// the acknowledgement rules without timing.
+#[derive(Default)]
+struct GatedStorage {
+    entries: Mutex<Vec<Vec<u8>>>,
+    nodes: Mutex<std::collections::HashMap<(u8, u64), Hash>>,
+    nodes_len: Mutex<u64>,
+    checkpoint: Mutex<Option<String>>,
+    /// When set, `append_durable` reports entering and waits for a go.
+    gate: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+    fail: AtomicBool,
+}
+
+impl JournalStorage for GatedStorage {
+    fn len(&self) -> u64 {
+        self.entries.lock().unwrap().len() as u64
+    }
+    fn append_durable(&self, entries: &[Vec<u8>]) -> Result<(), StorageError> {
+        if let Some((entered, go)) = self.gate.lock().unwrap().as_ref() {
+            entered.send(()).unwrap();
+            go.recv().unwrap();
+        }
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StorageError::Io {
+                op: crate::journal::StorageOp::Append,
+                kind: std::io::ErrorKind::StorageFull,
+            });
+        }
+        self.entries.lock().unwrap().extend_from_slice(entries);
+        Ok(())
+    }
+    fn read_range(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StorageError> {
+        Ok(self.entries.lock().unwrap()[from as usize..to as usize].to_vec())
+    }
+    fn nodes_len(&self) -> u64 {
+        *self.nodes_len.lock().unwrap()
+    }
+    fn put_nodes(&self, nodes: &[(u8, u64, Hash)], size: u64) -> Result<(), StorageError> {
+        let mut m = self.nodes.lock().unwrap();
+        for (l, i, h) in nodes {
+            m.insert((*l, *i), *h);
+        }
+        *self.nodes_len.lock().unwrap() = size;
+        Ok(())
+    }
+    fn reset_nodes(&self) -> Result<(), StorageError> {
+        self.nodes.lock().unwrap().clear();
+        Ok(())
+    }
+    fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StorageError> {
+        Ok(self.nodes.lock().unwrap().get(&(level, index)).copied())
+    }
+    fn save_checkpoint(&self, _size: u64, note: &str) -> Result<(), StorageError> {
+        *self.checkpoint.lock().unwrap() = Some(note.to_owned());
+        Ok(())
+    }
+    fn load_checkpoint(&self) -> Result<Option<String>, StorageError> {
+        Ok(self.checkpoint.lock().unwrap().clone())
+    }
+    fn checkpoints(&self) -> Result<Vec<String>, StorageError> {
+        Ok(self
+            .checkpoint
+            .lock()
+            .unwrap()
+            .clone()
+            .into_iter()
+            .collect())
+    }
+}
+
+#[test]
+fn acknowledged_only_after_durable_write() {
+    let storage = Arc::new(GatedStorage::default());
+    let key = JournalKey::generate("gated").unwrap();
+    let j = Arc::new(Journal::open(storage.clone(), key, &every_commit()).unwrap());
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel();
+    *storage.gate.lock().unwrap() = Some((entered_tx, go_rx));
+
+    let (done_tx, done_rx) = mpsc::channel();
+    let j2 = j.clone();
+    std::thread::spawn(move || done_tx.send(j2.append(&entry(0))).unwrap());
+    // The writer is inside the durable write and has not returned from it: no answer yet.
+    entered_rx.recv().unwrap();
+    assert!(done_rx.try_recv().is_err());
+    assert_eq!(j.head().size, 0);
+    go_tx.send(()).unwrap();
+    assert_eq!(done_rx.recv().unwrap().unwrap().index, 0);
+    assert_eq!(j.head().size, 1);
+    *storage.gate.lock().unwrap() = None;
+}
+
+#[test]
+fn failed_durable_write_is_never_acknowledged_and_stops_the_journal() {
+    let storage = Arc::new(GatedStorage::default());
+    let key = JournalKey::generate("gated").unwrap();
+    let j = Journal::open(storage.clone(), key, &every_commit()).unwrap();
+    assert_eq!(j.append(&entry(0)).unwrap().index, 0);
+    storage.fail.store(true, Ordering::SeqCst);
+    assert_eq!(
+        j.append(&entry(1)),
+        Err(JournalError::Storage(StorageError::Io {
+            op: crate::journal::StorageOp::Append,
+            kind: std::io::ErrorKind::StorageFull,
+        }))
+    );
+    storage.fail.store(false, Ordering::SeqCst);
+    assert_eq!(j.append(&entry(2)), Err(JournalError::Failed));
+    assert_eq!(j.head().size, 1);
+}
