@@ -1,1 +1,52 @@
-//! placeholder
+//! Addressing: the canonical participant identifier `hcid` and translation between national secure-messaging
+//! address spaces (XB-ADDR v0, `specs/addressing.md`). Pure: no I/O, no clock, no storage; the directory
+//! comes in through the [`Directory`] trait and importers read from any `BufRead`.
+//!
+//! # Layout
+//! - `hcid`, `scheme`, `checks`, `icd`: the identifier, the scheme registry (§3) with its check digits and
+//!   the embedded Peppol code list.
+//! - `space`: space and role vocabularies.
+//! - `email`, `alias`, `ehbox`, `peppol`: the address form of each space and gateway aliases (§4).
+//! - `translate`: the [`Translator`] and the processing order (§5).
+//! - `directory`: the [`Directory`] trait and [`MemoryDirectory`].
+//! - `import`: streaming parsers of the directory formats (fixture TSV, Annuaire Santé MSSanté extraction,
+//!   VZD FHIR bundles, LDIF).
+//! - `error`: [`AddressError`] with the spec's reason codes.
+
+mod alias;
+mod checks;
+mod directory;
+mod ehbox;
+mod email;
+mod error;
+mod hcid;
+mod icd;
+mod import;
+mod peppol;
+mod scheme;
+mod space;
+mod translate;
+
+pub use alias::{decode_alias, encode_alias};
+pub use directory::{BoxType, Directory, DirectoryUnavailable, Entry, MemoryDirectory};
+pub use ehbox::{identify_ehbox, render_ehbox};
+pub use email::{AddrSpec, MAX_DOMAIN_LEN, MAX_LOCAL_PART_LEN};
+pub use error::{AddressError, SyntaxErrorKind};
+pub use hcid::{Hcid, Participant};
+pub use icd::{lookup_icd, IcdEntry, IcdState};
+pub use import::{
+    import_into_memory, parse_records, ImportErrorKind, ImportFailure, ImportFormat, ImportReport,
+    Records, RowError, MAX_LINE_LEN, MAX_REPORTED_ERRORS,
+};
+pub use peppol::{
+    identify_peppol, render_ehdsi, render_peppol, MAX_PEPPOL_SCHEME_LEN, PEPPOL_SCHEME,
+};
+pub use scheme::{Kind, Scheme, MAX_ICD_VALUE_LEN, MAX_TELEMATIK_ID_LEN, NIHII_SUBTYPES};
+pub use space::{Role, Space};
+pub use translate::{
+    TiEnvironment, Translator, TranslatorConfig, DEFAULT_KIM_GATEWAY, DEFAULT_MSSANTE_GATEWAY,
+};
+
+/// Longest input of any space: a 254-octet e-mail path (RFC 5321 §4.5.3.1.3) or a Peppol identifier
+/// (25 + 2 + 4 + 1 + 130 octets) fit; 512 leaves room for hcids with percent-encoded values.
+pub const MAX_INPUT_LEN: usize = 512;
