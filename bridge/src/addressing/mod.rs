@@ -36,7 +36,7 @@ pub use hcid::{Hcid, Participant};
 pub use icd::{lookup_icd, IcdEntry, IcdState};
 pub use import::{
     import_into_memory, parse_records, ImportErrorKind, ImportFailure, ImportFormat, ImportReport,
-    Records, RowError, MAX_LINE_LEN, MAX_REPORTED_ERRORS,
+    Records, RowError, MAX_FHIR_BYTES, MAX_LDIF_ATTRIBUTES, MAX_LINE_LEN, MAX_REPORTED_ERRORS,
 };
 pub use peppol::{
     identify_peppol, render_ehdsi, render_peppol, MAX_PEPPOL_SCHEME_LEN, PEPPOL_SCHEME,

@@ -13,6 +13,8 @@ use std::io::BufRead;
 use super::directory::{Entry, MemoryDirectory};
 use super::error::AddressError;
 
+pub use fhir::MAX_FHIR_BYTES;
+pub use ldif::MAX_LDIF_ATTRIBUTES;
 pub use lines::MAX_LINE_LEN;
 
 /// At most this many bad rows are kept in a report: enough to fix a file, bounded for a file of bad rows.
@@ -57,6 +59,9 @@ pub enum ImportErrorKind {
     /// A line longer than [`MAX_LINE_LEN`].
     #[error("line longer than the limit")]
     LineTooLong,
+    /// An LDIF entry with more than [`ldif::MAX_LDIF_ATTRIBUTES`] attribute lines.
+    #[error("entry has too many attributes")]
+    EntryTooLarge,
     /// A line that is not UTF-8 (the extraction is UTF-8, background §1).
     #[error("line is not UTF-8")]
     NotUtf8,
