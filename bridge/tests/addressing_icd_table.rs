@@ -22,11 +22,18 @@ fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 
 #[test]
 fn embedded_table_matches_the_code_list() {
-    let xml = std::fs::read_to_string(corpus().join("addressing/peppol-participant-identifier-schemes-v9.7.xml")).unwrap();
+    let xml = std::fs::read_to_string(
+        corpus().join("addressing/peppol-participant-identifier-schemes-v9.7.xml"),
+    )
+    .unwrap();
     let mut seen = 0;
-    for line in xml.lines().filter(|l| l.trim_start().starts_with("<participant-identifier-scheme ")) {
+    for line in xml.lines().filter(|l| {
+        l.trim_start()
+            .starts_with("<participant-identifier-scheme ")
+    }) {
         let icd: u16 = attr(line, "iso6523").unwrap().parse().unwrap();
-        let entry = lookup_icd(icd).unwrap_or_else(|| panic!("ICD {icd:04} missing from the embedded table"));
+        let entry = lookup_icd(icd)
+            .unwrap_or_else(|| panic!("ICD {icd:04} missing from the embedded table"));
         let country = match attr(line, "country").unwrap() {
             "international" => "INT".to_owned(),
             cc => cc.to_owned(),

@@ -3,12 +3,16 @@
 //! back (XB-ADDR v0 §1.4: aliases encode the hcid reversibly). Also: no input panics any parser.
 
 use eidas_bridge::addressing::{
-    Hcid, Kind, MemoryDirectory, Participant, Role, Space, Translator, TranslatorConfig, NIHII_SUBTYPES,
+    Hcid, Kind, MemoryDirectory, Participant, Role, Space, Translator, TranslatorConfig,
+    NIHII_SUBTYPES,
 };
 use proptest::prelude::*;
 
 fn luhn_complete(body: &str) -> String {
-    (0..10).map(|d| format!("{body}{d}")).find(|c| luhn(c)).unwrap()
+    (0..10)
+        .map(|d| format!("{body}{d}"))
+        .find(|c| luhn(c))
+        .unwrap()
 }
 
 fn luhn(s: &str) -> bool {
@@ -18,15 +22,23 @@ fn luhn(s: &str) -> bool {
         .enumerate()
         .map(|(i, b)| {
             let d = u32::from(b - b'0') * if i % 2 == 1 { 2 } else { 1 };
-            if d > 9 { d - 9 } else { d }
+            if d > 9 {
+                d - 9
+            } else {
+                d
+            }
         })
         .sum();
     sum % 10 == 0
 }
 
 fn gs1_complete(body: &str) -> String {
-    let sum: u32 =
-        body.bytes().rev().enumerate().map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 }).sum();
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
+        .sum();
     format!("{body}{}", (10 - sum % 10) % 10)
 }
 
@@ -36,29 +48,55 @@ fn mod97(body: &str) -> String {
 }
 
 fn digits(n: usize) -> impl Strategy<Value = String> {
-    proptest::collection::vec(0u8..10, n).prop_map(|v| v.into_iter().map(|d| char::from(b'0' + d)).collect())
+    proptest::collection::vec(0u8..10, n)
+        .prop_map(|v| v.into_iter().map(|d| char::from(b'0' + d)).collect())
 }
 
 /// (country, scheme token, value) triples that are valid by construction.
 fn valid_hcid() -> impl Strategy<Value = (String, String, String)> {
-    let fixed = |cc: &'static str, token: &'static str, n: usize| digits(n).prop_map(move |v| (cc.into(), token.into(), v));
+    let fixed = |cc: &'static str, token: &'static str, n: usize| {
+        digits(n).prop_map(move |v| (cc.into(), token.into(), v))
+    };
     prop_oneof![
         fixed("FR", "rpps", 11),
         fixed("FR", "adeli", 9),
         digits(8).prop_map(|b| ("FR".into(), "finess".into(), luhn_complete(&b))),
         digits(8).prop_map(|b| ("FR".into(), "siren".into(), luhn_complete(&b))),
         digits(13).prop_map(|b| ("FR".into(), "siret".into(), luhn_complete(&b))),
-        (digits(9), "[A-Za-z0-9]{1,8}").prop_map(|(f, i)| ("FR".into(), "idnat-ps".into(), format!("3{f}/{i}"))),
-        (prop::sample::select(vec!["1", "2", "3", "4", "5", "7", "8", "9", "10", "11"]), "[A-Za-z0-9 '()+,./:=?-]{1,30}")
+        (digits(9), "[A-Za-z0-9]{1,8}").prop_map(|(f, i)| (
+            "FR".into(),
+            "idnat-ps".into(),
+            format!("3{f}/{i}")
+        )),
+        (
+            prop::sample::select(vec!["1", "2", "3", "4", "5", "7", "8", "9", "10", "11"]),
+            "[A-Za-z0-9 '()+,./:=?-]{1,30}"
+        )
             .prop_map(|(p, f)| ("DE".into(), "telematik-id".into(), format!("{p}-{f}"))),
         fixed("DE", "lanr", 9),
         fixed("DE", "bsnr", 9),
-        (digits(8), digits(2)).prop_map(|(a, c)| ("DE".into(), "leitweg-id".into(), format!("{a}-{c}"))),
-        digits(6).prop_map(|b| { let k = mod97(&b); ("BE".into(), "nihii".into(), format!("{b}{k}004")) }),
-        (digits(6), prop::sample::select(NIHII_SUBTYPES.to_vec()))
-            .prop_map(|(b, s)| { let k = mod97(&b); ("BE".into(), format!("nihii-{s}"), format!("{b}{k}")) }),
-        digits(9).prop_map(|b| { let k = mod97(&b); ("BE".into(), "ssin".into(), format!("{b}{k}")) }),
-        digits(7).prop_map(|b| { let b = format!("0{b}"); let k = mod97(&b); ("BE".into(), "cbe".into(), format!("{b}{k}")) }),
+        (digits(8), digits(2)).prop_map(|(a, c)| (
+            "DE".into(),
+            "leitweg-id".into(),
+            format!("{a}-{c}")
+        )),
+        digits(6).prop_map(|b| {
+            let k = mod97(&b);
+            ("BE".into(), "nihii".into(), format!("{b}{k}004"))
+        }),
+        (digits(6), prop::sample::select(NIHII_SUBTYPES.to_vec())).prop_map(|(b, s)| {
+            let k = mod97(&b);
+            ("BE".into(), format!("nihii-{s}"), format!("{b}{k}"))
+        }),
+        digits(9).prop_map(|b| {
+            let k = mod97(&b);
+            ("BE".into(), "ssin".into(), format!("{b}{k}"))
+        }),
+        digits(7).prop_map(|b| {
+            let b = format!("0{b}");
+            let k = mod97(&b);
+            ("BE".into(), "cbe".into(), format!("{b}{k}"))
+        }),
         fixed("BE", "ehp", 10),
         fixed("NL", "agb", 8),
         fixed("NL", "uzi", 9),

@@ -10,8 +10,9 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use crate::addressing::{
-    import_into_memory, parse_records, Directory, Entry, Hcid, ImportFailure, ImportFormat, MemoryDirectory,
-    Space, TiEnvironment, Translator, TranslatorConfig, DEFAULT_KIM_GATEWAY, DEFAULT_MSSANTE_GATEWAY,
+    import_into_memory, parse_records, Directory, Entry, Hcid, ImportFailure, ImportFormat,
+    MemoryDirectory, Space, TiEnvironment, Translator, TranslatorConfig, DEFAULT_KIM_GATEWAY,
+    DEFAULT_MSSANTE_GATEWAY,
 };
 use crate::store::directory::{DirectoryStore, DirectoryStoreError};
 
@@ -77,26 +78,56 @@ pub enum AddressCommand {
 /// Runs an `address` subcommand.
 pub fn run(cmd: AddressCommand, json: bool) -> ExitCode {
     match cmd {
-        AddressCommand::Translate { address, from, to, directory, data, mssante_gateway, kim_gateway, ti_test } => {
+        AddressCommand::Translate {
+            address,
+            from,
+            to,
+            directory,
+            data,
+            mssante_gateway,
+            kim_gateway,
+            ti_test,
+        } => {
             let config = TranslatorConfig {
                 mssante_gateway: mssante_gateway.to_ascii_lowercase(),
                 kim_gateway: kim_gateway.to_ascii_lowercase(),
-                ti_environment: if ti_test { TiEnvironment::Test } else { TiEnvironment::Production },
+                ti_environment: if ti_test {
+                    TiEnvironment::Test
+                } else {
+                    TiEnvironment::Production
+                },
             };
             match (directory, data) {
                 (_, Some(data)) => match open_store(&data) {
-                    Ok(store) => translate(&Translator::new(config, store), &address, &from, &to, json),
+                    Ok(store) => {
+                        translate(&Translator::new(config, store), &address, &from, &to, json)
+                    }
                     Err(code) => code,
                 },
                 (Some(file), None) => match load_tsv(&file) {
                     Ok(dir) => translate(&Translator::new(config, dir), &address, &from, &to, json),
                     Err(code) => code,
                 },
-                (None, None) => translate(&Translator::new(config, MemoryDirectory::new()), &address, &from, &to, json),
+                (None, None) => translate(
+                    &Translator::new(config, MemoryDirectory::new()),
+                    &address,
+                    &from,
+                    &to,
+                    json,
+                ),
             }
         }
-        AddressCommand::Import { file, format, data, skip_bad_rows } => import(&file, &format, &data, skip_bad_rows, json),
-        AddressCommand::Lookup { query, data, directory } => match directory {
+        AddressCommand::Import {
+            file,
+            format,
+            data,
+            skip_bad_rows,
+        } => import(&file, &format, &data, skip_bad_rows, json),
+        AddressCommand::Lookup {
+            query,
+            data,
+            directory,
+        } => match directory {
             Some(file) => match load_tsv(&file) {
                 Ok(dir) => lookup(&dir, None, &query, json),
                 Err(code) => code,
@@ -116,23 +147,41 @@ fn input_error(reason: &str) -> ExitCode {
 }
 
 fn open_store(data: &Path) -> Result<DirectoryStore, ExitCode> {
-    let db = sled::open(data).map_err(|e| input_error(&format!("cannot open data directory {}: {e}", data.display())))?;
+    let db = sled::open(data).map_err(|e| {
+        input_error(&format!(
+            "cannot open data directory {}: {e}",
+            data.display()
+        ))
+    })?;
     DirectoryStore::open(db).map_err(|e| input_error(&format!("cannot open directory: {e}")))
 }
 
 fn load_tsv(file: &Path) -> Result<MemoryDirectory, ExitCode> {
-    let f = File::open(file).map_err(|e| input_error(&format!("cannot read {}: {e}", file.display())))?;
+    let f = File::open(file)
+        .map_err(|e| input_error(&format!("cannot read {}: {e}", file.display())))?;
     let mut dir = MemoryDirectory::new();
-    import_into_memory(&mut dir, parse_records(ImportFormat::Tsv, BufReader::new(f)), false)
-        .map_err(|f| input_error(&format!("{}: {}", file.display(), first_error(&f))))?;
+    import_into_memory(
+        &mut dir,
+        parse_records(ImportFormat::Tsv, BufReader::new(f)),
+        false,
+    )
+    .map_err(|f| input_error(&format!("{}: {}", file.display(), first_error(&f))))?;
     Ok(dir)
 }
 
 fn first_error(f: &ImportFailure) -> String {
-    f.errors.first().map_or_else(|| f.to_string(), |e| format!("{f} (first: {e})"))
+    f.errors
+        .first()
+        .map_or_else(|| f.to_string(), |e| format!("{f} (first: {e})"))
 }
 
-fn translate<D: Directory>(t: &Translator<D>, address: &str, from: &str, to: &str, json: bool) -> ExitCode {
+fn translate<D: Directory>(
+    t: &Translator<D>,
+    address: &str,
+    from: &str,
+    to: &str,
+    json: bool,
+) -> ExitCode {
     match t.translate(address, from, to) {
         Ok(out) => {
             if json {
@@ -154,7 +203,9 @@ fn translate<D: Directory>(t: &Translator<D>, address: &str, from: &str, to: &st
 }
 
 fn import(file: &Path, format: &str, data: &Path, skip: bool, json: bool) -> ExitCode {
-    let Some(format) = ImportFormat::parse(format) else { return input_error("unknown format") };
+    let Some(format) = ImportFormat::parse(format) else {
+        return input_error("unknown format");
+    };
     let f = match File::open(file) {
         Ok(f) => f,
         Err(e) => return input_error(&format!("cannot read {}: {e}", file.display())),
@@ -186,7 +237,10 @@ fn import(file: &Path, format: &str, data: &Path, skip: bool, json: bool) -> Exi
             if json {
                 println!("{}", json!({ "imported": 0, "rejected": failure.count }));
             } else {
-                eprintln!("eidas-bridge address: import refused, {} bad rows, nothing changed", failure.count);
+                eprintln!(
+                    "eidas-bridge address: import refused, {} bad rows, nothing changed",
+                    failure.count
+                );
             }
             ExitCode::from(1)
         }
@@ -213,11 +267,19 @@ fn entry_json(e: &Entry) -> serde_json::Value {
     })
 }
 
-fn lookup<D: Directory>(dir: &D, store: Option<&DirectoryStore>, query: &str, json: bool) -> ExitCode {
+fn lookup<D: Directory>(
+    dir: &D,
+    store: Option<&DirectoryStore>,
+    query: &str,
+    json: bool,
+) -> ExitCode {
     let spaces = [Space::Mssante, Space::Kim];
     let mut found = Vec::new();
     let mut peer = None;
-    if query.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("hcid:")) {
+    if query
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("hcid:"))
+    {
         let hcid = match Hcid::parse(query) {
             Ok(h) => h,
             Err(e) => return input_error(&format!("invalid hcid: {}", e.code())),
