@@ -1,6 +1,7 @@
 //! Replays the seed corpus of every addressing fuzz target (`bridge/fuzz/corpus/<target>/*`) through the
 //! same functions the targets call, so regressions found by fuzzing stay fixed in plain `cargo test`.
 //! Specific seeds also pin their exact outcome (injection and look-alike inputs get a specific error).
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::PathBuf;
 

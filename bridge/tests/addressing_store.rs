@@ -1,5 +1,6 @@
 //! The visible corpus through the sled directory: import `directory.tsv` into a `DirectoryStore` and run
 //! every case of `cases.tsv` with the translator reading sled; also the CLI commands end to end.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::PathBuf;
 use std::process::ExitCode;

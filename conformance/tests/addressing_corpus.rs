@@ -1,4 +1,5 @@
 //! Runs the visible addressing corpus (`shared/corpus/addressing`) and requires every case to pass.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::fs::File;
 use std::io::BufReader;

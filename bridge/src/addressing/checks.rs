@@ -35,7 +35,7 @@ pub(crate) fn luhn_ok(digits: &str) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// GS1 mod 10 (GS1 General Specifications §7.9.1): weights 3,1 from the right of the body; GLN, ICD 0088.
