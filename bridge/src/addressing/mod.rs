@@ -12,6 +12,25 @@
 //! - `import`: streaming parsers of the directory formats (fixture TSV, Annuaire Santé MSSanté extraction,
 //!   VZD FHIR bundles, LDIF).
 //! - `error`: [`AddressError`] with the spec's reason codes.
+//!
+//! # Decisions where XB-ADDR v0 is silent
+//! - Patients (`ins-nir`) render in `canonical` (representable, §1.5) and are refused with
+//!   `patient_out_of_scope` in every other target.
+//! - `icd-<nnnn>` with a national mapping is normalised to it (`hcid:BE:icd-0208:…` → `hcid:BE:cbe:…`,
+//!   §1.3 "most specific scheme"); an `icd-<nnnn>` whose ICD is not in the code list is `unknown_icd` and a
+//!   removed one `icd_removed`, in `canonical` as in `peppol`; a known ICD under another country is
+//!   `unknown_scheme`. Deprecated ICDs stay usable.
+//! - A gateway alias value that is neither plain-safe nor `b32-` (e.g. upper case or a leading letter) is
+//!   `invalid_alias`: each hcid has exactly one alias, and base32 with non-zero trailing bits is refused.
+//! - A role label in an alias is any first label that is not a country (`xx` or `int`); an unknown one is
+//!   `unknown_role` (step 5), not `invalid_alias`.
+//! - Belgian schemes without an eHealthBox type (`icd-*` of BE) are `no_mailbox_in_target_space`.
+//! - Addresses are ASCII: any non-ASCII character is `invalid_syntax` (Unicode look-alikes), as are
+//!   control characters, raw or percent-encoded (CR/LF/NUL injection).
+//! - A bridge in the TI test environment accepts `*.kim.telematik-test` (and the legacy
+//!   `*.komle.telematik-test`) and refuses production domains with `wrong_environment`; the configured
+//!   gateway domain is always in its space.
+//! - A native e-mail address is looked up lower-cased; an MSSanté domain is `mssante.fr` or a sub-domain.
 
 mod alias;
 mod checks;

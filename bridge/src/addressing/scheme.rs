@@ -48,30 +48,50 @@ pub enum Kind {
 
 /// A scheme of the registry (§3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(missing_docs)] // the variants are the registry tokens of §3, documented by `token()`
 pub enum Scheme {
+    /// FR `rpps`: RPPS practitioner number, 11 digits, no check enforced.
     Rpps,
+    /// FR `adeli`: legacy ADELI number, 9 digits.
     Adeli,
+    /// FR `idnat-ps`: IdNat_PS whose identifier has no more specific scheme.
     IdnatPs,
+    /// FR `finess`: FINESS establishment, 9 digits Luhn or Corsican `2A`/`2B`.
     Finess,
+    /// FR `siren`: company, 9 digits Luhn (ICD 0002).
     Siren,
+    /// FR `siret`: establishment, 14 digits Luhn (ICD 0009).
     Siret,
+    /// FR `ins-nir`: patient INS (NIR with key); never relayed.
     InsNir,
+    /// DE `telematik-id`: gemSpec_PKI Telematik-ID.
     TelematikId,
+    /// DE `lanr`: physician number, 9 digits.
     Lanr,
+    /// DE `bsnr`: practice site number, 9 digits.
     Bsnr,
+    /// DE `leitweg-id`: Leitweg-ID (ICD 0204).
     LeitwegId,
+    /// BE `nihii`: person NIHII, 11 digits, mod 97.
     Nihii,
-    /// `nihii-<sub>`, with `<sub>` one of [`NIHII_SUBTYPES`].
+    /// BE `nihii-<sub>`: organisation NIHII, 8 digits, mod 97; `<sub>` one of [`NIHII_SUBTYPES`].
     NihiiOrg(&'static str),
+    /// BE `ssin`: national register number, 11 digits, mod 97.
     Ssin,
+    /// BE `cbe`: enterprise number, 10 digits, mod 97 (ICD 0208).
     Cbe,
+    /// BE `ehp`: eHealth partner number, 10 digits.
     Ehp,
+    /// NL `agb`: AGB code, 8 digits.
     Agb,
+    /// NL `uzi`: UZI number, 9 digits.
     Uzi,
+    /// NL `ura`: URA number, 8 digits.
     Ura,
+    /// NL `oin`: OIN, 20 digits (ICD 0190).
     Oin,
+    /// LU `matricule`: national matricule, 13 digits.
     Matricule,
+    /// INT `gln`: GS1 Global Location Number, 13 digits, GS1 mod 10 (ICD 0088).
     Gln,
     /// `icd-<nnnn>`: fallback for ICDs without a national mapping.
     Icd(u16),

@@ -159,6 +159,10 @@ impl<D: Directory> Translator<D> {
 
     /// §4 space membership of a domain.
     fn check_membership(&self, space: Space, domain: &str) -> Result<(), AddressError> {
+        // The configured gateway domain is in the space by definition (whatever its environment).
+        if domain == self.gateway(space) {
+            return Ok(());
+        }
         if space == Space::Mssante {
             return if within(domain, MSSANTE_DOMAIN) {
                 Ok(())
