@@ -369,3 +369,52 @@ fn step6_to_8() {
         Err("no_country")
     );
 }
+
+#[test]
+fn gateway_domain_is_in_space_in_any_environment() {
+    let t = translator(TiEnvironment::Test);
+    assert_eq!(
+        t.translate(
+            "nurse.fr.rpps.10003456789@xb-gw.kim.telematik",
+            "kim",
+            "canonical"
+        )
+        .map_err(|e| e.code()),
+        Ok("hcid:FR:rpps:10003456789;role=nurse".into())
+    );
+    // A foreign participant rendered then identified in the same space comes back unchanged.
+    let p = Participant::parse("hcid:NL:agb:06020101;role=doctor").unwrap();
+    let alias = t.render(&p, Space::Mssante).unwrap();
+    assert_eq!(alias, "doctor.nl.agb.06020101@xb-gw.mssante.fr");
+    assert_eq!(t.identify(Space::Mssante, &alias).unwrap(), p);
+}
+
+#[test]
+fn directory_faults_are_reported() {
+    struct Broken;
+    impl Directory for Broken {
+        fn lookup_address(
+            &self,
+            _: Space,
+            _: &str,
+        ) -> Result<Option<Entry>, crate::addressing::DirectoryUnavailable> {
+            Err(crate::addressing::DirectoryUnavailable)
+        }
+        fn lookup_hcid(
+            &self,
+            _: Space,
+            _: &Hcid,
+        ) -> Result<Vec<Entry>, crate::addressing::DirectoryUnavailable> {
+            Err(crate::addressing::DirectoryUnavailable)
+        }
+    }
+    let t = Translator::new(TranslatorConfig::default(), Broken);
+    assert_eq!(
+        t.translate("a@medecin.mssante.fr", "mssante", "canonical"),
+        Err(AddressError::DirectoryUnavailable)
+    );
+    assert_eq!(
+        t.translate("hcid:FR:rpps:10003456789", "canonical", "mssante"),
+        Err(AddressError::DirectoryUnavailable)
+    );
+}
