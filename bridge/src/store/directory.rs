@@ -71,6 +71,9 @@ pub struct DirectoryStore {
     db: sled::Db,
     meta: sled::Tree,
     peers: sled::Tree,
+    /// Serialises imports: the garbage collection that ends an import must not drop the staging trees of
+    /// another one in progress.
+    import_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 /// Pending writes of one space during an import.
@@ -101,14 +104,20 @@ fn prev_key(space: Space) -> String {
 
 impl DirectoryStore {
     /// Opens the directory in `db` (the caller owns the database and its cache size) and drops the trees of
-    /// interrupted imports.
+    /// interrupted imports. Open it once per database and share clones of the store (imports are serialised
+    /// through the clones).
     ///
     /// # Errors
     /// [`DirectoryStoreError::Storage`].
     pub fn open(db: sled::Db) -> Result<Self, DirectoryStoreError> {
         let meta = db.open_tree(META_TREE)?;
         let peers = db.open_tree(PEERS_TREE)?;
-        let store = Self { db, meta, peers };
+        let store = Self {
+            db,
+            meta,
+            peers,
+            import_lock: std::sync::Arc::default(),
+        };
         store.collect_garbage()?;
         Ok(store)
     }
@@ -170,6 +179,11 @@ impl DirectoryStore {
         records: Records<'_>,
         skip_bad_rows: bool,
     ) -> Result<ImportReport, DirectoryStoreError> {
+        // A poisoned lock only means an earlier import panicked; its trees are collected below, so go on.
+        let _guard = self
+            .import_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let gen = self.db.generate_id()?;
         let mut staging: BTreeMap<Space, Staging> = BTreeMap::new();
         let result = self.stage(gen, records, skip_bad_rows, &mut staging);

@@ -198,20 +198,25 @@ fn person_hcid(idnat: &str, ty: &str, id: &str) -> Result<Hcid, ImportErrorKind>
     made.map_err(ImportErrorKind::Identifier)
 }
 
-/// The structure, from IdNat_Struct type codes (1 FINESS, 2 SIREN, 3 SIRET; background §1); the id may
-/// carry the IdNat_Struct prefix digit. `Ok(None)` when there is no structure identifier; types v0 cannot
+/// The structure, from IdNat_Struct type codes (1 FINESS, 2 SIREN, 3 SIRET; background §1) or their
+/// names; the id may carry the IdNat_Struct prefix digit (which gives the type when the type is empty). `Ok(None)` when there is no structure identifier; types v0 cannot
 /// map (0 cabinet ADELI, 4 RPPS-rang) are [`ImportErrorKind::NoIdentifier`].
 fn structure_hcid(ty: &str, id: &str) -> Result<Option<Hcid>, ImportErrorKind> {
     if id.is_empty() {
         return Ok(None);
     }
-    let (scheme, len) = match ty {
-        "1" => (Scheme::Finess, 9),
-        "2" => (Scheme::Siren, 9),
-        "3" => (Scheme::Siret, 14),
+    // An empty type with an IdNat_Struct value: the prefix digit is the type.
+    let ty = match ty {
+        "" => id.get(..1).unwrap_or(""),
+        t => t,
+    };
+    let (scheme, len, code) = match ty.to_ascii_uppercase().as_str() {
+        "1" | "FINESS" => (Scheme::Finess, 9, "1"),
+        "2" | "SIREN" => (Scheme::Siren, 9, "2"),
+        "3" | "SIRET" => (Scheme::Siret, 14, "3"),
         _ => return Err(ImportErrorKind::NoIdentifier),
     };
-    let id = match id.strip_prefix(ty) {
+    let id = match id.strip_prefix(code) {
         Some(rest) if id.len() == len + 1 => rest,
         _ => id,
     };
@@ -316,6 +321,26 @@ mod tests {
                 "410003456789/1",
                 "",
             ),
+            row(
+                "APP",
+                "app@hopitalb.mssante.fr",
+                "",
+                "",
+                "",
+                "",
+                "378430177200025",
+                "",
+            ),
+            row(
+                "ORG",
+                "w@aura.mssante.fr",
+                "",
+                "",
+                "",
+                "FINESS",
+                "750712184",
+                "",
+            ),
             "PER|short".to_owned(),
         ]
         .join("\n");
@@ -353,9 +378,17 @@ mod tests {
             })
         );
         assert_eq!(
-            out[5],
+            out[5].as_ref().unwrap().hcid.to_string(),
+            "hcid:FR:siret:78430177200025"
+        );
+        assert_eq!(
+            out[6].as_ref().unwrap().hcid.to_string(),
+            "hcid:FR:finess:750712184"
+        );
+        assert_eq!(
+            out[7],
             Err(RowError {
-                line: 7,
+                line: 9,
                 kind: ImportErrorKind::ColumnCount { got: 2, want: 31 }
             })
         );
