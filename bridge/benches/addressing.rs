@@ -93,8 +93,17 @@ fn luhn_complete(body: &str) -> String {
 
 const HEADER: &str = "Type de BAL|Adresse BAL|Type Identifiant PP|Identifiant PP|Identification nationale PP|Type identifiant structure|Identification Structure|Service de rattachement|Civilité d'exercice|Nom d'exercice|Prénom d'exercice|Catégorie profession|Libellé de catégorie profession|Code Profession|Libellé Profession|Code savoir-faire|Libellé savoir-faire|Dématérialisation|Raison Sociale structure BAL|Enseigne commerciale structure BAL|L2COMPLEMENTLOCALISATION|L3COMPLEMENTDISTRIBUTION|L4NUMEROVOIE|L4COMPLEMENTNUMEROVOIE|NL4TYPEVOIE|L4LIBELLEVOIE|L5LIEUDITMENTION|L6LIGNEACHEMINEMENT|Code postal|Département|Pays";
 
+/// One extraction row from (column index, value) pairs; the other columns are empty.
+fn row(values: &[(usize, &str)]) -> String {
+    let mut cols = [""; 31];
+    for (i, v) in values {
+        cols[*i] = v;
+    }
+    cols.join("|")
+}
+
 /// Writes an extraction like the real one: ~85 % PER boxes (RPPS, profession codes), ~15 % ORG boxes
-/// (FINESS), realistic address columns, and one duplicated address every 3,000 rows.
+/// (FINESS), realistic name and address columns, and one duplicated address every 3,000 rows.
 fn generate(path: &std::path::Path, rows: usize) -> std::io::Result<()> {
     let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
     writeln!(w, "{HEADER}")?;
@@ -106,21 +115,54 @@ fn generate(path: &std::path::Path, rows: usize) -> std::io::Result<()> {
     ];
     for i in 0..rows {
         let n = if i % 3000 == 2999 { i - 1 } else { i };
-        if n % 7 == 0 {
+        let line = if n % 7 == 0 {
             let finess = luhn_complete(&format!("{:08}", 10_000_000 + n / 7));
-            writeln!(
-                w,
-                "ORG|service{n}@etab{}.mssante.fr|||||{finess}|Service {n}|||||||||||Centre hospitalier {n}||Bâtiment A||12|||rue de la Santé|||75014|75|France",
-                n % 500
-            )?;
+            let address = format!("service{n}@etab{}.mssante.fr", n % 500);
+            let name = format!("Centre hospitalier {n}");
+            row(&[
+                (0, "ORG"),
+                (1, &address),
+                (5, "1"),
+                (6, &finess),
+                (7, "Cardiologie"),
+                (18, &name),
+                (22, "12"),
+                (25, "rue de la Santé"),
+                (27, "75014 PARIS"),
+                (28, "75014"),
+                (29, "75"),
+                (30, "France"),
+            ])
         } else {
-            let rpps = format!("1{:010}", n);
+            let rpps = format!("1{n:010}");
+            let idnat = format!("8{rpps}");
+            let address = format!("prenom.nom{n}@medecin.mssante.fr");
+            let last = format!("NOM{n}");
             let (code, label) = professions[n % professions.len()];
-            writeln!(
-                w,
-                "PER|prenom.nom{n}@medecin.mssante.fr|8|{rpps}|8{rpps}||||M|NOM{n}|Prénom|C|Civil|{code}|{label}|||O|Cabinet {n}||||3||rue Exemple||PARIS|75001|75|France"
-            )?;
-        }
+            row(&[
+                (0, "PER"),
+                (1, &address),
+                (2, "8"),
+                (3, &rpps),
+                (4, &idnat),
+                (8, "M"),
+                (9, &last),
+                (10, "Prénom"),
+                (11, "C"),
+                (12, "Civil"),
+                (13, code),
+                (14, label),
+                (17, "O"),
+                (18, "Cabinet"),
+                (22, "3"),
+                (25, "rue Exemple"),
+                (27, "75001 PARIS"),
+                (28, "75001"),
+                (29, "75"),
+                (30, "France"),
+            ])
+        };
+        writeln!(w, "{line}")?;
     }
     w.flush()
 }
