@@ -176,3 +176,77 @@ impl AddressError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_spec_codes() {
+        // XB-ADDR v0 §5, every code once.
+        let spec = [
+            "unsupported_space",
+            "unsupported_direction",
+            "invalid_syntax",
+            "not_in_space",
+            "wrong_environment",
+            "invalid_alias",
+            "quality_type_mismatch",
+            "unsupported_quality",
+            "patient_out_of_scope",
+            "unknown_icd",
+            "icd_removed",
+            "unknown_scheme",
+            "invalid_format",
+            "invalid_check_digit",
+            "unknown_role",
+            "role_not_applicable",
+            "alias_loop",
+            "not_in_directory",
+            "no_mailbox_in_target_space",
+            "ambiguous_mailbox",
+            "alias_too_long",
+            "foreign_participant_not_addressable",
+            "role_required",
+            "no_icd_for_scheme",
+            "no_country",
+        ];
+        let errors = [
+            AddressError::UnsupportedSpace,
+            AddressError::UnsupportedDirection(Space::Ehdsi),
+            AddressError::InvalidSyntax(SyntaxErrorKind::Empty),
+            AddressError::NotInSpace(Space::Mssante),
+            AddressError::WrongEnvironment,
+            AddressError::InvalidAlias,
+            AddressError::QualityTypeMismatch,
+            AddressError::UnsupportedQuality,
+            AddressError::PatientOutOfScope,
+            AddressError::UnknownIcd(1),
+            AddressError::IcdRemoved(9956),
+            AddressError::UnknownScheme,
+            AddressError::InvalidFormat,
+            AddressError::InvalidCheckDigit,
+            AddressError::UnknownRole,
+            AddressError::RoleNotApplicable,
+            AddressError::AliasLoop,
+            AddressError::NotInDirectory,
+            AddressError::NoMailboxInTargetSpace,
+            AddressError::AmbiguousMailbox,
+            AddressError::AliasTooLong(65),
+            AddressError::ForeignParticipantNotAddressable,
+            AddressError::RoleRequired,
+            AddressError::NoIcdForScheme,
+            AddressError::NoCountry,
+        ];
+        let codes: Vec<&str> = errors.iter().map(AddressError::code).collect();
+        assert_eq!(codes, spec);
+        assert_eq!(
+            AddressError::DirectoryUnavailable.code(),
+            "directory_unavailable"
+        );
+        assert_eq!(
+            AddressError::AliasTooLong(70).to_string(),
+            "gateway alias local part of 70 octets exceeds 64"
+        );
+    }
+}
