@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod address;
 pub mod journal;
 
 use crate::config::{Config, ConfigErrors, ProcessEnv};
@@ -37,6 +38,9 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Translate addresses between national spaces; import and look up the directory.
+    #[command(subcommand)]
+    Address(address::AddressCommand),
     /// Replay, export and verify the exchange journal (auditors).
     #[command(subcommand)]
     Journal(journal::JournalCommand),
@@ -47,6 +51,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Address(cmd) => address::run(cmd, cli.json),
         Command::Journal(cmd) => journal::run(cmd, cli.json),
     }
 }

@@ -1,6 +1,7 @@
 //! The only module that opens sled. It owns the database handle and hands typed trees to the journal,
 //! the outbox, the directory and the trust snapshot cache; nothing else imports sled.
 
+pub mod directory;
 mod durable;
 pub mod journal;
 
@@ -87,6 +88,14 @@ impl Store {
     /// The group committer for writes that must be durable before they are acknowledged.
     pub fn commit(&self) -> &GroupCommit {
         &self.commit
+    }
+
+    /// The participant directory's trees.
+    ///
+    /// # Errors
+    /// When its trees cannot be opened.
+    pub fn directory(&self) -> Result<directory::DirectoryStore, directory::DirectoryStoreError> {
+        directory::DirectoryStore::open(self.db.clone())
     }
 
     /// The raw handle, for the typed tree modules of this directory only.
