@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::addressing::{TiEnvironment, TranslatorConfig};
 use crate::grpc::{Principal, Role};
 
 /// Where the gateway listens when nothing is configured: loopback only, so a first `make run`
@@ -30,6 +31,9 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upper bound on any single RPC (tonic `Server::timeout`); streams are exempt by their own deadlines.
 pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(30);
+/// One signed checkpoint per second at most: what an auditor's copy of the latest checkpoint may lag,
+/// and it keeps checkpoint writes off most group commits (see the journal benchmark).
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Territory of the national space this bridge serves when none is configured.
 pub const DEFAULT_COUNTRY: &str = "FR";
 
@@ -49,6 +53,34 @@ pub struct Config {
     pub access: AccessConfig,
     /// Who this bridge is.
     pub bridge: BridgeConfig,
+    /// The exchange journal.
+    pub journal: JournalSettings,
+    /// Address translation deployment facts.
+    pub addressing: TranslatorConfig,
+}
+
+/// `[journal]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalSettings {
+    /// The checkpoint origin line (C2SP tlog-checkpoint): a name unique to this journal. Empty means
+    /// `eidas-bridge.<country>/journal`.
+    pub origin: String,
+    /// Minimum time between signed checkpoints; zero signs one at every group commit.
+    pub checkpoint_interval: Duration,
+}
+
+impl Config {
+    /// The journal's checkpoint origin, defaulted from the country.
+    pub fn journal_origin(&self) -> String {
+        if self.journal.origin.is_empty() {
+            format!(
+                "eidas-bridge.{}/journal",
+                self.bridge.country.to_ascii_lowercase()
+            )
+        } else {
+            self.journal.origin.clone()
+        }
+    }
 }
 
 /// `[server]`.
@@ -212,6 +244,8 @@ enum Kind {
     Duration,
     PrincipalList,
     Country,
+    Text,
+    TiEnvironment,
 }
 
 impl Kind {
@@ -226,6 +260,8 @@ impl Kind {
                 "a list of \"sha256:<64 hex>\" fingerprints or \"subject:<RFC 4514 DN>\" entries"
             }
             Kind::Country => "a two-letter upper-case territory code",
+            Kind::Text => "a non-empty printable ASCII string without spaces",
+            Kind::TiEnvironment => "\"production\" or \"test\"",
         }
     }
 }
@@ -246,6 +282,11 @@ const KEYS: &[(&str, Kind)] = &[
     ("access.auditor", Kind::PrincipalList),
     ("access.admin", Kind::PrincipalList),
     ("bridge.country", Kind::Country),
+    ("journal.origin", Kind::Text),
+    ("journal.checkpoint_interval", Kind::Duration),
+    ("addressing.mssante_gateway", Kind::Text),
+    ("addressing.kim_gateway", Kind::Text),
+    ("addressing.ti_environment", Kind::TiEnvironment),
 ];
 
 /// The environment variable that overrides a dotted key.
@@ -263,6 +304,8 @@ enum Value {
     Duration(Duration),
     Principals(Vec<Principal>),
     Country(String),
+    Text(String),
+    Ti(TiEnvironment),
 }
 
 impl Config {
@@ -284,6 +327,11 @@ impl Config {
             bridge: BridgeConfig {
                 country: DEFAULT_COUNTRY.to_owned(),
             },
+            journal: JournalSettings {
+                origin: String::new(),
+                checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            },
+            addressing: TranslatorConfig::default(),
         }
     }
 
@@ -377,6 +425,17 @@ impl Config {
             ("tls.key", Value::Path(p)) => self.tls.key = Some(p),
             ("tls.client_ca", Value::Paths(p)) => self.tls.client_ca = p,
             ("bridge.country", Value::Country(c)) => self.bridge.country = c,
+            ("journal.origin", Value::Text(t)) => self.journal.origin = t,
+            ("journal.checkpoint_interval", Value::Duration(d)) => {
+                self.journal.checkpoint_interval = d
+            }
+            ("addressing.mssante_gateway", Value::Text(t)) => {
+                self.addressing.mssante_gateway = t.to_ascii_lowercase()
+            }
+            ("addressing.kim_gateway", Value::Text(t)) => {
+                self.addressing.kim_gateway = t.to_ascii_lowercase()
+            }
+            ("addressing.ti_environment", Value::Ti(t)) => self.addressing.ti_environment = t,
             (access, Value::Principals(list)) => {
                 let role = match access {
                     "access.operator" => Role::Operator,
@@ -451,6 +510,19 @@ fn parse_text(kind: Kind, text: &str) -> Result<Value, ConfigErrorKind> {
             Ok(Value::Country(text.to_owned()))
         }
         Kind::Country => Err(bad()),
+        Kind::Text
+            if !text.is_empty()
+                && text.len() <= 255
+                && text.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Value::Text(text.to_owned()))
+        }
+        Kind::Text => Err(bad()),
+        Kind::TiEnvironment => match text {
+            "production" => Ok(Value::Ti(TiEnvironment::Production)),
+            "test" => Ok(Value::Ti(TiEnvironment::Test)),
+            _ => Err(bad()),
+        },
         // In the environment a list is comma-separated.
         Kind::PathList | Kind::PrincipalList => {
             let items: Vec<&str> = text
@@ -594,6 +666,14 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(matches!(errors[0].kind, ConfigErrorKind::Syntax { .. }));
+    }
+
+    #[test]
+    fn the_deploy_example_is_valid() {
+        let text = include_str!("../../deploy/bridge.example.toml");
+        let config = Config::load(Some(text), &no_env()).unwrap();
+        assert_eq!(config.journal_origin(), "eidas-bridge.fr/journal");
+        assert_eq!(config.addressing.mssante_gateway, "xb-gw.mssante.fr");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The bridge's error type: one enum composed from each stage's own errors, mapped to gRPC status in
 //! exactly one place (`grpc/status.rs`).
 
+use crate::addressing::AddressError;
 use crate::grpc::Role;
+use crate::journal::JournalError;
+use crate::store::directory::DirectoryStoreError;
 
 /// Everything a bridge operation can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +28,21 @@ pub enum Error {
         field: &'static str,
         /// What is wrong, for the caller.
         reason: String,
+    },
+    /// An address or identifier was refused by the addressing rules (XB-ADDR v0 reason codes).
+    #[error("address refused: {0}")]
+    Address(#[from] AddressError),
+    /// The journal refused or failed an operation.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The participant directory failed or refused an import.
+    #[error(transparent)]
+    Directory(#[from] DirectoryStoreError),
+    /// The named thing does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for, e.g. `message` or `hcid`.
+        what: &'static str,
     },
     /// Something the bridge needs locally failed (storage, our own key). Details are logged, not sent.
     #[error("internal error: {0}")]

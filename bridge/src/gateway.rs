@@ -6,14 +6,24 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bridge_proto::pb::addressing_service_server::AddressingServiceServer;
+use bridge_proto::pb::journal_service_server::JournalServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::Server;
 
+use crate::addressing::Translator;
 use crate::config::Config;
 use crate::devpki::DevPki;
-use crate::grpc::{fingerprint, AccessPolicy, AuthorizeLayer, ObserveLayer, Principal, Role};
+use crate::grpc::{
+    fingerprint, AccessPolicy, AddressingApi, AuthorizeLayer, JournalApi, ObserveLayer, Principal,
+    Role,
+};
+use crate::journal::{
+    journal_dir, load_or_create_key, Journal, JournalConfig, JournalError, KeyFileError,
+};
 use crate::metrics::Metrics;
+use crate::store::journal::SledJournalStorage;
 use crate::store::{Store, StoreError};
 use crate::tls::{self, ServerIdentity, TlsError};
 
@@ -30,6 +40,16 @@ pub enum ServeError {
     /// Only part of the TLS identity is configured.
     #[error("tls.cert, tls.key and tls.client_ca must be configured together")]
     PartialTls,
+    /// The journal's key files cannot be read or created.
+    #[error("journal key: {0}")]
+    JournalKey(#[from] KeyFileError),
+    /// The journal disagrees with its kept checkpoint, or its storage failed: the bridge refuses
+    /// to accept work rather than extend a journal it cannot vouch for.
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+    /// The directory's trees cannot be opened.
+    #[error("directory: {0}")]
+    Directory(#[from] crate::store::directory::DirectoryStoreError),
     /// The metrics registry refused a metric.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -51,6 +71,8 @@ pub struct Gateway {
     identity: ServerIdentity,
     policy: Arc<AccessPolicy>,
     store: Store,
+    journal: Arc<Journal>,
+    translator: Arc<Translator<crate::store::directory::DirectoryStore>>,
     metrics: Arc<Metrics>,
     dev_pki: Option<DevPki>,
 }
@@ -128,10 +150,25 @@ impl Gateway {
         };
         let store = Store::open(&config.server.data_dir)?;
         report.store = store.path().to_owned();
+        let journal_path = journal_dir(&config.server.data_dir);
+        let key = load_or_create_key(&journal_path, &config.journal_origin())?;
+        let storage =
+            Arc::new(SledJournalStorage::open(&journal_path).map_err(JournalError::Storage)?);
+        let journal = Journal::open(
+            storage,
+            key,
+            &JournalConfig {
+                checkpoint_interval: config.journal.checkpoint_interval,
+                ..JournalConfig::default()
+            },
+        )?;
+        let translator = Translator::new(config.addressing.clone(), store.directory()?);
         let gateway = Gateway {
             policy: Arc::new(AccessPolicy::new(grants)),
             identity,
             store,
+            journal: Arc::new(journal),
+            translator: Arc::new(translator),
             metrics: Arc::new(Metrics::new()?),
             dev_pki,
             config,
@@ -152,6 +189,11 @@ impl Gateway {
     /// The opened store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The running journal.
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
     }
 
     /// Serves gRPC on `listener` (mutual TLS) and metrics on `metrics_listener` until `shutdown`
@@ -205,6 +247,12 @@ impl Gateway {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
+            .add_service(JournalServiceServer::new(JournalApi::new(
+                self.journal.clone(),
+            )))
+            .add_service(AddressingServiceServer::new(AddressingApi::new(
+                self.translator.clone(),
+            )))
             .serve_with_incoming_shutdown(incoming, signal);
 
         let grace = self.config.server.shutdown_grace;

@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use bridge_proto::pb::addressing_service_client::AddressingServiceClient;
 use bridge_proto::pb::journal_service_client::JournalServiceClient;
-use bridge_proto::pb::GetCheckpointRequest;
+use bridge_proto::pb::{GetCheckpointRequest, TranslateRequest};
 use eidas_bridge::config::Config;
 use eidas_bridge::devpki::DevPki;
 use eidas_bridge::gateway::Gateway;
@@ -17,6 +18,7 @@ use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
+use tonic_types::StatusExt;
 
 struct Running {
     addr: SocketAddr,
@@ -123,12 +125,58 @@ async fn mutual_tls_health_roles_and_metrics() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
-    use tonic_types::StatusExt;
     let info = err.get_details_error_info().unwrap();
     assert_eq!(info.reason, "ROLE_NOT_GRANTED");
     assert_eq!(info.metadata["required_roles"], "auditor");
 
-    // 5. Metrics count the calls by method and code.
+    // 5. The right roles get real answers: an auditor the signed checkpoint, an operator a
+    //    translation, and a refused address its XB-ADDR code.
+    let channel = tls::connect(
+        &gw.addr.to_string(),
+        &client_for(&gw.pki, &ca, Some(Role::Auditor)),
+    )
+    .unwrap();
+    let cp = JournalServiceClient::new(channel)
+        .get_checkpoint(GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        cp.note.starts_with("eidas-bridge.fr/journal\n"),
+        "{}",
+        cp.note
+    );
+    assert!(cp.verifier_key.starts_with("eidas-bridge.fr/journal+"));
+    let channel = tls::connect(
+        &gw.addr.to_string(),
+        &client_for(&gw.pki, &ca, Some(Role::Operator)),
+    )
+    .unwrap();
+    let mut addressing = AddressingServiceClient::new(channel);
+    let out = addressing
+        .translate(TranslateRequest {
+            address: "hcid:fr:RPPS:10003456789".into(),
+            from_space: "canonical".into(),
+            to_space: "canonical".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(out.output, "hcid:FR:rpps:10003456789");
+    assert_eq!(out.hcid, "hcid:FR:rpps:10003456789");
+    let err = addressing
+        .translate(TranslateRequest {
+            address: "hcid:FR:rpps:1000000000".into(),
+            from_space: "canonical".into(),
+            to_space: "mssante".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    let info = err.get_details_error_info().unwrap();
+    assert_eq!(info.metadata["code"], "invalid_format");
+
+    // 6. Metrics count the calls by method and code.
     let body = http_get(gw.metrics, "/metrics").await;
     assert!(
         body.contains(r#"grpc_code="PERMISSION_DENIED",grpc_method="GetCheckpoint""#),
@@ -142,7 +190,7 @@ async fn mutual_tls_health_roles_and_metrics() {
     );
     assert!(body.contains("eidas_bridge_grpc_server_handling_seconds_bucket"));
 
-    // 6. Graceful shutdown returns cleanly.
+    // 7. Graceful shutdown returns cleanly.
     gw.stop.take().unwrap().send(()).unwrap();
     gw.task.await.unwrap().unwrap();
 }

@@ -2,6 +2,8 @@
 //! Proto types stop here: handlers convert requests into domain types and call the domain modules.
 
 mod access;
+mod addressing;
+mod journal;
 mod observe;
 mod status;
 
@@ -9,5 +11,7 @@ pub use access::{
     allowed_roles, fingerprint, subject_string, AccessPolicy, AuthorizeLayer, BadPrincipal, Caller,
     Principal, Role,
 };
+pub use addressing::{AddressingApi, MAX_IMPORT_BYTES};
+pub use journal::{entry_to_pb, JournalApi};
 pub use observe::ObserveLayer;
 pub use status::ERROR_DOMAIN;

@@ -6,57 +6,148 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::addressing::AddressError;
 use crate::error::Error;
+use crate::journal::{JournalError, ProofError};
+use crate::store::directory::DirectoryStoreError;
 
 /// `ErrorInfo.domain` for every status the bridge produces.
 pub const ERROR_DOMAIN: &str = "eidas-bridge";
 
+/// The parts of a status before it is built.
+struct Mapped {
+    code: Code,
+    reason: String,
+    message: String,
+    metadata: Vec<(String, String)>,
+    violation: Option<(&'static str, String)>,
+}
+
+impl Mapped {
+    fn new(code: Code, reason: &str, message: String) -> Mapped {
+        Mapped {
+            code,
+            reason: reason.to_owned(),
+            message,
+            metadata: Vec::new(),
+            violation: None,
+        }
+    }
+
+    fn internal(detail: &dyn std::fmt::Display) -> Mapped {
+        tracing::error!(error = %detail, "internal error");
+        Mapped::new(Code::Internal, "INTERNAL", "internal error".to_owned())
+    }
+}
+
+fn map(err: &Error) -> Mapped {
+    match err {
+        Error::Unauthenticated => Mapped::new(
+            Code::Unauthenticated,
+            "NO_CLIENT_CERTIFICATE",
+            err.to_string(),
+        ),
+        Error::PermissionDenied { method, required } => {
+            let required: Vec<&str> = required.iter().map(|r| r.as_str()).collect();
+            let mut m = Mapped::new(Code::PermissionDenied, "ROLE_NOT_GRANTED", err.to_string());
+            m.metadata = vec![
+                ("method".to_owned(), method.clone()),
+                ("required_roles".to_owned(), required.join(",")),
+            ];
+            m
+        }
+        Error::InvalidField { field, reason } => {
+            let mut m = Mapped::new(Code::InvalidArgument, "INVALID_FIELD", err.to_string());
+            m.violation = Some((field, reason.clone()));
+            m
+        }
+        Error::Address(e) => map_address(e),
+        Error::Journal(e) => map_journal(e),
+        Error::Directory(DirectoryStoreError::Rejected(failure)) => {
+            let mut m = Mapped::new(Code::InvalidArgument, "IMPORT_REJECTED", err.to_string());
+            m.metadata = vec![("bad_rows".to_owned(), failure.count.to_string())];
+            m.violation = Some(("content", failure.to_string()));
+            m
+        }
+        Error::Directory(DirectoryStoreError::InvalidCountry) => {
+            let mut m = Mapped::new(Code::InvalidArgument, "INVALID_COUNTRY", err.to_string());
+            m.violation = Some(("country", err.to_string()));
+            m
+        }
+        Error::Directory(e) => Mapped::internal(e),
+        Error::NotFound { what } => Mapped::new(
+            Code::NotFound,
+            &format!("{}_NOT_FOUND", what.to_ascii_uppercase()),
+            err.to_string(),
+        ),
+        Error::Internal(detail) => Mapped::internal(detail),
+    }
+}
+
+fn map_address(e: &AddressError) -> Mapped {
+    if *e == AddressError::DirectoryUnavailable {
+        return Mapped::new(
+            Code::Unavailable,
+            "DIRECTORY_UNAVAILABLE",
+            "the directory cannot be read".to_owned(),
+        );
+    }
+    let code = match e {
+        AddressError::NotInDirectory => Code::NotFound,
+        _ => Code::InvalidArgument,
+    };
+    // The reason is the XB-ADDR code in upper case; the spec's own spelling is in the metadata.
+    let mut m = Mapped::new(code, &e.code().to_ascii_uppercase(), e.to_string());
+    m.metadata = vec![("code".to_owned(), e.code().to_owned())];
+    if code == Code::InvalidArgument {
+        m.violation = Some(("address", e.code().to_owned()));
+    }
+    m
+}
+
+fn map_journal(e: &JournalError) -> Mapped {
+    match e {
+        JournalError::Proof(
+            p @ (ProofError::IndexOutOfRange { .. }
+            | ProofError::InvalidSizes { .. }
+            | ProofError::BeyondTree { .. }),
+        ) => {
+            let mut m = Mapped::new(Code::OutOfRange, "PROOF_OUT_OF_RANGE", p.to_string());
+            m.violation = Some(("tree_size", p.to_string()));
+            m
+        }
+        JournalError::CheckpointInvalid(_)
+        | JournalError::CheckpointAhead { .. }
+        | JournalError::CheckpointMismatch { .. }
+        | JournalError::CheckpointMissing { .. } => Mapped::new(
+            Code::FailedPrecondition,
+            "JOURNAL_DISAGREES_WITH_CHECKPOINT",
+            e.to_string(),
+        ),
+        JournalError::Failed | JournalError::Closed => Mapped::new(
+            Code::Unavailable,
+            "JOURNAL_UNAVAILABLE",
+            "the journal is not accepting entries".to_owned(),
+        ),
+        other => Mapped::internal(other),
+    }
+}
+
 impl From<Error> for Status {
     fn from(err: Error) -> Status {
-        let (code, reason, message, mut details) = match &err {
-            Error::Unauthenticated => (
-                Code::Unauthenticated,
-                "NO_CLIENT_CERTIFICATE",
-                err.to_string(),
-                ErrorDetails::new(),
-            ),
-            Error::PermissionDenied { method, required } => {
-                let required: Vec<&str> = required.iter().map(|r| r.as_str()).collect();
-                let mut d = ErrorDetails::new();
-                d.set_error_info(
-                    "ROLE_NOT_GRANTED",
-                    ERROR_DOMAIN,
-                    [
-                        ("method".to_owned(), method.clone()),
-                        ("required_roles".to_owned(), required.join(",")),
-                    ],
-                );
-                (
-                    Code::PermissionDenied,
-                    "ROLE_NOT_GRANTED",
-                    err.to_string(),
-                    d,
-                )
-            }
-            Error::InvalidField { field, reason } => {
-                let mut d = ErrorDetails::new();
-                d.add_bad_request_violation(*field, reason.clone());
-                (Code::InvalidArgument, "INVALID_FIELD", err.to_string(), d)
-            }
-            Error::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
-                (
-                    Code::Internal,
-                    "INTERNAL",
-                    "internal error".to_owned(),
-                    ErrorDetails::new(),
-                )
-            }
-        };
-        if details.error_info().is_none() {
-            details.set_error_info(reason, ERROR_DOMAIN, []);
+        let m = map(&err);
+        let mut details = ErrorDetails::new();
+        details.set_error_info(
+            m.reason,
+            ERROR_DOMAIN,
+            m.metadata
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
+        if let Some((field, description)) = m.violation {
+            details.add_bad_request_violation(field, description);
         }
-        Status::with_error_details(code, message, details)
+        Status::with_error_details(m.code, m.message, details)
     }
 }
 
@@ -96,6 +187,29 @@ mod tests {
             status.get_details_error_info().unwrap().reason,
             "INVALID_FIELD"
         );
+    }
+
+    #[test]
+    fn address_errors_carry_the_spec_code() {
+        let status: Status = Error::Address(AddressError::InvalidCheckDigit).into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(info.reason, "INVALID_CHECK_DIGIT");
+        assert_eq!(info.metadata["code"], "invalid_check_digit");
+        let status: Status = Error::Address(AddressError::NotInDirectory).into();
+        assert_eq!(status.code(), Code::NotFound);
+    }
+
+    #[test]
+    fn journal_refusal_is_failed_precondition() {
+        let status: Status = Error::Journal(JournalError::CheckpointMismatch { size: 3 }).into();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let status: Status = Error::Journal(JournalError::Proof(ProofError::IndexOutOfRange {
+            index: 9,
+            size: 3,
+        }))
+        .into();
+        assert_eq!(status.code(), Code::OutOfRange);
     }
 
     #[test]
