@@ -2,4 +2,28 @@
 //!
 //! This crate knows nothing of gRPC, tokio or sled: it turns list bytes into a validated
 //! model and answers "is this certificate trusted, at this instant, for this usage".
+//!
+//! # Layout
+//! - `xml`: bounded XML intake (size, nodes, depth; DOCTYPE refused).
+//! - `xmldsig`: enveloped XMLDSig / XAdES-BES verification (C14N, digests, openssl signatures).
+//! - `tsl`: the TS 119 612 model and parser; `sie`: Sie qualifications and their criteria.
+//! - `list`: the entry points that tie parsing and verification to one tree.
 #![deny(missing_docs)]
+
+mod error;
+mod list;
+mod sie;
+mod time;
+mod tsl;
+mod xml;
+mod xmldsig;
+
+pub use error::{Error, ParseErrorKind, SignatureErrorKind, XmlErrorKind};
+pub use list::{parse_list, verify_list, VerifiedList};
+pub use sie::{CertificateFacts, CriteriaList, Criterion, Qualification, MAX_CRITERIA_DEPTH};
+pub use tsl::{
+    OtherTslPointer, StatusPeriod, TrustService, TrustServiceProvider, TrustedList,
+    ACCEPTED_TSL_VERSIONS, MAX_POINTERS, MAX_SERVICES, TSL_NS, TSL_TYPE_EU_LOTL,
+};
+pub use xml::{MAX_LIST_BYTES, MAX_XML_DEPTH, MAX_XML_NODES};
+pub use xmldsig::{SignatureInfo, MAX_REFERENCES};
