@@ -8,22 +8,32 @@
 //! - `xmldsig`: enveloped XMLDSig / XAdES-BES verification (C14N, digests, openssl signatures).
 //! - `tsl`: the TS 119 612 model and parser; `sie`: Sie qualifications and their criteria.
 //! - `list`: the entry points that tie parsing and verification to one tree.
+//! - `source`, `walk`, `snapshot`: OJ anchors -> pivots -> LOTL -> national lists, with reports.
 #![deny(missing_docs)]
+#![allow(deprecated)] // openssl Asn1StringRef::as_utf8: values are displayed only, NUL truncation is harmless
 
 mod error;
 mod list;
 mod sie;
+mod snapshot;
+mod source;
 mod time;
 mod tsl;
+mod walk;
 mod xml;
 mod xmldsig;
 
 pub use error::{Error, ParseErrorKind, SignatureErrorKind, XmlErrorKind};
 pub use list::{parse_list, verify_list, VerifiedList};
 pub use sie::{CertificateFacts, CriteriaList, Criterion, Qualification, MAX_CRITERIA_DEPTH};
+pub use snapshot::{
+    ListKind, ListReport, Snapshot, SnapshotEntry, SnapshotErrorKind, StageState, SNAPSHOT_FORMAT,
+};
+pub use source::{DirectorySource, ListRequest, ListSource, SourceErrorKind, MAX_DIRECTORY_FILES};
 pub use tsl::{
     OtherTslPointer, StatusPeriod, TrustService, TrustServiceProvider, TrustedList,
     ACCEPTED_TSL_VERSIONS, MAX_POINTERS, MAX_SERVICES, TSL_NS, TSL_TYPE_EU_LOTL,
 };
+pub use walk::{walk, WalkConfig, MAX_PIVOTS};
 pub use xml::{MAX_LIST_BYTES, MAX_XML_DEPTH, MAX_XML_NODES};
 pub use xmldsig::{SignatureInfo, MAX_REFERENCES};

@@ -263,7 +263,7 @@ fn parse_service(svc: Node<'_, '_>) -> Result<TrustService, ParseErrorKind> {
             history.push(parse_period(inst, &mut certificates)?);
         }
     }
-    history.sort_by(|a, b| b.start.cmp(&a.start));
+    history.sort_by_key(|p| std::cmp::Reverse(p.start));
     Ok(TrustService {
         service_type: text(req(info, "ServiceTypeIdentifier")?),
         name: names(req(info, "ServiceName")?),

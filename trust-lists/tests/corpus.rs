@@ -1,6 +1,7 @@
 //! The real corpus (specs/trust-lists.md clause 3): every genuine list verifies against the
 //! certificates announced for it, every broken one is refused with its exact reason, every
 //! variant verifies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers: a failure is a failing test
 
 use std::path::PathBuf;
 

@@ -173,7 +173,7 @@ impl SignatureMethod {
 
 /// Converts an XMLDSig ECDSA value (`r || s`, each half the length) to DER `ECDSA-Sig-Value`.
 fn ecdsa_raw_to_der(raw: &[u8]) -> Option<Vec<u8>> {
-    if raw.is_empty() || raw.len() % 2 != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return None;
     }
     let (r, s) = raw.split_at(raw.len() / 2);
