@@ -1,1 +1,4 @@
 //! Conformance: a deterministic test trust ecosystem and runners for the corpora.
+
+pub mod ecosystem;
+pub mod trust;
