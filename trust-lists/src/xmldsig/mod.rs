@@ -128,17 +128,16 @@ pub(crate) fn verify(
         let octets = match target {
             // XMLDSig clause 4.4.3.2: URI="" is the whole document without comments.
             None => c14n::document(doc, excluded, &transforms.method.without_comments()),
+            // A same-document `#id` is the element's subtree (no document-level PIs).
             Some(t) if t == root => {
-                c14n::document(doc, excluded, &transforms.method.without_comments())
-            }
-            Some(t) => {
-                if transforms.enveloped && !t.descendants().any(|d| d == signature) {
-                    return Err(SignatureErrorKind::UnsupportedTransform {
-                        uri: ENVELOPED.to_string(),
-                    });
-                }
                 c14n::subtree_excluding(t, excluded, &transforms.method.without_comments())
             }
+            // An enveloped reference to an element other than the root is the shape of a
+            // wrapping attack (the signed element would not be the element parsed).
+            Some(_) if transforms.enveloped => {
+                return Err(SignatureErrorKind::NoWholeDocumentReference)
+            }
+            Some(t) => c14n::subtree(t, &transforms.method.without_comments()),
         };
         let dm = child(*reference, DSIG_NS, "DigestMethod")?;
         let digest = Digest::from_uri(dm.attribute("Algorithm").unwrap_or(""))?;
