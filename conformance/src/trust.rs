@@ -27,6 +27,9 @@ pub const KNOWN_UNANNOUNCED: [(&str, &str); 1] = [(
 
 /// Runs the suite; returns the process exit code.
 pub fn run(args: &[String]) -> i32 {
+    if args.first().map(String::as_str) == Some("generate") {
+        return generate(&args[1..]);
+    }
     let mut dir = None;
     let mut at = DEFAULT_AT.to_string();
     let mut it = args.iter();
@@ -56,9 +59,39 @@ pub fn run(args: &[String]) -> i32 {
 }
 
 fn usage(msg: &str) -> i32 {
-    eprintln!("usage: conformance trust DIR [--at TIME]: {msg}");
+    eprintln!("usage: conformance trust DIR [--at TIME] | conformance trust generate OUTDIR [--seed SEED]: {msg}");
     2
 }
+
+/// `conformance trust generate OUTDIR [--seed SEED]`: writes the test ecosystem (LOTL, FR/BE/DE
+/// lists, OJ anchor, bridge seal and website certificates with their keys) to OUTDIR.
+fn generate(args: &[String]) -> i32 {
+    let (out, seed) = match args {
+        [out] => (out, DEFAULT_SEED),
+        [out, flag, seed] if flag == "--seed" => (out, seed.as_str()),
+        _ => return usage("generate OUTDIR [--seed SEED]"),
+    };
+    let eco = match crate::ecosystem::Ecosystem::generate(seed.as_bytes()) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("conformance trust generate: {e}");
+            return 2;
+        }
+    };
+    match eco.write_to(Path::new(out)) {
+        Ok(()) => {
+            println!("test ecosystem written to {out} (seed {seed:?})");
+            0
+        }
+        Err(e) => {
+            eprintln!("conformance trust generate: {e}");
+            2
+        }
+    }
+}
+
+/// Seed of `trust generate` when none is given.
+pub const DEFAULT_SEED: &str = "eidas-bridge test seed";
 
 fn xml_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -284,3 +284,45 @@ fn independent_implementation_agrees() {
     }
     assert!(python_verify(&e.lotl, &e.oj.cert.to_pem().unwrap()));
 }
+
+#[test]
+fn xmlsec1_agrees_on_rsa_and_ecdsa_lists() {
+    if Command::new("xmlsec1").arg("--version").output().is_err() {
+        eprintln!("SKIP: xmlsec1 not installed (Debian's 1.2.37 cannot check RSA-PSS anyway; python covers it)");
+        return;
+    }
+    let e = eco();
+    let dir = std::env::temp_dir().join(format!("eidas-xmlsec1-{}", std::process::id()));
+    e.write_to(&dir).unwrap();
+    let run = |xml: &str, pem: &str| {
+        Command::new("xmlsec1")
+            .args([
+                "--verify",
+                "--id-attr:Id",
+                "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
+                "--pubkey-cert-pem",
+            ])
+            .arg(dir.join(pem))
+            .arg(dir.join(xml))
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(
+        run("FR.xml", "signer-FR.pem"),
+        "xmlsec1 refused the RSA list"
+    );
+    assert!(
+        run("BE.xml", "signer-BE.pem"),
+        "xmlsec1 refused the ECDSA list"
+    );
+    assert!(
+        run("eu-lotl.xml", "oj-anchor.pem"),
+        "xmlsec1 refused the LOTL"
+    );
+    assert!(
+        !run("FR.xml", "signer-BE.pem"),
+        "xmlsec1 accepted a wrong key"
+    );
+}

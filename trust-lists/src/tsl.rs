@@ -67,6 +67,15 @@ impl TrustedList {
         self.next_update.is_some_and(|n| at < n)
     }
 
+    /// The certificates this list announces as signers of the lists of `territory`
+    /// (`EU` gives the LOTL signers); undecodable ones are skipped.
+    pub fn announced_signers(&self, territory: &str) -> Vec<openssl::x509::X509> {
+        self.pointers_for(territory)
+            .flat_map(|p| p.certificates.iter())
+            .filter_map(|d| openssl::x509::X509::from_der(d).ok())
+            .collect()
+    }
+
     /// The pointers announcing lists of `territory` (for the EU territory: the LOTL's own
     /// pointers, whose certificates sign the LOTL and its successors).
     pub fn pointers_for<'a>(

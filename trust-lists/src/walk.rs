@@ -185,12 +185,9 @@ fn pivot_uris(lotl: &TrustedList, oj_uri: Option<&str>) -> Vec<(String, u64)> {
     out
 }
 
-/// Certificates a list announces for a territory (undecodable ones are skipped).
-pub(crate) fn announced(list: &TrustedList, territory: &str) -> Vec<X509> {
-    list.pointers_for(territory)
-        .flat_map(|p| p.certificates.iter())
-        .filter_map(|d| X509::from_der(d).ok())
-        .collect()
+/// Certificates a list announces for a territory.
+fn announced(list: &TrustedList, territory: &str) -> Vec<X509> {
+    list.announced_signers(territory)
 }
 
 /// Fetches, parses and verifies one list, reusing a previous entry when unchanged.

@@ -46,6 +46,13 @@ pub struct SignatureInfo {
     pub algorithm: String,
 }
 
+impl SignatureInfo {
+    /// The signer's subject, `SHORTNAME=value` pairs joined by `, ` (for reports and JSON).
+    pub fn signer_subject(&self) -> String {
+        crate::snapshot::subject_of(&self.signer)
+    }
+}
+
 /// Verifies the enveloped signature of `doc` against the candidate signer certificates.
 pub(crate) fn verify(
     doc: &Document<'_>,
@@ -363,4 +370,46 @@ fn key_info_certificate(signature: Node<'_, '_>) -> Result<Option<X509>, Signatu
         .map_err(|_| SignatureErrorKind::InvalidCertificate {
             element: "X509Certificate",
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIG_OPEN: &str = "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">";
+
+    fn err(xml: &str) -> SignatureErrorKind {
+        let doc = roxmltree::Document::parse(xml).unwrap();
+        verify(&doc, &[]).unwrap_err()
+    }
+
+    #[test]
+    fn signature_placement() {
+        assert_eq!(err("<a/>"), SignatureErrorKind::MissingSignature);
+        let nested = format!("<a><b>{SIG_OPEN}</ds:Signature></b></a>");
+        assert_eq!(err(&nested), SignatureErrorKind::SignatureNotChildOfRoot);
+        let two = format!("<a>{SIG_OPEN}</ds:Signature><b>{SIG_OPEN}</ds:Signature></b></a>");
+        assert_eq!(err(&two), SignatureErrorKind::MultipleSignatures { count: 2 });
+    }
+
+    #[test]
+    fn structure_and_algorithms() {
+        let no_si = format!("<a>{SIG_OPEN}</ds:Signature></a>");
+        assert_eq!(err(&no_si), SignatureErrorKind::MissingElement { element: "SignedInfo" });
+        let si = |c14n: &str, sm: &str, refs: &str| {
+            format!("<a Id=\"x\"><i Id=\"x\"/>{SIG_OPEN}<ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"{c14n}\"/><ds:SignatureMethod Algorithm=\"{sm}\"/>{refs}</ds:SignedInfo></ds:Signature></a>")
+        };
+        let exc = "http://www.w3.org/2001/10/xml-exc-c14n#";
+        let rsa = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+        assert_eq!(
+            err(&si("http://www.w3.org/2006/12/xml-c14n11", rsa, "")),
+            SignatureErrorKind::UnsupportedTransform { uri: "http://www.w3.org/2006/12/xml-c14n11".into() }
+        );
+        assert_eq!(
+            err(&si(exc, "http://www.w3.org/2000/09/xmldsig#rsa-sha1", "")),
+            SignatureErrorKind::UnsupportedAlgorithm { uri: "http://www.w3.org/2000/09/xmldsig#rsa-sha1".into() }
+        );
+        // Duplicate Id attributes are refused before any reference is resolved.
+        assert_eq!(err(&si(exc, rsa, "")), SignatureErrorKind::DuplicateId { id: "x".into() });
+    }
 }
