@@ -326,3 +326,79 @@ fn xmlsec1_agrees_on_rsa_and_ecdsa_lists() {
         "xmlsec1 accepted a wrong key"
     );
 }
+
+#[test]
+fn end_entity_as_intermediate_is_refused() {
+    use conformance::ecosystem::certs::{issue, Profile, Spec};
+    let e = eco();
+    let spec = Spec {
+        cn: "leaf under a seal",
+        country: "FR",
+        org: "Test",
+        serial: 999,
+        not_before: 1_735_689_600,
+        not_after: 1_893_456_000,
+        profile: Profile::QSeal,
+        dns: None,
+    };
+    let key =
+        conformance::ecosystem::keys::ec_key(b"x", "leaf", openssl::nid::Nid::X9_62_PRIME256V1)
+            .unwrap();
+    let leaf = issue(&spec, key, Some(&e.seals["FR"])).unwrap();
+    let r = store(e).validate(&[leaf.der(), e.seals["FR"].der()], AT, Usage::QSeal);
+    assert_eq!(
+        r.reasons,
+        [ValidationReason::IntermediateNotCa { index: 1 }]
+    );
+}
+
+/// Serves a BE-territory list, signed by the FR signer, when the walk asks for FR.
+struct Misfiled<'a>(&'a Ecosystem, Vec<u8>);
+
+impl trust_lists::ListSource for Misfiled<'_> {
+    fn fetch(
+        &self,
+        r: &trust_lists::ListRequest<'_>,
+    ) -> Result<Vec<u8>, trust_lists::SourceErrorKind> {
+        match (r.lotl, r.territory) {
+            (true, _) => Ok(self.0.lotl.clone()),
+            (false, "FR") => Ok(self.1.clone()),
+            (false, t) => {
+                self.0
+                    .tls
+                    .get(t)
+                    .cloned()
+                    .ok_or(trust_lists::SourceErrorKind::NotFound {
+                        territory: t.into(),
+                        location: r.location.into(),
+                    })
+            }
+        }
+    }
+}
+
+#[test]
+fn list_for_another_territory_is_refused() {
+    use conformance::ecosystem::xades::{sign, SigAlg};
+    let e = eco();
+    let unsigned = e.unsigned_tl("BE", NEXT_UPDATE);
+    let forged = sign(
+        &unsigned,
+        "tsl-BE",
+        &e.signers["FR"],
+        SigAlg::RsaSha256,
+        RefStyle::Empty,
+        "2026-08-01T00:00:00Z",
+    )
+    .unwrap();
+    let snapshot = walk(&Misfiled(e, forged.into_bytes()), &config(e), AT, None);
+    let fr = snapshot
+        .reports
+        .iter()
+        .find(|r| r.location.ends_with("FR.xml"))
+        .unwrap();
+    assert_eq!(fr.error.as_deref(), Some("parse.TerritoryMismatch"));
+    assert!(snapshot
+        .national_lists()
+        .all(|l| l.territory != "FR" || l.operator_name.ends_with("FR")));
+}

@@ -8,6 +8,8 @@ const OID_QC_STATEMENTS: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x0
 const OID_KEY_USAGE: &[u8] = &[0x55, 0x1D, 0x0F];
 /// id-ce-certificatePolicies, 2.5.29.32.
 const OID_CERT_POLICIES: &[u8] = &[0x55, 0x1D, 0x20];
+/// id-ce-basicConstraints, 2.5.29.19.
+const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1D, 0x13];
 /// id-etsi-qcs-QcCompliance, 0.4.0.1862.1.1 (EN 319 412-5 clause 4.2.1).
 const OID_QC_COMPLIANCE: &[u8] = &[0x04, 0x00, 0x8E, 0x46, 0x01, 0x01];
 /// id-etsi-qcs-QcSSCD, 0.4.0.1862.1.4 (EN 319 412-5 clause 4.2.2).
@@ -43,6 +45,7 @@ pub enum CertType {
 /// Facts read from a certificate's extensions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Extensions {
+    pub(crate) ca: bool,
     pub(crate) qc_compliance: bool,
     pub(crate) qc_sscd: bool,
     pub(crate) qc_types: Vec<CertType>,
@@ -110,6 +113,12 @@ pub(crate) fn extensions(cert_der: &[u8]) -> Extensions {
             OID_QC_STATEMENTS => read_qc_statements(value, &mut out),
             OID_KEY_USAGE => read_key_usage(value, &mut out),
             OID_CERT_POLICIES => read_policies(value, &mut out),
+            OID_BASIC_CONSTRAINTS => {
+                // BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, ... }
+                if let Some((0x30, bc, _)) = tlv(value) {
+                    out.ca = matches!(children(bc).next(), Some((0x01, [v])) if *v != 0);
+                }
+            }
             _ => {}
         }
     }

@@ -73,6 +73,19 @@ pub enum ParseErrorKind {
         /// The version read.
         version: u32,
     },
+    /// The list's `SchemeTerritory` is not the territory the pointer announced it for
+    /// (TS 119 612 clause 5.3.10 and 5.3.13: a signer announced for one territory cannot
+    /// vouch for another's list).
+    #[error("list territory {found} where {expected} was announced")]
+    TerritoryMismatch {
+        /// Territory of the pointer.
+        expected: String,
+        /// Territory read from the list.
+        found: String,
+    },
+    /// A list fetched as the LOTL or a pivot is not of type `EUlistofthelists` (clause 5.3.3).
+    #[error("not a list of the lists")]
+    NotALotl,
     /// A count limit was exceeded (see the named constants in `tsl`).
     #[error("more than {limit} {what}")]
     TooMany {

@@ -101,6 +101,12 @@ pub enum ValidationReason {
         /// Position in the path (0 = leaf).
         index: usize,
     },
+    /// An intermediate of the path is not a CA certificate (RFC 5280 clause 4.2.1.9).
+    #[error("certificate {index} is not a CA")]
+    IntermediateNotCa {
+        /// Position in the path.
+        index: usize,
+    },
     /// The service had no status yet at the instant (its history starts later).
     #[error("service has no status at the instant")]
     NoStatusAtInstant,
@@ -436,6 +442,9 @@ impl TrustStore {
             });
             match next {
                 Some(i) => {
+                    if !extensions(&chain[i]).ca {
+                        return Err(ValidationReason::IntermediateNotCa { index: validity.len() });
+                    }
                     used[i] = true;
                     current = i;
                 }

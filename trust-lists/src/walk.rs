@@ -10,7 +10,7 @@ use openssl::x509::X509;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::error::Error;
+use crate::error::{Error, ParseErrorKind};
 use crate::snapshot::{
     canonical_digest_of, subject_of, ListKind, ListReport, Snapshot, SnapshotEntry, StageState,
 };
@@ -255,6 +255,7 @@ fn process(
         }
         let sig = crate::xmldsig::verify(&doc, signers).map_err(|e| (e.into(), true))?;
         let list = crate::tsl::parse_root(doc.root_element()).map_err(|e| (e.into(), true))?;
+        check_kind(kind, req, &list).map_err(|e| (e.into(), true))?;
         Ok(SnapshotEntry {
             kind,
             raw_digest: raw,
@@ -289,6 +290,19 @@ fn process(
             report.error = Some(err.code());
             (None, report)
         }
+    }
+}
+
+/// The list is what its pointer announced: a LOTL for pivots and the LOTL, a list of the
+/// announced territory otherwise.
+fn check_kind(kind: ListKind, req: &ListRequest<'_>, list: &TrustedList) -> Result<(), ParseErrorKind> {
+    match kind {
+        ListKind::Pivot | ListKind::Lotl if !list.is_lotl() => Err(ParseErrorKind::NotALotl),
+        ListKind::Tl if list.territory != req.territory => Err(ParseErrorKind::TerritoryMismatch {
+            expected: req.territory.to_string(),
+            found: list.territory.clone(),
+        }),
+        _ => Ok(()),
     }
 }
 
