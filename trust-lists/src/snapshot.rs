@@ -1,6 +1,8 @@
 //! The result of a walk: the verified lists with their canonical digests and a report per
 //! list, and a stable byte encoding so the bridge can persist it and start offline.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use openssl::x509::X509;
 use serde::{Deserialize, Serialize};
@@ -77,15 +79,15 @@ pub struct ListReport {
 pub struct SnapshotEntry {
     /// Role of the list.
     pub kind: ListKind,
-    /// The raw bytes as received.
-    pub bytes: Vec<u8>,
+    /// The raw bytes as received (shared: reusing an unchanged list copies nothing).
+    pub bytes: Arc<[u8]>,
     /// SHA-256 of the raw bytes (fast unchanged check).
     pub raw_digest: [u8; 32],
     /// SHA-256 of the exclusive canonical form without comments (DSS change detection,
     /// specs/trust-lists.md row 3): a BOM or whitespace outside the content is not a change.
     pub canonical_digest: [u8; 32],
-    /// The parsed list.
-    pub list: TrustedList,
+    /// The parsed list (shared, as `bytes`).
+    pub list: Arc<TrustedList>,
     /// DER of the announced certificate that verified it.
     pub signer: Vec<u8>,
 }
@@ -155,7 +157,7 @@ impl Snapshot {
         self.entries
             .iter()
             .filter(|e| e.kind == ListKind::Tl)
-            .map(|e| &e.list)
+            .map(|e| &*e.list)
     }
 
     /// The verified current LOTL, if any.
@@ -163,7 +165,7 @@ impl Snapshot {
         self.entries
             .iter()
             .find(|e| e.kind == ListKind::Lotl)
-            .map(|e| &e.list)
+            .map(|e| &*e.list)
     }
 
     /// Stable encoding: JSON holding the raw list bytes, their signers and the reports.
@@ -237,9 +239,9 @@ pub(crate) fn entry_from_bytes(
         kind,
         raw_digest,
         canonical_digest,
-        list,
+        list: Arc::new(list),
         signer,
-        bytes,
+        bytes: bytes.into(),
     })
 }
 

@@ -443,7 +443,9 @@ impl TrustStore {
             match next {
                 Some(i) => {
                     if !extensions(&chain[i]).ca {
-                        return Err(ValidationReason::IntermediateNotCa { index: validity.len() });
+                        return Err(ValidationReason::IntermediateNotCa {
+                            index: validity.len(),
+                        });
                     }
                     used[i] = true;
                     current = i;

@@ -6,6 +6,8 @@
 //! and a list whose refresh fails keeps its previous good version: a failed refresh never
 //! empties the trust store.
 
+use std::sync::Arc;
+
 use openssl::x509::X509;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -55,13 +57,28 @@ pub fn walk(
         sequence: None,
     };
 
-    // 1. Read the LOTL unverified, only to learn its pivots.
+    // 1. Read the LOTL unverified, only to learn its pivots (from the previous snapshot when
+    //    the bytes are unchanged).
     let lotl_bytes = source.fetch(&lotl_req);
-    let pivots: Vec<(String, u64)> =
-        match lotl_bytes.as_ref().ok().map(|b| crate::list::parse_list(b)) {
-            Some(Ok(l)) => pivot_uris(&l, config.oj_uri.as_deref()),
-            _ => Vec::new(),
-        };
+    let pivots: Vec<(String, u64)> = match lotl_bytes.as_ref() {
+        Ok(b) => {
+            let raw: [u8; 32] = Sha256::digest(b).into();
+            let known = previous.and_then(|p| {
+                p.entries
+                    .iter()
+                    .find(|e| e.kind == ListKind::Lotl && e.raw_digest == raw)
+                    .map(|e| e.list.clone())
+            });
+            match known
+                .map(Ok)
+                .unwrap_or_else(|| crate::list::parse_list(b).map(Arc::new))
+            {
+                Ok(l) => pivot_uris(&l, config.oj_uri.as_deref()),
+                Err(_) => Vec::new(),
+            }
+        }
+        Err(_) => Vec::new(),
+    };
 
     // 2. Pivots, oldest first: each one's EU pointer certificates sign the next.
     let mut signers = config.anchors.clone();
@@ -250,7 +267,7 @@ fn process(
         }) {
             let mut e = prev.clone();
             e.raw_digest = raw;
-            e.bytes.clone_from(&bytes);
+            e.bytes = bytes.as_slice().into();
             return Ok(e);
         }
         let sig = crate::xmldsig::verify(&doc, signers).map_err(|e| (e.into(), true))?;
@@ -260,9 +277,9 @@ fn process(
             kind,
             raw_digest: raw,
             canonical_digest: canonical,
-            list,
+            list: Arc::new(list),
             signer: sig.signer.to_der().unwrap_or_default(),
-            bytes: bytes.clone(),
+            bytes: bytes.as_slice().into(),
         })
     })();
     match outcome {
@@ -295,7 +312,11 @@ fn process(
 
 /// The list is what its pointer announced: a LOTL for pivots and the LOTL, a list of the
 /// announced territory otherwise.
-fn check_kind(kind: ListKind, req: &ListRequest<'_>, list: &TrustedList) -> Result<(), ParseErrorKind> {
+fn check_kind(
+    kind: ListKind,
+    req: &ListRequest<'_>,
+    list: &TrustedList,
+) -> Result<(), ParseErrorKind> {
     match kind {
         ListKind::Pivot | ListKind::Lotl if !list.is_lotl() => Err(ParseErrorKind::NotALotl),
         ListKind::Tl if list.territory != req.territory => Err(ParseErrorKind::TerritoryMismatch {

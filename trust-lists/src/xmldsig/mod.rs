@@ -389,13 +389,21 @@ mod tests {
         let nested = format!("<a><b>{SIG_OPEN}</ds:Signature></b></a>");
         assert_eq!(err(&nested), SignatureErrorKind::SignatureNotChildOfRoot);
         let two = format!("<a>{SIG_OPEN}</ds:Signature><b>{SIG_OPEN}</ds:Signature></b></a>");
-        assert_eq!(err(&two), SignatureErrorKind::MultipleSignatures { count: 2 });
+        assert_eq!(
+            err(&two),
+            SignatureErrorKind::MultipleSignatures { count: 2 }
+        );
     }
 
     #[test]
     fn structure_and_algorithms() {
         let no_si = format!("<a>{SIG_OPEN}</ds:Signature></a>");
-        assert_eq!(err(&no_si), SignatureErrorKind::MissingElement { element: "SignedInfo" });
+        assert_eq!(
+            err(&no_si),
+            SignatureErrorKind::MissingElement {
+                element: "SignedInfo"
+            }
+        );
         let si = |c14n: &str, sm: &str, refs: &str| {
             format!("<a Id=\"x\"><i Id=\"x\"/>{SIG_OPEN}<ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"{c14n}\"/><ds:SignatureMethod Algorithm=\"{sm}\"/>{refs}</ds:SignedInfo></ds:Signature></a>")
         };
@@ -403,13 +411,20 @@ mod tests {
         let rsa = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
         assert_eq!(
             err(&si("http://www.w3.org/2006/12/xml-c14n11", rsa, "")),
-            SignatureErrorKind::UnsupportedTransform { uri: "http://www.w3.org/2006/12/xml-c14n11".into() }
+            SignatureErrorKind::UnsupportedTransform {
+                uri: "http://www.w3.org/2006/12/xml-c14n11".into()
+            }
         );
         assert_eq!(
             err(&si(exc, "http://www.w3.org/2000/09/xmldsig#rsa-sha1", "")),
-            SignatureErrorKind::UnsupportedAlgorithm { uri: "http://www.w3.org/2000/09/xmldsig#rsa-sha1".into() }
+            SignatureErrorKind::UnsupportedAlgorithm {
+                uri: "http://www.w3.org/2000/09/xmldsig#rsa-sha1".into()
+            }
         );
         // Duplicate Id attributes are refused before any reference is resolved.
-        assert_eq!(err(&si(exc, rsa, "")), SignatureErrorKind::DuplicateId { id: "x".into() });
+        assert_eq!(
+            err(&si(exc, rsa, "")),
+            SignatureErrorKind::DuplicateId { id: "x".into() }
+        );
     }
 }
