@@ -72,6 +72,10 @@ pub struct ListReport {
     pub error: Option<String>,
     /// The refresh failed and the previous good list was kept.
     pub kept_previous: bool,
+    /// Hex SHA-256 identifying what was evaluated: the raw bytes and the announced signer
+    /// certificates. A later walk with the same pair reuses this outcome instead of redoing it.
+    #[serde(default)]
+    pub input_digest: Option<String>,
 }
 
 /// One verified list held by a snapshot.

@@ -230,6 +230,7 @@ fn process(
         signer: None,
         error: None,
         kept_previous: false,
+        input_digest: None,
     };
     let bytes = match fetched {
         Ok(b) => b,
@@ -244,6 +245,18 @@ fn process(
 
     // Fast path: byte-identical to a previous entry signed by a still-announced certificate.
     let raw: [u8; 32] = Sha256::digest(&bytes).into();
+    let input = input_digest(&raw, &signer_ders);
+    report.input_digest = Some(input.clone());
+    // Same bytes and same announced signers as a refused list of the previous walk: same refusal.
+    if let Some(prev) = previous.and_then(|p| {
+        p.reports.iter().find(|r| {
+            r.kind == kind && r.error.is_some() && r.input_digest.as_deref() == Some(input.as_str())
+        })
+    }) {
+        let mut r = prev.clone();
+        r.kept_previous = false;
+        return (None, r);
+    }
     if let Some(prev) = previous.and_then(|p| {
         p.entries
             .iter()
@@ -255,59 +268,92 @@ fn process(
         return (Some(prev.clone()), report);
     }
 
-    let outcome = (|| -> Result<SnapshotEntry, (Error, bool)> {
-        let text = crate::xml::decode(&bytes).map_err(|e| (e.into(), false))?;
-        let doc = crate::xml::parse(text).map_err(|e| (e.into(), false))?;
-        let canonical = canonical_digest_of(&doc);
-        if let Some(prev) = previous.and_then(|p| {
-            p.entries
-                .iter()
-                .filter(reusable)
-                .find(|e| e.canonical_digest == canonical)
-        }) {
-            let mut e = prev.clone();
+    // Slow path: parse once; the canonical digest is computed only when a previous entry of the
+    // same role and territory could match it, or for the new entry.
+    let text = match crate::xml::decode(&bytes) {
+        Ok(t) => t,
+        Err(e) => return fail(report, Error::from(e), None),
+    };
+    let doc = match crate::xml::parse(text) {
+        Ok(d) => d,
+        Err(e) => return fail(report, Error::from(e), None),
+    };
+    report.parse = StageState::Ok;
+    let same_role = |e: &&SnapshotEntry| {
+        reusable(e) && (kind == ListKind::Pivot || e.list.territory == req.territory)
+    };
+    let candidates: Vec<&SnapshotEntry> = previous
+        .map(|p| p.entries.iter().filter(same_role).collect())
+        .unwrap_or_default();
+    let mut canonical = None;
+    if !candidates.is_empty() {
+        let digest = canonical_digest_of(&doc);
+        if let Some(prev) = candidates.iter().find(|e| e.canonical_digest == digest) {
+            let mut e = (*prev).clone();
             e.raw_digest = raw;
             e.bytes = bytes.as_slice().into();
-            return Ok(e);
+            fill(&mut report, &e.list, at, StageState::Unchanged);
+            report.signer = X509::from_der(&e.signer).ok().map(|c| subject_of(&c));
+            return (Some(e), report);
         }
-        let sig = crate::xmldsig::verify(&doc, signers).map_err(|e| (e.into(), true))?;
-        let list = crate::tsl::parse_root(doc.root_element()).map_err(|e| (e.into(), true))?;
-        check_kind(kind, req, &list).map_err(|e| (e.into(), true))?;
-        Ok(SnapshotEntry {
-            kind,
-            raw_digest: raw,
-            canonical_digest: canonical,
-            list: Arc::new(list),
-            signer: sig.signer.to_der().unwrap_or_default(),
-            bytes: bytes.as_slice().into(),
-        })
-    })();
-    match outcome {
-        Ok(entry) => {
-            fill(&mut report, &entry.list, at, StageState::Ok);
-            report.signer = X509::from_der(&entry.signer).ok().map(|c| subject_of(&c));
-            (Some(entry), report)
-        }
-        Err((err, parsed_xml)) => {
-            report.parse = if parsed_xml {
-                StageState::Ok
-            } else {
-                StageState::Failed
-            };
-            report.signature = if parsed_xml {
-                StageState::Failed
-            } else {
-                StageState::Skipped
-            };
-            if let Ok(l) = crate::list::parse_list(&bytes) {
-                report.sequence = Some(l.sequence);
-                report.issued = Some(l.issue_date);
-                report.next_update = l.next_update;
-            }
-            report.error = Some(err.code());
-            (None, report)
-        }
+        canonical = Some(digest);
     }
+    let list = match crate::tsl::parse_root(doc.root_element()) {
+        Ok(l) => l,
+        Err(e) => {
+            report.parse = StageState::Failed;
+            return fail(report, Error::from(e), None);
+        }
+    };
+    if let Err(e) = check_kind(kind, req, &list) {
+        return fail(report, Error::from(e), Some(&list));
+    }
+    let sig = match crate::xmldsig::verify(&doc, signers) {
+        Ok(s) => s,
+        Err(e) => return fail(report, Error::from(e), Some(&list)),
+    };
+    let entry = SnapshotEntry {
+        kind,
+        raw_digest: raw,
+        canonical_digest: canonical.unwrap_or_else(|| canonical_digest_of(&doc)),
+        list: Arc::new(list),
+        signer: sig.signer.to_der().unwrap_or_default(),
+        bytes: bytes.as_slice().into(),
+    };
+    fill(&mut report, &entry.list, at, StageState::Ok);
+    report.signer = Some(sig.signer_subject());
+    (Some(entry), report)
+}
+
+/// SHA-256 over the raw digest and the sorted signer certificates, hex.
+fn input_digest(raw: &[u8; 32], signers: &[Vec<u8>]) -> String {
+    let mut ders: Vec<&Vec<u8>> = signers.iter().collect();
+    ders.sort();
+    let mut h = Sha256::new();
+    h.update(raw);
+    for d in ders {
+        h.update(Sha256::digest(d));
+    }
+    hex::encode(h.finalize())
+}
+
+/// Records a failure, with the list's dates when it was parsed.
+fn fail(
+    mut report: ListReport,
+    err: Error,
+    list: Option<&TrustedList>,
+) -> (Option<SnapshotEntry>, ListReport) {
+    if report.parse == StageState::Skipped {
+        report.parse = StageState::Failed;
+    }
+    if let Some(l) = list {
+        report.signature = StageState::Failed;
+        report.sequence = Some(l.sequence);
+        report.issued = Some(l.issue_date);
+        report.next_update = l.next_update;
+    }
+    report.error = Some(err.code());
+    (None, report)
 }
 
 /// The list is what its pointer announced: a LOTL for pivots and the LOTL, a list of the

@@ -1,0 +1,53 @@
+//! Replays byte mutations of a real list (the fuzz target's job in miniature): every outcome
+//! is an `Err` with a specific kind, never a panic, and a mutated list never verifies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers: a failure is a failing test
+
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+use trust_lists::{parse_list, verify_list};
+
+fn corpus_file(name: &str) -> Vec<u8> {
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        let c = dir.join("shared/corpus/trust-lists/real").join(name);
+        if c.is_file() {
+            return std::fs::read(c).unwrap();
+        }
+        assert!(
+            dir.pop(),
+            "shared/corpus not found above CARGO_MANIFEST_DIR"
+        );
+    }
+}
+
+fn signers(bytes: &[u8]) -> Vec<openssl::x509::X509> {
+    let lotl = parse_list(&corpus_file("EU-lotl-seq390-2026-08-03.xml")).unwrap();
+    lotl.announced_signers(&parse_list(bytes).unwrap().territory)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn mutated_list_never_verifies(pos in 0usize..63_000, byte in 0u8..=255) {
+        let mut bytes = corpus_file("CY-tl-seq53-2026-03-31.xml");
+        let signers = signers(&bytes);
+        let pos = pos % bytes.len();
+        prop_assume!(bytes[pos] != byte);
+        let original = bytes[pos];
+        bytes[pos] = byte;
+        // Whitespace inside tags and some attribute quoting changes are canonicalised away;
+        // anything else must be refused.
+        if let Ok(v) = verify_list(&bytes, &signers) {
+            prop_assert!(original.is_ascii_whitespace() || byte.is_ascii_whitespace() || original == b'"' || original == b'\'', "mutation at {pos} verified: {:?}", v.list.sequence);
+        }
+    }
+
+    #[test]
+    fn truncated_list_is_refused(len in 0usize..63_000) {
+        let bytes = corpus_file("CY-tl-seq53-2026-03-31.xml");
+        let len = len % bytes.len();
+        prop_assert!(verify_list(&bytes[..len], &[]).is_err());
+    }
+}
