@@ -213,7 +213,7 @@ impl Snapshot {
             let signer = b64
                 .decode(e.signer_b64)
                 .map_err(|_| SnapshotErrorKind::Encoding)?;
-            if hex::encode(Sha256::digest(&raw)) != e.raw_sha256 {
+            if hex::encode(openssl::sha::sha256(&raw)) != e.raw_sha256 {
                 return Err(SnapshotErrorKind::DigestMismatch { index });
             }
             let entry = entry_from_bytes(e.kind, raw, signer)
@@ -238,7 +238,7 @@ pub(crate) fn entry_from_bytes(
     let doc = crate::xml::parse(text).ok()?;
     let list = crate::tsl::parse_root(doc.root_element()).ok()?;
     let canonical_digest = canonical_digest_of(&doc);
-    let raw_digest = Sha256::digest(&bytes).into();
+    let raw_digest = openssl::sha::sha256(&bytes);
     Some(SnapshotEntry {
         kind,
         raw_digest,

@@ -62,7 +62,7 @@ pub fn walk(
     let lotl_bytes = source.fetch(&lotl_req);
     let pivots: Vec<(String, u64)> = match lotl_bytes.as_ref() {
         Ok(b) => {
-            let raw: [u8; 32] = Sha256::digest(b).into();
+            let raw = openssl::sha::sha256(b);
             let known = previous.and_then(|p| {
                 p.entries
                     .iter()
@@ -243,8 +243,9 @@ fn process(
     let signer_ders: Vec<Vec<u8>> = signers.iter().filter_map(|s| s.to_der().ok()).collect();
     let reusable = |e: &&SnapshotEntry| e.kind == kind && signer_ders.contains(&e.signer);
 
+    // openssl's SHA-256 (assembly, SHA extensions) hashes the 13 MB corpus several times faster.
     // Fast path: byte-identical to a previous entry signed by a still-announced certificate.
-    let raw: [u8; 32] = Sha256::digest(&bytes).into();
+    let raw = openssl::sha::sha256(&bytes);
     let input = input_digest(&raw, &signer_ders);
     report.input_digest = Some(input.clone());
     // Same bytes and same announced signers as a refused list of the previous walk: same refusal.
