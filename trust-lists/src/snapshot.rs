@@ -270,3 +270,56 @@ pub(crate) fn subject_of(cert: &X509) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"<TrustServiceStatusList xmlns="http://uri.etsi.org/02231/v2#"><SchemeInformation><TSLVersionIdentifier>6</TSLVersionIdentifier><TSLSequenceNumber>7</TSLSequenceNumber><TSLType>t</TSLType><SchemeOperatorName><Name xml:lang="en">Op</Name></SchemeOperatorName><SchemeTerritory>FR</SchemeTerritory><ListIssueDateTime>2026-01-01T00:00:00Z</ListIssueDateTime><NextUpdate><dateTime>2026-07-01T00:00:00Z</dateTime></NextUpdate></SchemeInformation></TrustServiceStatusList>"#;
+
+    fn snapshot() -> Snapshot {
+        let entry =
+            entry_from_bytes(ListKind::Tl, MINIMAL.as_bytes().to_vec(), vec![1, 2, 3]).unwrap();
+        Snapshot {
+            at: OffsetDateTime::UNIX_EPOCH,
+            entries: vec![entry],
+            reports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_tamper_detection() {
+        let s = snapshot();
+        let bytes = s.to_bytes();
+        let back = Snapshot::from_bytes(&bytes).unwrap();
+        assert_eq!(back.digest(), s.digest());
+        assert_eq!(back.entries[0].list.sequence, 7);
+        assert_eq!(back.entries[0].signer, vec![1, 2, 3]);
+
+        let mut json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let altered = MINIMAL.replace(">7<", ">8<");
+        json["entries"][0]["bytes_b64"] = b64.encode(altered).into();
+        let tampered = serde_json::to_vec(&json).unwrap();
+        assert_eq!(
+            Snapshot::from_bytes(&tampered).unwrap_err(),
+            SnapshotErrorKind::DigestMismatch { index: 0 }
+        );
+        assert_eq!(
+            Snapshot::from_bytes(b"{}").unwrap_err(),
+            SnapshotErrorKind::Encoding
+        );
+    }
+
+    #[test]
+    fn canonical_digest_ignores_bom_and_tag_whitespace() {
+        let a = entry_from_bytes(ListKind::Tl, MINIMAL.as_bytes().to_vec(), vec![]).unwrap();
+        let spaced = format!(
+            "\u{feff}{}",
+            MINIMAL.replace("<Name xml:lang", "<Name   xml:lang")
+        );
+        let b = entry_from_bytes(ListKind::Tl, spaced.into_bytes(), vec![]).unwrap();
+        assert_ne!(a.raw_digest, b.raw_digest);
+        assert_eq!(a.canonical_digest, b.canonical_digest);
+    }
+}
