@@ -1,7 +1,13 @@
-//! Trusted lists (ETSI TS 119 612) and lists of trusted entities (ETSI TS 119 602).
+//! Trusted lists (ETSI TS 119 612): parsing, XAdES verification, the LOTL walk, the trust
+//! store and certificate validation at an instant. (The JSON/JWT lists of trusted entities of
+//! ETSI TS 119 602 are not implemented yet.)
 //!
 //! This crate knows nothing of gRPC, tokio or sled: it turns list bytes into a validated
 //! model and answers "is this certificate trusted, at this instant, for this usage".
+//!
+//! Typical use: [`walk`] from the Official Journal anchors over a [`ListSource`] gives a
+//! [`Snapshot`] (persist it with [`Snapshot::to_bytes`]); [`TrustStore::from`] the snapshot
+//! answers [`TrustStore::validate`]. Single files: [`verify_list`] / [`verify_announced`].
 //!
 //! # Layout
 //! - `xml`: bounded XML intake (size, nodes, depth; DOCTYPE refused).
@@ -28,7 +34,7 @@ mod xmldsig;
 
 pub use der::CertType;
 pub use error::{Error, ParseErrorKind, SignatureErrorKind, XmlErrorKind};
-pub use list::{parse_list, verify_list, VerifiedList};
+pub use list::{parse_list, verify_announced, verify_list, VerifiedList};
 pub use sie::{CertificateFacts, CriteriaList, Criterion, Qualification, MAX_CRITERIA_DEPTH};
 pub use snapshot::{
     ListKind, ListReport, Snapshot, SnapshotEntry, SnapshotErrorKind, StageState, SNAPSHOT_FORMAT,

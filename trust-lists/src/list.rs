@@ -41,3 +41,24 @@ pub fn verify_list(bytes: &[u8], signers: &[X509]) -> Result<VerifiedList, Error
     let list = parse_root(doc.root_element())?;
     Ok(VerifiedList { list, signature })
 }
+
+/// Verifies a list against the certificates `lotl` announces for it: the `EU` pointer
+/// certificates when the list is itself a LOTL or pivot, else those of its own territory
+/// (DESIGN.md `trust verify --lotl`). The territory and type are read from the list itself.
+///
+/// # Errors
+/// As [`verify_list`]; [`crate::SignatureErrorKind::SignerNotAnnounced`] when the LOTL
+/// announces no certificate for the list's territory.
+pub fn verify_announced(bytes: &[u8], lotl: &TrustedList) -> Result<VerifiedList, Error> {
+    let unverified = parse_list(bytes)?;
+    let territory = if unverified.is_lotl() {
+        "EU"
+    } else {
+        unverified.territory.as_str()
+    };
+    let signers = lotl.announced_signers(territory);
+    if signers.is_empty() {
+        return Err(crate::error::SignatureErrorKind::SignerNotAnnounced.into());
+    }
+    verify_list(bytes, &signers)
+}

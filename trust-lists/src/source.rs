@@ -91,6 +91,13 @@ impl DirectorySource {
         Ok(Self::from_bytes(files))
     }
 
+    /// Adds one list (e.g. a LOTL loaded from elsewhere); `false` if it does not parse.
+    pub fn add(&mut self, bytes: Vec<u8>) -> bool {
+        let before = self.files.len();
+        self.files.extend(Self::from_bytes([bytes]).files);
+        self.files.len() > before
+    }
+
     /// Indexes lists given as bytes.
     pub fn from_bytes(lists: impl IntoIterator<Item = Vec<u8>>) -> Self {
         let files = lists
