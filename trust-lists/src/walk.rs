@@ -354,6 +354,7 @@ fn fail(
         report.next_update = l.next_update;
     }
     report.error = Some(err.code());
+    tracing::debug!(tl.territory = %report.territory, error = %err, "list refused");
     (None, report)
 }
 
@@ -375,6 +376,7 @@ fn check_kind(
 }
 
 fn fill(report: &mut ListReport, list: &TrustedList, at: OffsetDateTime, state: StageState) {
+    tracing::debug!(tl.territory = %list.territory, tl.sequence = list.sequence, state = ?state, "list accepted");
     report.parse = state;
     report.signature = state;
     report.territory.clone_from(&list.territory);
