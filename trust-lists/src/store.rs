@@ -152,6 +152,9 @@ pub struct ValidationResult {
     pub territory: Option<String>,
     /// Qualified certificate type determined.
     pub cert_type: Option<CertType>,
+    /// Whether the private key is on a QSCD (Sie QCWithQSCD / QCNoQSCD / StatusAsInCert /
+    /// ManagedOnBehalf, else the certificate's QcSSCD statement); `None` when not qualified.
+    pub qscd: Option<bool>,
     /// Why the answer is negative, or what weakened it.
     pub reasons: Vec<ValidationReason>,
 }
@@ -258,6 +261,7 @@ impl TrustStore {
             status: None,
             territory: None,
             cert_type: None,
+            qscd: None,
             reasons: Vec::new(),
         };
         // 1. The path, from the cache or built now.
@@ -329,8 +333,13 @@ impl TrustStore {
         let path_ok = result.reasons.is_empty();
 
         // 4. Qualification and type (TS 119 615 style, simplified; specs/trust-lists.md row 22).
-        let (qualified, cert_type) = qualification(period, &path.leaf);
+        let Qualification {
+            qualified,
+            cert_type,
+            qscd,
+        } = qualification(period, &path.leaf);
         result.cert_type = cert_type;
+        result.qscd = qualified.then_some(qscd);
         let usage_type = match usage {
             Usage::QSeal => Some(CertType::ESeal),
             Usage::Qwac => Some(CertType::Wsa),
@@ -493,9 +502,18 @@ fn additional_info_fits(period: &crate::tsl::StatusPeriod, want: CertType) -> bo
         .any(|u| u.strip_prefix(SVC_INFO_EXT) == Some(suffix))
 }
 
-/// Qualified? and type, from the Sie qualifiers that select the certificate (they overrule)
-/// and otherwise from its QC statements (EN 319 412-5: QcCompliance; no QcType means eSig).
-fn qualification(period: &crate::tsl::StatusPeriod, leaf: &Extensions) -> (bool, Option<CertType>) {
+/// The outcome of the qualification decision for one certificate under one status period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Qualification {
+    qualified: bool,
+    cert_type: Option<CertType>,
+    qscd: bool,
+}
+
+/// Qualified? type? QSCD? from the Sie qualifiers that select the certificate (they overrule)
+/// and otherwise from its QC statements (EN 319 412-5: QcCompliance; no QcType means eSig;
+/// QcSSCD). TS 119 612 clause 5.5.9.2.3 lists the qualifier URIs.
+fn qualification(period: &crate::tsl::StatusPeriod, leaf: &Extensions) -> Qualification {
     let facts = CertificateFacts {
         key_usage: leaf.key_usage.clone(),
         policies: leaf.policies.clone(),
@@ -527,5 +545,79 @@ fn qualification(period: &crate::tsl::StatusPeriod, leaf: &Extensions) -> (bool,
         _ => None,
     };
     let cert_type = overrule.or(from_cert);
-    (qualified, cert_type)
+    let has = |q: &str| qualifiers.contains(&q);
+    let qscd = if has("QCNoQSCD") || has("QCNoSSCD") {
+        false
+    } else if has("QCWithQSCD") || has("QCWithSSCD") || has("QCQSCDManagedOnBehalf") {
+        true
+    } else {
+        leaf.qc_sscd
+    };
+    Qualification {
+        qualified,
+        cert_type,
+        qscd,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sie::{CriteriaList, Criterion, Qualification as SieQualification};
+
+    fn period(qualifiers: &[&str], policy: &str) -> crate::tsl::StatusPeriod {
+        crate::tsl::StatusPeriod {
+            service_type: SERVICE_TYPE_CA_QC.into(),
+            status: ACCEPTABLE_STATUSES[0].into(),
+            start: OffsetDateTime::UNIX_EPOCH,
+            additional_info: vec![],
+            qualifications: vec![SieQualification {
+                qualifiers: qualifiers
+                    .iter()
+                    .map(|q| format!("{SVC_INFO_EXT}{q}"))
+                    .collect(),
+                criteria: CriteriaList {
+                    assert: "atLeastOne".into(),
+                    criteria: vec![Criterion::PolicySet(vec![policy.into()])],
+                },
+            }],
+        }
+    }
+
+    fn leaf(qc: bool, types: &[CertType], policy: &str) -> Extensions {
+        Extensions {
+            qc_compliance: qc,
+            qc_types: types.to_vec(),
+            policies: vec![policy.into()],
+            ..Extensions::default()
+        }
+    }
+
+    #[test]
+    fn qualifiers_overrule_certificate_content() {
+        // NotQualified wins over QcCompliance.
+        let q = qualification(
+            &period(&["NotQualified"], "1.2.3"),
+            &leaf(true, &[CertType::ESig], "1.2.3"),
+        );
+        assert!(!q.qualified);
+        // QCStatement + QCForESeal make a certificate without statements a qualified seal on a QSCD.
+        let q = qualification(
+            &period(&["QCStatement", "QCForESeal", "QCWithQSCD"], "1.2.3"),
+            &leaf(false, &[], "1.2.3"),
+        );
+        assert_eq!(
+            (q.qualified, q.cert_type, q.qscd),
+            (true, Some(CertType::ESeal), true)
+        );
+        // Criteria that do not select the certificate leave its content in charge.
+        let q = qualification(
+            &period(&["NotQualified"], "9.9.9"),
+            &leaf(true, &[], "1.2.3"),
+        );
+        assert_eq!(
+            (q.qualified, q.cert_type, q.qscd),
+            (true, Some(CertType::ESig), false)
+        );
+    }
 }
