@@ -119,6 +119,16 @@ pub fn walk(
             if let Some(r) = reports.last_mut() {
                 r.kept_previous = true;
             }
+            // The national lists of the previous snapshot stay, reported as kept.
+            reports.extend(
+                prev.reports
+                    .iter()
+                    .filter(|r| r.kind == ListKind::Tl)
+                    .map(|r| ListReport {
+                        kept_previous: true,
+                        ..r.clone()
+                    }),
+            );
             return Snapshot {
                 at,
                 entries: prev.entries.clone(),

@@ -54,6 +54,21 @@ impl ListSource for Tampered<'_> {
     }
 }
 
+/// A source whose current LOTL is replaced (pivots still come from the directory).
+struct BadLotl<'a> {
+    inner: &'a DirectorySource,
+    bytes: Vec<u8>,
+}
+
+impl ListSource for BadLotl<'_> {
+    fn fetch(&self, request: &ListRequest<'_>) -> Result<Vec<u8>, SourceErrorKind> {
+        if request.lotl && request.sequence.is_none() {
+            return Ok(self.bytes.clone());
+        }
+        self.inner.fetch(request)
+    }
+}
+
 #[test]
 fn corpus_walk_then_reuse_then_failed_refresh() {
     let at = datetime!(2026-08-20 00:00:00 UTC);
@@ -128,6 +143,35 @@ fn corpus_walk_then_reuse_then_failed_refresh() {
     assert!(third
         .national_lists()
         .any(|l| l.territory == "FR" && l.sequence == 174));
+
+    // A tampered LOTL: the whole previous snapshot stays, every list reported as kept.
+    let bad_lotl =
+        std::fs::read(corpus().join("broken/EU-seq390--tampered-schemeoperatorname.xml")).unwrap();
+    let fourth = walk(
+        &BadLotl {
+            inner: &source,
+            bytes: bad_lotl,
+        },
+        &config(),
+        at,
+        Some(&third),
+    );
+    let lotl = fourth
+        .reports
+        .iter()
+        .find(|r| r.kind == ListKind::Lotl)
+        .unwrap();
+    assert_eq!(
+        lotl.error.as_deref(),
+        Some("signature.ReferenceDigestMismatch")
+    );
+    assert!(lotl.kept_previous);
+    assert_eq!(fourth.digest(), third.digest());
+    assert!(fourth
+        .reports
+        .iter()
+        .filter(|r| r.kind == ListKind::Tl)
+        .all(|r| r.kept_previous));
 
     // The snapshot survives its encoding.
     let restored = Snapshot::from_bytes(&third.to_bytes()).unwrap();

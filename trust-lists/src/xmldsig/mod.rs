@@ -176,48 +176,45 @@ pub(crate) fn verify(
         }
     }
 
-    // 3. Signer: the announced certificate whose key is the KeyInfo key (or any, if absent).
-    let key_info_cert = key_info_certificate(signature)?;
+    // 3. Signer: an announced certificate whose key is a KeyInfo certificate's key (any
+    //    announced certificate when KeyInfo carries none).
+    let key_info = key_info_certificates(signature)?;
     let sig_value = base64_of(
         child(signature, DSIG_NS, "SignatureValue")?,
         "SignatureValue",
     )?;
     let canonical_si = c14n::subtree(signed_info, &c14n_method);
     let mut signer = None;
+    let mut mismatch = None;
     for candidate in candidates {
         let key = candidate
             .public_key()
             .map_err(|_| SignatureErrorKind::Crypto)?;
-        if let Some(kic) = &key_info_cert {
-            let kic_key = kic.public_key().map_err(|_| SignatureErrorKind::Crypto)?;
-            if !key.public_eq(&kic_key) {
-                continue;
-            }
+        let named = key_info
+            .iter()
+            .find(|k| k.public_key().is_ok_and(|kk| key.public_eq(&kk)));
+        if !key_info.is_empty() && named.is_none() {
+            continue;
         }
         // 4. SignatureValue over the canonical SignedInfo (XMLDSig clause 3.2.2).
         match method.verify(&key, &canonical_si, &sig_value) {
             Ok(true) => {
-                signer = Some(candidate.clone());
+                signer = Some((candidate.clone(), named.cloned()));
                 break;
             }
-            Ok(false) if key_info_cert.is_some() => {
-                return Err(SignatureErrorKind::SignatureValueMismatch)
-            }
-            Ok(false) => {}
-            Err(e) if key_info_cert.is_some() => return Err(e),
-            Err(_) => {}
+            Ok(false) => mismatch = Some(SignatureErrorKind::SignatureValueMismatch),
+            Err(e) => mismatch = Some(e),
         }
     }
-    let signer = match signer {
-        Some(s) => s,
-        None if key_info_cert.is_none() && !candidates.is_empty() => {
-            return Err(SignatureErrorKind::SignatureValueMismatch)
-        }
-        None => return Err(SignatureErrorKind::SignerNotAnnounced),
+    let (signer, named) = match (signer, mismatch) {
+        (Some(s), _) => s,
+        // An announced key was tried and refused the value: the signature is wrong.
+        (None, Some(e)) => return Err(e),
+        (None, None) => return Err(SignatureErrorKind::SignerNotAnnounced),
     };
 
     // 5. XAdES-BES signed properties.
-    let signing_time = xades::check(signed_props, &signer, key_info_cert.as_ref())?;
+    let signing_time = xades::check(signed_props, &signer, named.as_ref())?;
     Ok(SignatureInfo {
         signer,
         signing_time,
@@ -350,26 +347,27 @@ pub(crate) fn base64_of(
         .map_err(|_| SignatureErrorKind::InvalidBase64 { element })
 }
 
-/// The first `X509Certificate` of `KeyInfo`, if any.
-fn key_info_certificate(signature: Node<'_, '_>) -> Result<Option<X509>, SignatureErrorKind> {
+/// Most certificates read from `KeyInfo` (the signer and, at most, a short chain).
+const MAX_KEY_INFO_CERTS: usize = 8;
+
+/// The `X509Certificate`s of `KeyInfo`.
+fn key_info_certificates(signature: Node<'_, '_>) -> Result<Vec<X509>, SignatureErrorKind> {
     let Some(ki) = signature
         .children()
         .find(|n| n.has_tag_name((DSIG_NS, "KeyInfo")))
     else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    let Some(cert) = ki
-        .descendants()
-        .find(|n| n.has_tag_name((DSIG_NS, "X509Certificate")))
-    else {
-        return Ok(None);
-    };
-    let der = base64_of(cert, "X509Certificate")?;
-    X509::from_der(&der)
-        .map(Some)
-        .map_err(|_| SignatureErrorKind::InvalidCertificate {
-            element: "X509Certificate",
+    ki.descendants()
+        .filter(|n| n.has_tag_name((DSIG_NS, "X509Certificate")))
+        .take(MAX_KEY_INFO_CERTS)
+        .map(|cert| {
+            let der = base64_of(cert, "X509Certificate")?;
+            X509::from_der(&der).map_err(|_| SignatureErrorKind::InvalidCertificate {
+                element: "X509Certificate",
+            })
         })
+        .collect()
 }
 
 #[cfg(test)]
