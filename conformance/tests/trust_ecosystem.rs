@@ -402,3 +402,17 @@ fn list_for_another_territory_is_refused() {
         .national_lists()
         .all(|l| l.territory != "FR" || l.operator_name.ends_with("FR")));
 }
+
+#[test]
+fn configured_anchors_store() {
+    let e = eco();
+    let store = TrustStore::from_anchors(
+        std::slice::from_ref(&e.pid_ca.cert),
+        trust_lists::PID_SERVICE_TYPES[0],
+        "DE",
+    );
+    let r = store.validate(&[e.pid_issuer.der()], AT, Usage::Pid);
+    assert!(r.trusted, "{r:?}");
+    let other = store.validate(&[e.seals["FR"].der()], AT, Usage::Pid);
+    assert_eq!(other.reasons, [ValidationReason::NoPathToTrustedService]);
+}

@@ -240,6 +240,46 @@ impl From<&Snapshot> for TrustStore {
 }
 
 impl TrustStore {
+    /// A store from configured anchors instead of trusted lists (local callers, wallet test
+    /// anchors, tests): each certificate becomes a service of `service_type` in `territory`,
+    /// granted since the Unix epoch, named after its subject.
+    pub fn from_anchors(anchors: &[X509], service_type: &str, territory: &str) -> Self {
+        let mut services = Vec::new();
+        let mut by_subject: HashMap<Vec<u8>, Vec<(usize, X509)>> = HashMap::new();
+        for cert in anchors {
+            let (Ok(der), Ok(subject)) = (cert.to_der(), cert.subject_name().to_der()) else {
+                continue;
+            };
+            let name = crate::snapshot::subject_of(cert);
+            let idx = services.len();
+            by_subject
+                .entry(subject)
+                .or_default()
+                .push((idx, cert.clone()));
+            services.push(ServiceRefDebug(ServiceRef {
+                territory: territory.to_string(),
+                tsp: name.clone(),
+                service: TrustService {
+                    service_type: service_type.to_string(),
+                    name,
+                    certificates: vec![der],
+                    history: vec![crate::tsl::StatusPeriod {
+                        service_type: service_type.to_string(),
+                        status: ACCEPTABLE_STATUSES[0].to_string(),
+                        start: OffsetDateTime::UNIX_EPOCH,
+                        additional_info: Vec::new(),
+                        qualifications: Vec::new(),
+                    }],
+                },
+            }));
+        }
+        TrustStore {
+            services,
+            by_subject,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Number of services indexed.
     pub fn service_count(&self) -> usize {
         self.services.len()
