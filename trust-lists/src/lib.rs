@@ -14,7 +14,7 @@
 //! - `xmldsig`: enveloped XMLDSig / XAdES-BES verification (C14N, digests, openssl signatures).
 //! - `tsl`: the TS 119 612 model and parser; `sie`: Sie qualifications and their criteria.
 //! - `list`: the entry points that tie parsing and verification to one tree.
-//! - `store`, `der`: the trust store and certificate validation at an instant.
+//! - `store`, `qualification`, `der`: the trust store and certificate validation at an instant.
 //! - `source`, `walk`, `snapshot`: OJ anchors -> pivots -> LOTL -> national lists, with reports.
 #![deny(missing_docs)]
 #![allow(deprecated)] // openssl Asn1StringRef::as_utf8: values are displayed only, NUL truncation is harmless
@@ -22,6 +22,7 @@
 mod der;
 mod error;
 mod list;
+mod qualification;
 mod sie;
 mod snapshot;
 mod source;
@@ -35,6 +36,7 @@ mod xmldsig;
 pub use der::CertType;
 pub use error::{Error, ParseErrorKind, SignatureErrorKind, XmlErrorKind};
 pub use list::{parse_list, verify_announced, verify_list, VerifiedList};
+pub use qualification::{PID_SERVICE_TYPES, SERVICE_TYPE_CA_PKC, SERVICE_TYPE_CA_QC};
 pub use sie::{CertificateFacts, CriteriaList, Criterion, Qualification, MAX_CRITERIA_DEPTH};
 pub use snapshot::{
     ListKind, ListReport, Snapshot, SnapshotEntry, SnapshotErrorKind, StageState, SNAPSHOT_FORMAT,
@@ -42,7 +44,6 @@ pub use snapshot::{
 pub use source::{DirectorySource, ListRequest, ListSource, SourceErrorKind, MAX_DIRECTORY_FILES};
 pub use store::{
     TrustStore, Usage, ValidationReason, ValidationResult, MAX_CACHED_PATHS, MAX_CHAIN_LEN,
-    PID_SERVICE_TYPES, SERVICE_TYPE_CA_PKC, SERVICE_TYPE_CA_QC,
 };
 pub use tsl::{
     OtherTslPointer, StatusPeriod, TrustService, TrustServiceProvider, TrustedList,
