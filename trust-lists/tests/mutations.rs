@@ -26,8 +26,30 @@ fn signers(bytes: &[u8]) -> Vec<openssl::x509::X509> {
     lotl.announced_signers(&parse_list(bytes).unwrap().territory)
 }
 
+/// Whether `pos` lies in an `xmlns:p="..."` declaration whose prefix `p` no name uses.
+fn unused_ns_decl(text: &str, pos: usize) -> bool {
+    let Some(start) = text[..pos.min(text.len())].rfind("xmlns:") else {
+        return false;
+    };
+    let Some(eq) = text[start..].find('=') else {
+        return false;
+    };
+    let Some(close) = text[start + eq + 2..].find('"') else {
+        return false;
+    };
+    let end = start + eq + 2 + close;
+    let prefix = &text[start + 6..start + eq];
+    pos <= end && !text.contains(&format!("<{prefix}:")) && !text.contains(&format!(" {prefix}:"))
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    // A fixed seed keeps CI deterministic; change it to explore other mutations.
+    #![proptest_config(ProptestConfig {
+        cases: 48,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x7457_1961_2001),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn mutated_list_never_verifies(pos in 0usize..63_000, byte in 0u8..=255) {
@@ -37,10 +59,20 @@ proptest! {
         prop_assume!(bytes[pos] != byte);
         let original = bytes[pos];
         bytes[pos] = byte;
-        // Whitespace inside tags and some attribute quoting changes are canonicalised away;
+        // Whitespace inside tags and some attribute quoting changes are canonicalised away, and
+        // ds:KeyInfo is not signed (it only names the signer, whose key must still be announced);
         // anything else must be refused.
+        // The XML declaration and namespace declarations that no name uses are not part of the
+        // exclusive canonical form either.
+        let text = String::from_utf8_lossy(&bytes);
+        let key_info = text.find("<ds:KeyInfo>").unwrap()..text.find("</ds:KeyInfo>").unwrap();
+        let unsigned = |pos: usize| key_info.contains(&pos) || pos < text.find("<TrustServiceStatusList").unwrap() || unused_ns_decl(&text, pos);
         if let Ok(v) = verify_list(&bytes, &signers) {
-            prop_assert!(original.is_ascii_whitespace() || byte.is_ascii_whitespace() || original == b'"' || original == b'\'', "mutation at {pos} verified: {:?}", v.list.sequence);
+            prop_assert!(
+                unsigned(pos) || original.is_ascii_whitespace() || byte.is_ascii_whitespace() || original == b'"' || original == b'\'',
+                "mutation at {pos} verified: {:?}",
+                v.list.sequence
+            );
         }
     }
 
