@@ -416,3 +416,35 @@ fn configured_anchors_store() {
     let other = store.validate(&[e.seals["FR"].der()], AT, Usage::Pid);
     assert_eq!(other.reasons, [ValidationReason::NoPathToTrustedService]);
 }
+
+#[test]
+fn inclusive_c14n_list_verifies_here_and_independently() {
+    use conformance::ecosystem::xades::{sign_with, C14n, SigAlg};
+    let e = eco();
+    let signer = &e.signers["DE"];
+    let unsigned = e.unsigned_tl("DE", NEXT_UPDATE);
+    let signed = sign_with(
+        &unsigned,
+        "tsl-DE",
+        signer,
+        SigAlg::RsaPssSha256,
+        RefStyle::Empty,
+        C14n::Inclusive,
+        "2026-08-01T00:00:00Z",
+    )
+    .unwrap();
+    let v = verify_list(signed.as_bytes(), &[signer.cert.clone()]).unwrap();
+    assert_eq!(v.list.territory, "DE");
+    let tampered = signed.replace("Test PID provider CA", "Test PID provider CX");
+    assert_eq!(
+        verify_list(tampered.as_bytes(), &[signer.cert.clone()]).unwrap_err(),
+        Error::Signature(SignatureErrorKind::ReferenceDigestMismatch { uri: String::new() })
+    );
+    if Command::new("python3").arg("--version").output().is_ok() {
+        ensure_python_deps();
+        assert!(
+            python_verify(signed.as_bytes(), &signer.cert.to_pem().unwrap()),
+            "independent verifier refused the inclusive list"
+        );
+    }
+}

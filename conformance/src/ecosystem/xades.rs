@@ -51,6 +51,24 @@ pub enum RefStyle {
     RootId,
 }
 
+/// Canonicalisation the signature declares (and the generator writes in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum C14n {
+    /// Exclusive C14N 1.0, as every list of the real corpus.
+    Exclusive,
+    /// Inclusive C14N 1.0, as the Peru TSL (specs/trust-lists.md clause 4).
+    Inclusive,
+}
+
+impl C14n {
+    fn uri(self) -> &'static str {
+        match self {
+            C14n::Exclusive => EXC_C14N,
+            C14n::Inclusive => "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+        }
+    }
+}
+
 /// Escapes text content for canonical XML.
 pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -76,18 +94,56 @@ pub fn sign(
     style: RefStyle,
     signing_time: &str,
 ) -> Result<String, ErrorStack> {
+    sign_with(
+        unsigned,
+        root_id,
+        signer,
+        alg,
+        style,
+        C14n::Exclusive,
+        signing_time,
+    )
+}
+
+/// As [`sign`], with the canonicalisation chosen. With inclusive C14N the apexes
+/// (`SignedInfo`, `SignedProperties`) carry every in-scope namespace, the root's default one
+/// included (C14N 1.0 clause 2.3), so the octets differ from the exclusive form.
+pub fn sign_with(
+    unsigned: &str,
+    root_id: &str,
+    signer: &Party,
+    alg: SigAlg,
+    style: RefStyle,
+    c14n: C14n,
+    signing_time: &str,
+) -> Result<String, ErrorStack> {
+    // The root's default namespace, rendered on inclusive apexes.
+    let root_ns = unsigned
+        .split_once("xmlns=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map_or("", |(ns, _)| ns);
+    let (apex_default, inner_ds) = match c14n {
+        C14n::Exclusive => (String::new(), format!(" xmlns:ds=\"{DSIG}\"")),
+        C14n::Inclusive => (format!(" xmlns=\"{root_ns}\""), String::new()),
+    };
+    let c14n_uri = c14n.uri();
     let sig_id = format!("sig-{root_id}");
     let props_id = format!("xades-{root_id}");
     let doc_digest = b64(&sha256(unsigned.as_bytes())?);
     let cert_digest = b64(&sha256(&signer.cert.to_der()?)?);
     let digest_pair = |value: &str| {
         format!(
-            "<ds:DigestMethod xmlns:ds=\"{DSIG}\" Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue xmlns:ds=\"{DSIG}\">{value}</ds:DigestValue>"
+            "<ds:DigestMethod{inner_ds} Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue{inner_ds}>{value}</ds:DigestValue>"
         )
     };
-    // Canonical (exclusive, apex) form of SignedProperties.
+    // Canonical (apex) form of SignedProperties: exclusive renders ds where used; inclusive
+    // renders every in-scope namespace on the apex.
+    let props_ns = match c14n {
+        C14n::Exclusive => format!(" xmlns:xades=\"{XADES}\""),
+        C14n::Inclusive => format!("{apex_default} xmlns:ds=\"{DSIG}\" xmlns:xades=\"{XADES}\""),
+    };
     let props_c14n = format!(
-        "<xades:SignedProperties xmlns:xades=\"{XADES}\" Id=\"{props_id}\"><xades:SignedSignatureProperties><xades:SigningTime>{signing_time}</xades:SigningTime><xades:SigningCertificateV2><xades:Cert><xades:CertDigest>{}</xades:CertDigest></xades:Cert></xades:SigningCertificateV2></xades:SignedSignatureProperties></xades:SignedProperties>",
+        "<xades:SignedProperties{props_ns} Id=\"{props_id}\"><xades:SignedSignatureProperties><xades:SigningTime>{signing_time}</xades:SigningTime><xades:SigningCertificateV2><xades:Cert><xades:CertDigest>{}</xades:CertDigest></xades:Cert></xades:SigningCertificateV2></xades:SignedSignatureProperties></xades:SignedProperties>",
         digest_pair(&cert_digest)
     );
     let props_digest = b64(&sha256(props_c14n.as_bytes())?);
@@ -96,11 +152,12 @@ pub fn sign(
         RefStyle::RootId => format!("#{root_id}"),
     };
     let signed_info_body = format!(
-        "<ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm=\"{alg}\"></ds:SignatureMethod><ds:Reference Id=\"ref-doc\" URI=\"{uri}\"><ds:Transforms><ds:Transform Algorithm=\"{ENVELOPED}\"></ds:Transform><ds:Transform Algorithm=\"{EXC_C14N}\"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue>{doc_digest}</ds:DigestValue></ds:Reference><ds:Reference Type=\"http://uri.etsi.org/01903#SignedProperties\" URI=\"#{props_id}\"><ds:Transforms><ds:Transform Algorithm=\"{EXC_C14N}\"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue>{props_digest}</ds:DigestValue></ds:Reference>",
+        "<ds:CanonicalizationMethod Algorithm=\"{c14n_uri}\"></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm=\"{alg}\"></ds:SignatureMethod><ds:Reference Id=\"ref-doc\" URI=\"{uri}\"><ds:Transforms><ds:Transform Algorithm=\"{ENVELOPED}\"></ds:Transform><ds:Transform Algorithm=\"{c14n_uri}\"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue>{doc_digest}</ds:DigestValue></ds:Reference><ds:Reference Type=\"http://uri.etsi.org/01903#SignedProperties\" URI=\"#{props_id}\"><ds:Transforms><ds:Transform Algorithm=\"{c14n_uri}\"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue>{props_digest}</ds:DigestValue></ds:Reference>",
         alg = alg.uri()
     );
-    let signed_info_c14n =
-        format!("<ds:SignedInfo xmlns:ds=\"{DSIG}\">{signed_info_body}</ds:SignedInfo>");
+    let signed_info_c14n = format!(
+        "<ds:SignedInfo{apex_default} xmlns:ds=\"{DSIG}\">{signed_info_body}</ds:SignedInfo>"
+    );
     let value = b64(&sign_bytes(signer, alg, signed_info_c14n.as_bytes())?);
     // In place, xmlns:ds is declared once on ds:Signature and xmlns:xades on QualifyingProperties.
     let props_in_place = props_c14n
