@@ -433,11 +433,11 @@ fn inclusive_c14n_list_verifies_here_and_independently() {
         "2026-08-01T00:00:00Z",
     )
     .unwrap();
-    let v = verify_list(signed.as_bytes(), &[signer.cert.clone()]).unwrap();
+    let v = verify_list(signed.as_bytes(), std::slice::from_ref(&signer.cert)).unwrap();
     assert_eq!(v.list.territory, "DE");
     let tampered = signed.replace("Test PID provider CA", "Test PID provider CX");
     assert_eq!(
-        verify_list(tampered.as_bytes(), &[signer.cert.clone()]).unwrap_err(),
+        verify_list(tampered.as_bytes(), std::slice::from_ref(&signer.cert)).unwrap_err(),
         Error::Signature(SignatureErrorKind::ReferenceDigestMismatch { uri: String::new() })
     );
     if Command::new("python3").arg("--version").output().is_ok() {
