@@ -37,6 +37,19 @@ pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Territory of the national space this bridge serves when none is configured.
 pub const DEFAULT_COUNTRY: &str = "FR";
 
+/// How often the gateway walks the LOTL again: the lists are reissued at most every few days
+/// (NextUpdate at most six months ahead, TS 119 612 clause 5.3.14), and DSS warns when the last
+/// successful load is older than 6 h (`TLFreshness`); hourly attempts leave several retries within
+/// that window, and cost little because unchanged lists are not re-verified.
+pub const DEFAULT_TRUST_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
+/// Connect and read timeout of one list download: the largest national list (FR, 2.35 MB) takes
+/// about a second; OmniTrustILM measured 31 lists (27.7 MB) in about 20 s sequentially, so 30 s per
+/// list is generous for a slow server and still bounds a hung one.
+pub const DEFAULT_TRUST_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest list accepted: the XML intake limit of the trust-lists crate (the current German list is
+/// over 4 MiB; 32 MiB leaves room).
+pub const DEFAULT_TRUST_MAX_LIST_BYTES: u64 = trust_lists::MAX_LIST_BYTES as u64;
+
 /// Environment variables read by the binary itself, not configuration keys.
 const RESERVED_ENV: &[&str] = &["BRIDGE_LOG", "BRIDGE_LOG_FORMAT"];
 
@@ -57,6 +70,46 @@ pub struct Config {
     pub journal: JournalSettings,
     /// Address translation deployment facts.
     pub addressing: TranslatorConfig,
+    /// Trusted lists: where from, with which anchors, how often.
+    pub trust: TrustSettings,
+}
+
+/// `[trust]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrustSettings {
+    /// The LOTL: an `https://` URL, `file:PATH` or a path. Default: the official location.
+    pub lotl: String,
+    /// PEM files of the LOTL signing certificates announced in the Official Journal; empty means
+    /// the embedded OJ C 276 (2019) set.
+    pub anchors: Vec<PathBuf>,
+    /// URI of the Official Journal notice that announced `anchors` (pivots older than it are not
+    /// followed).
+    pub oj_uri: String,
+    /// A directory of lists used before any download, matched by their content.
+    pub tl_dir: Option<PathBuf>,
+    /// Time between background refreshes.
+    pub refresh_interval: Duration,
+    /// Connect and read timeout of one download.
+    pub fetch_timeout: Duration,
+    /// Largest list accepted, in bytes.
+    pub max_list_bytes: u64,
+    /// Whether the gateway refreshes at all (`off`: serve the stored snapshot only, no fetching).
+    pub refresh: bool,
+}
+
+impl Default for TrustSettings {
+    fn default() -> TrustSettings {
+        TrustSettings {
+            lotl: crate::trust::OFFICIAL_LOTL_URL.to_owned(),
+            anchors: Vec::new(),
+            oj_uri: crate::trust::OJ_2019_URI.to_owned(),
+            tl_dir: None,
+            refresh_interval: DEFAULT_TRUST_REFRESH_INTERVAL,
+            fetch_timeout: DEFAULT_TRUST_FETCH_TIMEOUT,
+            max_list_bytes: DEFAULT_TRUST_MAX_LIST_BYTES,
+            refresh: true,
+        }
+    }
 }
 
 /// `[journal]`.
@@ -246,6 +299,9 @@ enum Kind {
     Country,
     Text,
     TiEnvironment,
+    Location,
+    Bytes,
+    Switch,
 }
 
 impl Kind {
@@ -262,6 +318,9 @@ impl Kind {
             Kind::Country => "a two-letter upper-case territory code",
             Kind::Text => "a non-empty printable ASCII string without spaces",
             Kind::TiEnvironment => "\"production\" or \"test\"",
+            Kind::Location => "an https:// URL, file:PATH or a path (never http://)",
+            Kind::Bytes => "a positive number of bytes",
+            Kind::Switch => "\"on\" or \"off\" (or a boolean)",
         }
     }
 }
@@ -287,6 +346,14 @@ const KEYS: &[(&str, Kind)] = &[
     ("addressing.mssante_gateway", Kind::Text),
     ("addressing.kim_gateway", Kind::Text),
     ("addressing.ti_environment", Kind::TiEnvironment),
+    ("trust.lotl", Kind::Location),
+    ("trust.anchors", Kind::PathList),
+    ("trust.oj_uri", Kind::Text),
+    ("trust.tl_dir", Kind::Path),
+    ("trust.refresh_interval", Kind::Duration),
+    ("trust.fetch_timeout", Kind::Duration),
+    ("trust.max_list_bytes", Kind::Bytes),
+    ("trust.refresh", Kind::Switch),
 ];
 
 /// The environment variable that overrides a dotted key.
@@ -306,6 +373,8 @@ enum Value {
     Country(String),
     Text(String),
     Ti(TiEnvironment),
+    Bytes(u64),
+    Switch(bool),
 }
 
 impl Config {
@@ -332,6 +401,7 @@ impl Config {
                 checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             },
             addressing: TranslatorConfig::default(),
+            trust: TrustSettings::default(),
         }
     }
 
@@ -436,6 +506,14 @@ impl Config {
                 self.addressing.kim_gateway = t.to_ascii_lowercase()
             }
             ("addressing.ti_environment", Value::Ti(t)) => self.addressing.ti_environment = t,
+            ("trust.lotl", Value::Text(t)) => self.trust.lotl = t,
+            ("trust.anchors", Value::Paths(p)) => self.trust.anchors = p,
+            ("trust.oj_uri", Value::Text(t)) => self.trust.oj_uri = t,
+            ("trust.tl_dir", Value::Path(p)) => self.trust.tl_dir = Some(p),
+            ("trust.refresh_interval", Value::Duration(d)) => self.trust.refresh_interval = d,
+            ("trust.fetch_timeout", Value::Duration(d)) => self.trust.fetch_timeout = d,
+            ("trust.max_list_bytes", Value::Bytes(n)) => self.trust.max_list_bytes = n,
+            ("trust.refresh", Value::Switch(b)) => self.trust.refresh = b,
             (access, Value::Principals(list)) => {
                 let role = match access {
                     "access.operator" => Role::Operator,
@@ -487,6 +565,20 @@ fn parse_toml(kind: Kind, raw: &toml::Value) -> Result<Value, ConfigErrorKind> {
             }
             parse_list(kind, &texts)
         }
+        Kind::Bytes => match raw {
+            toml::Value::Integer(n) if *n > 0 => Ok(Value::Bytes(*n as u64)),
+            toml::Value::Integer(n) => Err(ConfigErrorKind::BadValue {
+                value: n.to_string(),
+                expected: kind.expected(),
+            }),
+            toml::Value::String(t) => parse_text(kind, t),
+            _ => Err(wrong),
+        },
+        Kind::Switch => match raw {
+            toml::Value::Boolean(b) => Ok(Value::Switch(*b)),
+            toml::Value::String(t) => parse_text(kind, t),
+            _ => Err(wrong),
+        },
         _ => parse_text(kind, raw.as_str().ok_or(wrong)?),
     }
 }
@@ -518,6 +610,19 @@ fn parse_text(kind: Kind, text: &str) -> Result<Value, ConfigErrorKind> {
             Ok(Value::Text(text.to_owned()))
         }
         Kind::Text => Err(bad()),
+        Kind::Location => match crate::trust::LotlLocation::parse(text) {
+            Some(_) if !text.contains('\0') => Ok(Value::Text(text.to_owned())),
+            _ => Err(bad()),
+        },
+        Kind::Bytes => match text.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Value::Bytes(n)),
+            _ => Err(bad()),
+        },
+        Kind::Switch => match text {
+            "on" | "true" => Ok(Value::Switch(true)),
+            "off" | "false" => Ok(Value::Switch(false)),
+            _ => Err(bad()),
+        },
         Kind::TiEnvironment => match text {
             "production" => Ok(Value::Ti(TiEnvironment::Production)),
             "test" => Ok(Value::Ti(TiEnvironment::Test)),
@@ -658,6 +763,49 @@ mod tests {
         assert!(errors
             .iter()
             .any(|e| e.key == "BRIDGE_SERVER_RPC_TIMEOUT" && e.origin == Origin::Env));
+    }
+
+    #[test]
+    fn trust_keys_parse_and_bad_ones_are_all_reported() {
+        let file = r#"
+            [trust]
+            lotl = "file:/srv/lotl.xml"
+            anchors = ["/etc/eidas-bridge/oj.pem"]
+            tl_dir = "/srv/tl"
+            refresh_interval = "2h"
+            max_list_bytes = 1000
+            refresh = "off"
+        "#;
+        let c = Config::load(Some(file), &no_env()).unwrap();
+        assert_eq!(c.trust.lotl, "file:/srv/lotl.xml");
+        assert_eq!(c.trust.tl_dir, Some(PathBuf::from("/srv/tl")));
+        assert_eq!(c.trust.refresh_interval, Duration::from_secs(7200));
+        assert_eq!(c.trust.max_list_bytes, 1000);
+        assert!(!c.trust.refresh);
+        assert_eq!(c.trust.oj_uri, crate::trust::OJ_2019_URI);
+
+        let bad = r#"
+            [trust]
+            lotl = "http://ec.europa.eu/tools/lotl/eu-lotl.xml"
+            max_list_bytes = -1
+            refresh = "maybe"
+            fetch_timeout = "soon"
+        "#;
+        let errors = Config::load(Some(bad), &no_env()).unwrap_err().0;
+        let mut keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "trust.fetch_timeout",
+                "trust.lotl",
+                "trust.max_list_bytes",
+                "trust.refresh"
+            ]
+        );
+        assert!(errors
+            .iter()
+            .all(|e| matches!(e.kind, ConfigErrorKind::BadValue { .. })));
     }
 
     #[test]

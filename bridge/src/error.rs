@@ -38,6 +38,10 @@ pub enum Error {
     /// The participant directory failed or refused an import.
     #[error(transparent)]
     Directory(#[from] DirectoryStoreError),
+    /// No trust snapshot is loaded (first start offline, or every refresh failed): nothing can be
+    /// trusted (DESIGN.md "Configuration and first run": say so rather than guess).
+    #[error("no trust snapshot is loaded")]
+    NoTrustSnapshot,
     /// The named thing does not exist.
     #[error("{what} not found")]
     NotFound {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bridge_proto::pb::addressing_service_server::AddressingServiceServer;
 use bridge_proto::pb::journal_service_server::JournalServiceServer;
+use bridge_proto::pb::trust_service_server::TrustServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::Server;
@@ -17,7 +18,7 @@ use crate::config::Config;
 use crate::devpki::DevPki;
 use crate::grpc::{
     fingerprint, AccessPolicy, AddressingApi, AuthorizeLayer, JournalApi, ObserveLayer, Principal,
-    Role,
+    Role, TrustApi,
 };
 use crate::journal::{
     journal_dir, load_or_create_key, Journal, JournalConfig, JournalError, KeyFileError,
@@ -26,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::store::journal::SledJournalStorage;
 use crate::store::{Store, StoreError};
 use crate::tls::{self, ServerIdentity, TlsError};
+use crate::trust::{Loaded, Refresher, TrustState};
 
 /// Why the gateway could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,12 @@ pub enum ServeError {
     /// The reflection service refused the embedded descriptor sets (a build defect).
     #[error("reflection: {0}")]
     Reflection(#[source] tonic_reflection::server::Error),
+    /// The trust settings are unusable (LOTL location, anchor files).
+    #[error("trust: {reason}")]
+    Trust {
+        /// What is wrong, naming the file or key.
+        reason: String,
+    },
     /// The gRPC server failed.
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -75,6 +83,7 @@ pub struct Gateway {
     translator: Arc<Translator<crate::store::directory::DirectoryStore>>,
     metrics: Arc<Metrics>,
     dev_pki: Option<DevPki>,
+    trust: Arc<Refresher>,
 }
 
 /// What `prepare` set up, for the operator to read.
@@ -86,6 +95,8 @@ pub struct StartupReport {
     pub dev_files: Vec<(String, PathBuf)>,
     /// The sled directory.
     pub store: PathBuf,
+    /// Digest of the trust snapshot loaded from the store, if any (serving offline is possible).
+    pub trust_snapshot: Option<[u8; 32]>,
 }
 
 impl Gateway {
@@ -104,6 +115,7 @@ impl Gateway {
             dev_pki: None,
             dev_files: Vec::new(),
             store: PathBuf::new(),
+            trust_snapshot: None,
         };
         let (identity, dev_pki) = if config.tls.is_development() {
             let pki = DevPki::new(&config.server.data_dir);
@@ -163,17 +175,55 @@ impl Gateway {
             },
         )?;
         let translator = Translator::new(config.addressing.clone(), store.directory()?);
+        let journal = Arc::new(journal);
+        let trust = Self::prepare_trust(&config, &store, &journal)?;
+        report.trust_snapshot = trust.state().current().map(|l| l.digest);
         let gateway = Gateway {
             policy: Arc::new(AccessPolicy::new(grants)),
             identity,
             store,
-            journal: Arc::new(journal),
+            journal,
+            trust,
             translator: Arc::new(translator),
             metrics: Arc::new(Metrics::new()?),
             dev_pki,
             config,
         };
         Ok((gateway, report))
+    }
+
+    /// The trust state and its refresher, with the stored snapshot loaded so a restart works
+    /// offline. A stored snapshot that does not decode is logged and ignored (the next refresh
+    /// replaces it).
+    fn prepare_trust(
+        config: &Config,
+        store: &Store,
+        journal: &Arc<Journal>,
+    ) -> Result<Arc<Refresher>, ServeError> {
+        let snapshots = store.trust()?;
+        let state = Arc::new(TrustState::new());
+        match snapshots.current() {
+            Ok(Some(s)) => {
+                let loaded = Loaded::new(s, time::OffsetDateTime::now_utc());
+                tracing::info!(trust.snapshot = %hex::encode(loaded.digest), "stored trust snapshot loaded");
+                state.install(Arc::new(loaded));
+            }
+            Ok(None) => tracing::info!("no stored trust snapshot"),
+            Err(e) => tracing::warn!(error = %e, "stored trust snapshot unusable; ignored"),
+        }
+        let refresher = Refresher::new(
+            state,
+            Some(snapshots),
+            Some(journal.clone()),
+            config.trust.clone(),
+        )
+        .map_err(|reason| ServeError::Trust { reason })?;
+        Ok(Arc::new(refresher))
+    }
+
+    /// The trust refresher and state.
+    pub fn trust(&self) -> &Arc<Refresher> {
+        &self.trust
     }
 
     /// The configuration in force.
@@ -216,6 +266,17 @@ impl Gateway {
         health_reporter
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
+        // TrustService is SERVING only while a snapshot is loaded (refreshes update it).
+        self.trust.set_health(health_reporter.clone()).await;
+        if self.trust.state().current().is_none() {
+            tracing::warn!("no trust snapshot loaded: foreign peers and issuers cannot be trusted until a refresh succeeds");
+        }
+        let _refresh_guard = if self.config.trust.refresh {
+            Some(self.trust.spawn())
+        } else {
+            tracing::info!("trust refresh is off: serving the stored snapshot only");
+            None
+        };
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(bridge_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -253,6 +314,7 @@ impl Gateway {
             .add_service(AddressingServiceServer::new(AddressingApi::new(
                 self.translator.clone(),
             )))
+            .add_service(TrustServiceServer::new(TrustApi::new(self.trust.clone())))
             .serve_with_incoming_shutdown(incoming, signal);
 
         let grace = self.config.server.shutdown_grace;

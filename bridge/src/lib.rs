@@ -10,6 +10,8 @@
 //! - [`identity`]: EUDI-wallet presentations (SD-JWT VC, ISO 18013-5 mdoc) anchored in the trust lists.
 //! - [`journal`]: the tamper-evident exchange journal (RFC 9162 tree, signed checkpoints, proofs, export).
 //! - [`exchange`]: submit, relay to peer bridges, receipts, retries.
+//! - [`trust`]: the trust-list snapshot in force, its sources (files, directory, HTTPS), refresh
+//!   and persistence.
 //! - [`store`]: the only module that opens sled; hands typed trees to the others.
 //! - [`devpki`]: the development PKI generated on first run.
 //! - [`metrics`]: Prometheus registry and `/metrics` endpoint.
@@ -30,5 +32,6 @@ pub mod metrics;
 pub mod shutdown;
 pub mod store;
 pub mod tls;
+pub mod trust;
 
 pub use error::{Error, Result};

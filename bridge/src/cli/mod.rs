@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 pub mod address;
 pub mod journal;
+pub mod trust;
 
 use crate::config::{Config, ConfigErrors, ProcessEnv};
 use crate::gateway::Gateway;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Replay, export and verify the exchange journal (auditors).
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// Verify trusted lists, load the LOTL into the store, show services, check certificates.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
 }
 
 /// Parses the process arguments and runs the command.
@@ -53,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Serve { config } => serve(config),
         Command::Address(cmd) => address::run(cmd, cli.json),
         Command::Journal(cmd) => journal::run(cmd, cli.json),
+        Command::Trust(cmd) => trust::run(cmd, cli.json),
     }
 }
 

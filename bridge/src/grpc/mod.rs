@@ -6,6 +6,7 @@ mod addressing;
 mod journal;
 mod observe;
 mod status;
+mod trust;
 
 pub use access::{
     allowed_roles, fingerprint, subject_string, AccessPolicy, AuthorizeLayer, BadPrincipal, Caller,
@@ -15,3 +16,4 @@ pub use addressing::{AddressingApi, MAX_IMPORT_BYTES};
 pub use journal::{entry_to_pb, JournalApi};
 pub use observe::ObserveLayer;
 pub use status::ERROR_DOMAIN;
+pub use trust::{TrustApi, ValidateRequest};

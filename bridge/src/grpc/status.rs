@@ -75,6 +75,11 @@ fn map(err: &Error) -> Mapped {
             m
         }
         Error::Directory(e) => Mapped::internal(e),
+        Error::NoTrustSnapshot => Mapped::new(
+            Code::FailedPrecondition,
+            "NO_TRUST_SNAPSHOT",
+            err.to_string(),
+        ),
         Error::NotFound { what } => Mapped::new(
             Code::NotFound,
             &format!("{}_NOT_FOUND", what.to_ascii_uppercase()),
@@ -210,6 +215,16 @@ mod tests {
         }))
         .into();
         assert_eq!(status.code(), Code::OutOfRange);
+    }
+
+    #[test]
+    fn no_trust_snapshot_is_failed_precondition() {
+        let status: Status = Error::NoTrustSnapshot.into();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(
+            status.get_details_error_info().unwrap().reason,
+            "NO_TRUST_SNAPSHOT"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod directory;
 mod durable;
 pub mod journal;
+pub mod trust;
 
 pub use durable::GroupCommit;
 
@@ -96,6 +97,14 @@ impl Store {
     /// When its trees cannot be opened.
     pub fn directory(&self) -> Result<directory::DirectoryStore, directory::DirectoryStoreError> {
         directory::DirectoryStore::open(self.db.clone())
+    }
+
+    /// The trust snapshot trees (`trust.snapshots`, `trust.meta`).
+    ///
+    /// # Errors
+    /// When its trees cannot be opened.
+    pub fn trust(&self) -> Result<trust::TrustSnapshotStore, StoreError> {
+        trust::TrustSnapshotStore::open(self)
     }
 
     /// The raw handle, for the typed tree modules of this directory only.
