@@ -341,7 +341,11 @@ fn report_line(r: &ListReport) -> (Value, String) {
         r.territory,
         r.sequence.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
         state(r.signature),
-        if r.fresh { "fresh" } else { "expired" },
+        match (r.sequence, r.fresh) {
+            (None, _) => "",
+            (Some(_), true) => "fresh",
+            (Some(_), false) => "expired",
+        },
         r.error
             .as_ref()
             .map(|e| format!(" error {e}"))
