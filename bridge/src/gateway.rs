@@ -271,7 +271,7 @@ impl Gateway {
         if self.trust.state().current().is_none() {
             tracing::warn!("no trust snapshot loaded: foreign peers and issuers cannot be trusted until a refresh succeeds");
         }
-        let _refresh_guard = if self.config.trust.refresh {
+        let refresh_guard = if self.config.trust.refresh {
             Some(self.trust.spawn())
         } else {
             tracing::info!("trust refresh is off: serving the stored snapshot only");
@@ -330,6 +330,9 @@ impl Gateway {
         };
         if let Some(task) = metrics_task {
             task.abort();
+        }
+        if let Some(guard) = refresh_guard {
+            guard.shutdown().await;
         }
         // Durable state is flushed by its owners on every write; this final flush only shortens
         // sled's recovery on the next start.

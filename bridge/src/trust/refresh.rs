@@ -230,6 +230,16 @@ pub struct RefreshGuard {
     task: tokio::task::JoinHandle<()>,
 }
 
+impl RefreshGuard {
+    /// Stops the task and waits until it is gone, so that what it holds (the journal, the
+    /// store) is released before the caller goes on (a restart in the same process reopens
+    /// them). A walk already on the blocking pool finishes there; its result is dropped.
+    pub async fn shutdown(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
 impl Drop for RefreshGuard {
     fn drop(&mut self) {
         self.task.abort();
