@@ -86,19 +86,33 @@ fn genuine_national_lists_and_lotl_verify_against_lotl_390() {
     files.sort();
     files.push(lotl.clone());
     files.push(corpus().join("variants/AT-seq37--TSL-noID.xml"));
-    assert_eq!(files.len(), 16, "14 national lists of 2026, LOTL 390, AT 37");
+    assert_eq!(
+        files.len(),
+        16,
+        "14 national lists of 2026, LOTL 390, AT 37"
+    );
     let (code, out) = verify(&files, &["--lotl", s(&lotl)]);
     assert_eq!(out.len(), files.len());
     for line in &out {
         assert_eq!(line["signature"], "valid", "{line}");
         assert!(line["signer"].as_str().is_some_and(|s| !s.is_empty()));
-        for key in ["file", "kind", "territory", "sequence", "issued", "next_update"] {
+        for key in [
+            "file",
+            "kind",
+            "territory",
+            "sequence",
+            "issued",
+            "next_update",
+        ] {
             assert!(!line[key].is_null(), "{key} in {line}");
         }
     }
     assert_eq!(code, 0);
     let nl = out.iter().find(|l| l["territory"] == "NL").unwrap();
-    assert_eq!(nl["expired"], true, "NL 76 is past NextUpdate at the pinned time");
+    assert_eq!(
+        nl["expired"], true,
+        "NL 76 is past NextUpdate at the pinned time"
+    );
     let eu = out.iter().find(|l| l["kind"] == "lotl").unwrap();
     assert_eq!(eu["sequence"], 390);
 }
@@ -136,7 +150,10 @@ fn pivots_verify_along_the_chain_from_the_oj_anchors() {
 #[test]
 fn de_2015_signer_is_not_announced_in_lotl_390() {
     // The 2015 German list was signed by a certificate LOTL 390 no longer announces.
-    let (code, out) = verify(&[file("DE-tl-seq22")], &["--lotl", s(&file("EU-lotl-seq390"))]);
+    let (code, out) = verify(
+        &[file("DE-tl-seq22")],
+        &["--lotl", s(&file("EU-lotl-seq390"))],
+    );
     assert_eq!(code, 1);
     assert_eq!(out[0]["error"], "signature.SignerNotAnnounced");
 }
@@ -144,14 +161,20 @@ fn de_2015_signer_is_not_announced_in_lotl_390() {
 #[test]
 fn every_broken_file_is_refused_with_its_reason() {
     let expected = [
-        ("CZ-seq77--CZ_broken-sig.xml", "signature.ReferenceDigestMismatch"),
+        (
+            "CZ-seq77--CZ_broken-sig.xml",
+            "signature.ReferenceDigestMismatch",
+        ),
         ("CZ-seq77--CZ_no-sig.xml", "signature.MissingSignature"),
         ("CZ-seq77--CZ_two-sigs.xml", "signature.MultipleSignatures"),
         (
             "EL-seq85--tampered-servicename.xml",
             "signature.ReferenceDigestMismatch",
         ),
-        ("EU-seq248--eu-lotl-no-sig.xml", "signature.MissingSignature"),
+        (
+            "EU-seq248--eu-lotl-no-sig.xml",
+            "signature.MissingSignature",
+        ),
         ("EU-seq248--eu-lotl-not-parseable.xml", "xml.Malformed"),
         (
             "EU-seq248--eu-lotl_broken-sig.xml",
@@ -172,10 +195,7 @@ fn every_broken_file_is_refused_with_its_reason() {
         .map(|(f, _)| corpus().join("broken").join(f))
         .collect();
     let lotl = file("EU-lotl-seq390");
-    let (code, out) = verify(
-        &files,
-        &["--lotl", s(&lotl), "--signer", s(&anchors())],
-    );
+    let (code, out) = verify(&files, &["--lotl", s(&lotl), "--signer", s(&anchors())]);
     assert_eq!(code, 1);
     assert_eq!(out.len(), expected.len());
     for (line, (name, error)) in out.iter().zip(expected) {
@@ -233,10 +253,18 @@ fn load_the_full_real_chain_then_show_and_check_a_real_certificate() {
         "--at",
         AT,
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = lines(&out);
     let summary = report.last().unwrap();
-    assert_eq!(summary["lists"], 20, "5 pivots, the LOTL, 14 national lists");
+    assert_eq!(
+        summary["lists"], 20,
+        "5 pivots, the LOTL, 14 national lists"
+    );
     assert!(summary["services"].as_u64().unwrap() > 1000);
     let pivots: Vec<u64> = report
         .iter()
@@ -244,7 +272,10 @@ fn load_the_full_real_chain_then_show_and_check_a_real_certificate() {
         .map(|l| l["sequence"].as_u64().unwrap())
         .collect();
     assert_eq!(pivots, [282, 300, 335, 341, 378], "oldest first");
-    for l in report.iter().filter(|l| l["kind"] == "pivot" || l["kind"] == "lotl") {
+    for l in report
+        .iter()
+        .filter(|l| l["kind"] == "pivot" || l["kind"] == "lotl")
+    {
         assert_eq!(l["signature"], "ok", "{l}");
     }
     let accepted: Vec<&str> = report
@@ -261,7 +292,15 @@ fn load_the_full_real_chain_then_show_and_check_a_real_certificate() {
     assert_eq!(de["error"], "signature.SignerNotAnnounced");
 
     // show: services of the stored snapshot, filtered by territory.
-    let out = bridge(&["--json", "trust", "show", "--territory", "FR", "--data", s(&data)]);
+    let out = bridge(&[
+        "--json",
+        "trust",
+        "show",
+        "--territory",
+        "FR",
+        "--data",
+        s(&data),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let services = lines(&out);
     assert!(!services.is_empty());
@@ -281,7 +320,12 @@ fn load_the_full_real_chain_then_show_and_check_a_real_certificate() {
         "--data",
         s(&data),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let r = &lines(&out)[0];
     assert_eq!(r["trusted"], true, "{r}");
     assert_eq!(r["qualified"], true, "{r}");

@@ -173,10 +173,7 @@ async fn trust_service_over_mutual_tls_then_offline_restart() {
     assert_eq!(lotl.signature, SignatureState::Valid as i32);
     assert_eq!(lotl.digest.len(), 32);
     assert!(lotl.signer.contains("C=LU"), "{}", lotl.signer);
-    assert_eq!(
-        status.lists.iter().filter(|l| l.kind == "pivot").count(),
-        5
-    );
+    assert_eq!(status.lists.iter().filter(|l| l.kind == "pivot").count(), 5);
     let fr = client
         .get_status(GetTrustStatusRequest {
             territory: "FR".into(),
@@ -202,7 +199,10 @@ async fn trust_service_over_mutual_tls_then_offline_restart() {
     assert!(decision.trusted && decision.qualified, "{decision:?}");
     assert_eq!(decision.territory, "FR");
     assert!(!decision.tsp_name.is_empty());
-    assert_eq!(decision.service_type, "http://uri.etsi.org/TrstSvc/Svctype/CA/QC");
+    assert_eq!(
+        decision.service_type,
+        "http://uri.etsi.org/TrstSvc/Svctype/CA/QC"
+    );
     assert_eq!(decision.snapshot_digest, status.snapshot_digest);
     let seal = client
         .validate_certificate(validate_request(CertificateUsage::Qseal))
@@ -243,9 +243,10 @@ async fn trust_service_over_mutual_tls_then_offline_restart() {
 
     // 5. The installed snapshot was journaled once, with its digest.
     {
-        let storage =
-            eidas_bridge::store::journal::SledJournalStorage::open(&eidas_bridge::journal::journal_dir(&data))
-                .unwrap();
+        let storage = eidas_bridge::store::journal::SledJournalStorage::open(
+            &eidas_bridge::journal::journal_dir(&data),
+        )
+        .unwrap();
         let storage: Arc<dyn eidas_bridge::journal::JournalStorage> = Arc::new(storage);
         let mut replay = eidas_bridge::journal::Replay::new(storage.clone(), 0, storage.len());
         let mut loaded = Vec::new();
@@ -261,7 +262,10 @@ async fn trust_service_over_mutual_tls_then_offline_restart() {
 
     // 6. Restart offline (refresh off, LOTL location unreachable): the stored snapshot serves.
     let (gw, stored) = start(config(&data, Path::new("/nonexistent/lotl.xml"), false)).await;
-    assert_eq!(stored.map(|d| d.to_vec()), Some(status.snapshot_digest.clone()));
+    assert_eq!(
+        stored.map(|d| d.to_vec()),
+        Some(status.snapshot_digest.clone())
+    );
     assert_eq!(gw.trust_health().await, ServingStatus::Serving as i32);
     let decision = gw
         .trust(Role::Operator)
@@ -286,7 +290,10 @@ async fn without_a_snapshot_the_trust_service_says_so() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(err.get_details_error_info().unwrap().reason, "NO_TRUST_SNAPSHOT");
+    assert_eq!(
+        err.get_details_error_info().unwrap().reason,
+        "NO_TRUST_SNAPSHOT"
+    );
     let status = gw
         .trust(Role::Operator)
         .get_status(GetTrustStatusRequest::default())
@@ -305,10 +312,18 @@ async fn a_failed_refresh_keeps_the_last_good_snapshot() {
     let settings = config(dir.path(), &lotl_390(), true).trust;
 
     // 1. A good refresh installs and stores a snapshot.
-    let good = Refresher::new(state.clone(), Some(store.trust().unwrap()), None, settings.clone())
-        .unwrap();
+    let good = Refresher::new(
+        state.clone(),
+        Some(store.trust().unwrap()),
+        None,
+        settings.clone(),
+    )
+    .unwrap();
     let first = good.refresh_now().await;
-    assert!(first.installed && first.changed && first.error.is_none(), "{first:?}");
+    assert!(
+        first.installed && first.changed && first.error.is_none(),
+        "{first:?}"
+    );
     let digest = first.digest.unwrap();
 
     // 2. The LOTL is now a tampered copy: the refresh fails, the snapshot stays, reported stale.

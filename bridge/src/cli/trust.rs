@@ -21,9 +21,7 @@ use trust_lists::{
 };
 
 use crate::store::Store;
-use crate::trust::{
-    load_anchors, BridgeSource, FetchLimits, LotlLocation, OJ_2019_URI,
-};
+use crate::trust::{load_anchors, BridgeSource, FetchLimits, LotlLocation, OJ_2019_URI};
 
 /// Largest PEM or DER certificate file read (a chain of [`MAX_CHAIN_LEN`] certificates of a few
 /// KiB each fits many times over).
@@ -271,7 +269,11 @@ fn verify(
         // The candidates: the given signers, plus what the LOTL announces for this file.
         let mut candidates = signers.clone();
         if let (Some(lotl), Ok(l)) = (&lotl, &unverified) {
-            let territory = if l.is_lotl() { "EU" } else { l.territory.as_str() };
+            let territory = if l.is_lotl() {
+                "EU"
+            } else {
+                l.territory.as_str()
+            };
             candidates.extend(lotl.announced_signers(territory));
         }
         let result = match &unverified {
@@ -339,7 +341,9 @@ fn report_line(r: &ListReport) -> (Value, String) {
     let text = format!(
         "{kind:5} {:2} seq {:>4} signature {:9} {}{}",
         r.territory,
-        r.sequence.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+        r.sequence
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into()),
         state(r.signature),
         match (r.sequence, r.fresh) {
             (None, _) => "",
@@ -365,9 +369,8 @@ fn load(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, InputError> {
-    let location = LotlLocation::parse(lotl).ok_or_else(|| {
-        InputError::Usage(format!("--lotl {lotl:?}: a file or an https:// URL"))
-    })?;
+    let location = LotlLocation::parse(lotl)
+        .ok_or_else(|| InputError::Usage(format!("--lotl {lotl:?}: a file or an https:// URL")))?;
     let anchors = load_anchors(signer_files).map_err(InputError::Usage)?;
     let dir = match tl_dir {
         Some(d) => Some(

@@ -72,7 +72,10 @@ impl TryFrom<pb::ValidateCertificateRequest> for ValidateRequest {
             return Err(bad("chain", "empty".into()));
         }
         if req.chain.len() > MAX_CHAIN_LEN {
-            return Err(bad("chain", format!("more than {MAX_CHAIN_LEN} certificates")));
+            return Err(bad(
+                "chain",
+                format!("more than {MAX_CHAIN_LEN} certificates"),
+            ));
         }
         if let Some(i) = req
             .chain
@@ -190,10 +193,7 @@ impl TrustService for TrustApi {
     ) -> Result<Response<pb::TrustDecision>, Status> {
         let req = ValidateRequest::try_from(req.into_inner())?;
         let at = req.at.unwrap_or_else(OffsetDateTime::now_utc);
-        let (result, digest) = self
-            .refresher
-            .state()
-            .validate(&req.chain, at, req.usage)?;
+        let (result, digest) = self.refresher.state().validate(&req.chain, at, req.usage)?;
         Ok(Response::new(pb::TrustDecision {
             trusted: result.trusted,
             qualified: result.qualified,

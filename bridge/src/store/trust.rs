@@ -87,7 +87,10 @@ impl TrustSnapshotStore {
         };
         let snapshot = Snapshot::from_bytes(&bytes).map_err(|e| corrupt(e.to_string()))?;
         if snapshot.digest() != *digest {
-            return Err(corrupt(format!("snapshot {} digest differs", hex::encode(digest))));
+            return Err(corrupt(format!(
+                "snapshot {} digest differs",
+                hex::encode(digest)
+            )));
         }
         Ok(Some(snapshot))
     }

@@ -11,7 +11,9 @@
 mod refresh;
 mod source;
 
-pub use refresh::{load_anchors, lotl_error, RefreshGuard, RefreshOutcome, Refresher, TRUST_SERVICE_NAME};
+pub use refresh::{
+    load_anchors, lotl_error, RefreshGuard, RefreshOutcome, Refresher, TRUST_SERVICE_NAME,
+};
 pub use source::{
     BridgeSource, FetchLimits, LotlLocation, MAX_REDIRECTS, OFFICIAL_LOTL_URL, OJ_2019_ANCHORS_PEM,
     OJ_2019_URI,

@@ -189,16 +189,17 @@ impl ListSource for BridgeSource {
             return match &self.lotl {
                 LotlLocation::File(p) => self.read_file(p),
                 LotlLocation::Url(u) if self.network => self.download(u),
-                LotlLocation::Url(u) => self
-                    .dir
-                    .as_ref()
-                    .map(|d| d.fetch(request))
-                    .unwrap_or_else(|| {
-                        Err(SourceErrorKind::NotFound {
-                            territory: request.territory.to_owned(),
-                            location: u.clone(),
+                LotlLocation::Url(u) => {
+                    self.dir
+                        .as_ref()
+                        .map(|d| d.fetch(request))
+                        .unwrap_or_else(|| {
+                            Err(SourceErrorKind::NotFound {
+                                territory: request.territory.to_owned(),
+                                location: u.clone(),
+                            })
                         })
-                    }),
+                }
             };
         }
         // 2. Pivots and national lists: the directory first (matched by content), then HTTPS.
