@@ -181,7 +181,12 @@ impl TrustService for TrustApi {
         &self,
         _req: Request<pb::RefreshTrustRequest>,
     ) -> Result<Response<pb::RefreshTrustResponse>, Status> {
-        self.refresher.refresh_now().await;
+        // On its own task: a client that gives up (deadline, cancel) must not cut a refresh
+        // between storing a snapshot and installing it.
+        let refresher = self.refresher.clone();
+        tokio::spawn(async move { refresher.refresh_now().await })
+            .await
+            .map_err(|e| Error::Internal(format!("refresh task: {e}")))?;
         Ok(Response::new(pb::RefreshTrustResponse {
             status: Some(self.status("")),
         }))

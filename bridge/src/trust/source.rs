@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use openssl::x509::X509;
 use trust_lists::{DirectorySource, ListRequest, ListSource, SourceErrorKind};
 
 /// The official location of the EU LOTL (Commission Implementing Decision (EU) 2015/1505 and the
@@ -93,16 +94,7 @@ impl BridgeSource {
         limits: FetchLimits,
         network: bool,
     ) -> BridgeSource {
-        // The platform's TLS roots (OpenSSL through native-tls); without a connector, HTTPS
-        // locations are reported unavailable.
-        let agent = native_tls::TlsConnector::new().ok().map(|tls| {
-            ureq::AgentBuilder::new()
-                .tls_connector(Arc::new(tls))
-                .timeout_connect(limits.timeout)
-                .timeout_read(limits.timeout)
-                .redirects(0)
-                .build()
-        });
+        let agent = build_agent(limits, &[]);
         BridgeSource {
             lotl,
             dir,
@@ -110,6 +102,13 @@ impl BridgeSource {
             network,
             agent,
         }
+    }
+
+    /// Also trusts `roots` for HTTPS downloads (a private mirror of the lists, tests), on top of
+    /// the platform's roots.
+    pub fn with_root_certificates(mut self, roots: &[X509]) -> BridgeSource {
+        self.agent = build_agent(self.limits, roots);
+        self
     }
 
     /// Downloads `url` over HTTPS within the limits, following at most [`MAX_REDIRECTS`]
@@ -180,6 +179,29 @@ impl BridgeSource {
         }
         std::fs::read(path).map_err(|e| unavailable(e.kind().to_string()))
     }
+}
+
+/// A blocking HTTPS client: the platform's TLS roots (OpenSSL through native-tls) plus `roots`,
+/// connect and read timeouts, redirects handled by the caller. `None` when OpenSSL cannot build
+/// a connector: HTTPS locations are then reported unavailable.
+fn build_agent(limits: FetchLimits, roots: &[X509]) -> Option<ureq::Agent> {
+    let mut builder = native_tls::TlsConnector::builder();
+    for root in roots {
+        let cert = root
+            .to_der()
+            .ok()
+            .and_then(|der| native_tls::Certificate::from_der(&der).ok())?;
+        builder.add_root_certificate(cert);
+    }
+    let tls = builder.build().ok()?;
+    Some(
+        ureq::AgentBuilder::new()
+            .tls_connector(Arc::new(tls))
+            .timeout_connect(limits.timeout)
+            .timeout_read(limits.timeout)
+            .redirects(0)
+            .build(),
+    )
 }
 
 impl ListSource for BridgeSource {
