@@ -784,6 +784,15 @@ mod tests {
         assert!(!c.trust.refresh);
         assert_eq!(c.trust.oj_uri, crate::trust::OJ_2019_URI);
 
+        let mut env = no_env();
+        env.insert("BRIDGE_TRUST_REFRESH".into(), "on".into());
+        env.insert("BRIDGE_TRUST_ANCHORS".into(), "/a.pem, /b.pem".into());
+        env.insert("BRIDGE_TRUST_MAX_LIST_BYTES".into(), "4096".into());
+        let c = Config::load(Some(file), &env).unwrap();
+        assert!(c.trust.refresh);
+        assert_eq!(c.trust.anchors.len(), 2);
+        assert_eq!(c.trust.max_list_bytes, 4096);
+
         let bad = r#"
             [trust]
             lotl = "http://ec.europa.eu/tools/lotl/eu-lotl.xml"

@@ -137,6 +137,18 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
             }
         }
         let _ = writeln!(out, "store: {}", report.store.display());
+        // DESIGN.md: with no network the gateway serves the stored snapshot, or none, and says so.
+        match report.trust_snapshot {
+            Some(d) => {
+                let _ = writeln!(out, "trust snapshot (stored): {}", hex::encode(d));
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "no stored trust snapshot: nothing is trusted until a refresh succeeds"
+                );
+            }
+        }
         if let Some(addr) = metrics_listener.as_ref().and_then(|l| l.local_addr().ok()) {
             let _ = writeln!(out, "metrics on http://{addr}/metrics");
         }
