@@ -1,6 +1,7 @@
 //! Trusted lists (ETSI TS 119 612): parsing, XAdES verification, the LOTL walk, the trust
-//! store and certificate validation at an instant. (The JSON/JWT lists of trusted entities of
-//! ETSI TS 119 602 are not implemented yet.)
+//! store and certificate validation at an instant; and the JSON lists of trusted entities of
+//! ETSI TS 119 602 signed as compact JAdES ([`verify_lote`]), whose PID-provider services feed
+//! the same store ([`TrustStore::from_lists`]).
 //!
 //! This crate knows nothing of gRPC, tokio or sled: it turns list bytes into a validated
 //! model and answers "is this certificate trusted, at this instant, for this usage".
@@ -15,6 +16,7 @@
 //! - `tsl`: the TS 119 612 model and parser; `sie`: Sie qualifications and their criteria.
 //! - `list`: the entry points that tie parsing and verification to one tree.
 //! - `store`, `qualification`, `der`: the trust store and certificate validation at an instant.
+//! - `lote`: TS 119 602 lists of trusted entities (JSON, compact JAdES).
 //! - `source`, `walk`, `snapshot`: OJ anchors -> pivots -> LOTL -> national lists, with reports.
 #![deny(missing_docs)]
 #![allow(deprecated)] // openssl Asn1StringRef::as_utf8: values are displayed only, NUL truncation is harmless
@@ -22,6 +24,7 @@
 mod der;
 mod error;
 mod list;
+mod lote;
 mod qualification;
 mod sie;
 mod snapshot;
@@ -36,6 +39,9 @@ mod xmldsig;
 pub use der::CertType;
 pub use error::{Error, ParseErrorKind, SignatureErrorKind, XmlErrorKind};
 pub use list::{parse_list, verify_announced, verify_list, VerifiedList};
+pub use lote::{
+    verify_lote, ListOfTrustedEntities, LoteErrorKind, LOTE_TYPE_EU_PID_PROVIDERS, MAX_ENTITIES,
+};
 pub use qualification::{PID_SERVICE_TYPES, SERVICE_TYPE_CA_PKC, SERVICE_TYPE_CA_QC};
 pub use sie::{CertificateFacts, CriteriaList, Criterion, Qualification, MAX_CRITERIA_DEPTH};
 pub use snapshot::{

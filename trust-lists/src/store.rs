@@ -20,7 +20,7 @@ use crate::qualification::{
     additional_info_fits, qualification, type_fits, Qualification, ACCEPTABLE_STATUSES,
 };
 use crate::snapshot::{ListKind, Snapshot};
-use crate::tsl::TrustService;
+use crate::tsl::{TrustService, TrustedList};
 
 /// Longest chain accepted (leaf plus intermediates); RFC 5280 sets no limit, real QTSP
 /// hierarchies have at most 4 levels, webpki budgets similarly.
@@ -187,10 +187,25 @@ impl std::fmt::Debug for PathFacts {
 
 impl From<&Snapshot> for TrustStore {
     fn from(snapshot: &Snapshot) -> Self {
+        TrustStore::from_lists(
+            snapshot
+                .entries
+                .iter()
+                .filter(|e| e.kind == ListKind::Tl)
+                .map(|e| &*e.list),
+        )
+    }
+}
+
+impl TrustStore {
+    /// A store over the services of verified lists: national trusted lists, and lists of
+    /// trusted entities converted with [`crate::ListOfTrustedEntities::to_trusted_list`]
+    /// (PID providers for wallet issuers).
+    pub fn from_lists<'a>(lists: impl IntoIterator<Item = &'a TrustedList>) -> Self {
         let mut services = Vec::new();
         let mut by_subject: HashMap<Vec<u8>, Vec<(usize, X509)>> = HashMap::new();
-        for entry in snapshot.entries.iter().filter(|e| e.kind == ListKind::Tl) {
-            for tsp in &entry.list.providers {
+        for list in lists {
+            for tsp in &list.providers {
                 for svc in &tsp.services {
                     let idx = services.len();
                     for der in &svc.certificates {
@@ -203,7 +218,7 @@ impl From<&Snapshot> for TrustStore {
                         by_subject.entry(subject).or_default().push((idx, cert));
                     }
                     services.push(ServiceRefDebug(ServiceRef {
-                        territory: entry.list.territory.clone(),
+                        territory: list.territory.clone(),
                         tsp: tsp.name.clone(),
                         service: svc.clone(),
                     }));
@@ -216,9 +231,7 @@ impl From<&Snapshot> for TrustStore {
             cache: Mutex::new(HashMap::new()),
         }
     }
-}
 
-impl TrustStore {
     /// A store from configured anchors instead of trusted lists (local callers, wallet test
     /// anchors, tests): each certificate becomes a service of `service_type` in `territory`,
     /// granted since the Unix epoch, named after its subject.
