@@ -542,3 +542,68 @@ fn check_cert(
     emit(out, json, &line, text)?;
     Ok(u8::from(!r.trusted))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_to_vec(cmd: TrustCommand) -> (Result<u8, InputError>, String) {
+        let mut out = Vec::new();
+        let r = execute(cmd, true, &mut out);
+        (r, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn input_errors_are_reported_not_guessed() {
+        let (r, _) = run_to_vec(TrustCommand::Verify {
+            files: vec![PathBuf::from("x.xml")],
+            signers: Vec::new(),
+            lotl: None,
+            at: None,
+        });
+        assert!(matches!(r, Err(InputError::NoSigners)));
+        let (r, _) = run_to_vec(TrustCommand::Verify {
+            files: vec![PathBuf::from("x.xml")],
+            signers: Vec::new(),
+            lotl: None,
+            at: Some("tomorrow".into()),
+        });
+        assert!(matches!(r, Err(InputError::BadTime(t)) if t == "tomorrow"));
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("empty.pem");
+        std::fs::write(&pem, b"not a certificate").unwrap();
+        assert!(matches!(
+            read_certs(&pem),
+            Err(InputError::NoCertificate(_))
+        ));
+        let (r, _) = run_to_vec(TrustCommand::Show {
+            territory: None,
+            data: dir.path().join("absent"),
+        });
+        assert!(matches!(
+            r,
+            Err(InputError::Io(_, std::io::ErrorKind::NotFound))
+        ));
+        let (r, _) = run_to_vec(TrustCommand::Load {
+            lotl: "http://ec.europa.eu/tools/lotl/eu-lotl.xml".into(),
+            signers: Vec::new(),
+            oj_uri: OJ_2019_URI.into(),
+            tl_dir: None,
+            data: dir.path().join("data"),
+            at: None,
+        });
+        assert!(matches!(r, Err(InputError::Usage(_))), "plain http refused");
+    }
+
+    #[test]
+    fn empty_store_has_no_snapshot_to_show() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let (r, out) = run_to_vec(TrustCommand::Show {
+            territory: None,
+            data: dir.path().to_owned(),
+        });
+        assert!(matches!(r, Err(InputError::Usage(m)) if m.contains("no trust snapshot")));
+        assert!(out.is_empty());
+    }
+}
