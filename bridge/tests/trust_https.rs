@@ -86,6 +86,48 @@ fn unavailable(r: Result<Vec<u8>, SourceErrorKind>) -> String {
 }
 
 #[test]
+fn an_unreachable_lotl_url_falls_back_to_the_directory_mirror() {
+    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let corpus = loop {
+        let c = dir.join("shared/corpus/trust-lists/real");
+        if c.is_dir() {
+            break c;
+        }
+        assert!(
+            dir.pop(),
+            "shared/corpus not found above CARGO_MANIFEST_DIR"
+        );
+    };
+    let lotl = std::fs::read(corpus.join("EU-lotl-seq390-2026-08-03.xml")).unwrap();
+    let mirror = trust_lists::DirectorySource::from_bytes([lotl.clone()]);
+    let limits = FetchLimits {
+        timeout: Duration::from_secs(2),
+        max_bytes: 64 << 20,
+    };
+    // Port 1 on loopback refuses at once.
+    let source = BridgeSource::new(
+        LotlLocation::Url("https://127.0.0.1:1/eu-lotl.xml".into()),
+        Some(mirror),
+        limits,
+        true,
+    );
+    let request = ListRequest {
+        location: "https://127.0.0.1:1/eu-lotl.xml",
+        territory: "EU",
+        lotl: true,
+        sequence: None,
+    };
+    assert_eq!(source.fetch(&request).unwrap(), lotl);
+    let bare = BridgeSource::new(
+        LotlLocation::Url("https://127.0.0.1:1/eu-lotl.xml".into()),
+        None,
+        limits,
+        true,
+    );
+    assert!(unavailable(bare.fetch(&request)).starts_with("transport: "));
+}
+
+#[test]
 fn https_downloads_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let pki = DevPki::new(dir.path());

@@ -75,7 +75,9 @@ pub struct FetchLimits {
     pub max_bytes: u64,
 }
 
-/// The bridge's [`ListSource`]: the configured LOTL, then the directory, then HTTPS.
+/// The bridge's [`ListSource`]: the configured LOTL (falling back to the directory's LOTL when
+/// its download fails); pivots and national lists from the directory first (an operator's
+/// mirror takes precedence), then from their announced HTTPS locations.
 #[derive(Debug)]
 pub struct BridgeSource {
     lotl: LotlLocation,
@@ -206,11 +208,17 @@ fn build_agent(limits: FetchLimits, roots: &[X509]) -> Option<ureq::Agent> {
 
 impl ListSource for BridgeSource {
     fn fetch(&self, request: &ListRequest<'_>) -> Result<Vec<u8>, SourceErrorKind> {
-        // 1. The current LOTL comes from the configured location.
+        // 1. The current LOTL comes from the configured location; when its download fails, a
+        //    LOTL in the directory (an operator's mirror) stands in.
         if request.lotl && request.sequence.is_none() {
             return match &self.lotl {
                 LotlLocation::File(p) => self.read_file(p),
-                LotlLocation::Url(u) if self.network => self.download(u),
+                LotlLocation::Url(u) if self.network => self.download(u).or_else(|e| {
+                    self.dir
+                        .as_ref()
+                        .and_then(|d| d.fetch(request).ok())
+                        .ok_or(e)
+                }),
                 LotlLocation::Url(u) => {
                     self.dir
                         .as_ref()
