@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 APT_PACKAGES := libxmlsec1-dev libxml2-dev libssl-dev pkg-config clang libclang-dev xmlsec1
-PY_PACKAGES := grpcio grpcio-health-checking grpcio-reflection cryptography
+PY_PACKAGES := grpcio grpcio-health-checking grpcio-reflection cryptography lxml
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test bench lint fmt deps pydeps build demo conformance clean-data
@@ -19,7 +19,7 @@ deps:
 
 ## Python packages used by the tests' independent clients (grpcio, cryptography).
 pydeps: deps
-	@python3 -c "import grpc, grpc_health, grpc_reflection, cryptography" 2>/dev/null || \
+	@python3 -c "import grpc, grpc_health, grpc_reflection, cryptography, lxml" 2>/dev/null || \
 	  python3 -m pip install --quiet --disable-pip-version-check $(PY_PACKAGES) || \
 	  python3 -m pip install --quiet --disable-pip-version-check --break-system-packages $(PY_PACKAGES)
 
