@@ -11,6 +11,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod addressing;
+pub mod cli;
 pub mod exchange;
 pub mod grpc;
 pub mod identity;
