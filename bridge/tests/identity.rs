@@ -5,8 +5,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use eidas_bridge::identity::{
-    jwk_to_public_key, map_health_professional, verify_sd_jwt, IdentityError, IssuerKeys, JoseErrorKind, JwsAlg,
-    KeyBindingErrorKind, KeyBindingPolicy, SdAlg, SdJwtErrorKind, SdJwtPolicy,
+    jwk_to_public_key, map_health_professional, verify_sd_jwt, IdentityError, IssuerKeys,
+    JoseErrorKind, JwsAlg, KeyBindingErrorKind, KeyBindingPolicy, SdAlg, SdJwtErrorKind,
+    SdJwtPolicy,
 };
 use openssl::ec::{EcGroup, EcKey};
 use openssl::ecdsa::EcdsaSig;
@@ -36,17 +37,27 @@ impl Key {
 
     fn public(&self) -> PKey<Public> {
         let der = match self {
-            Key::Ec(k) => PKey::from_ec_key(k.clone()).unwrap().public_key_to_der().unwrap(),
+            Key::Ec(k) => PKey::from_ec_key(k.clone())
+                .unwrap()
+                .public_key_to_der()
+                .unwrap(),
             Key::Ed(k) | Key::Rsa(k) => k.public_key_to_der().unwrap(),
         };
         PKey::public_key_from_der(&der).unwrap()
     }
 
     fn jwk(&self) -> Value {
-        let Key::Ec(k) = self else { unreachable!("holder keys are P-256") };
+        let Key::Ec(k) = self else {
+            unreachable!("holder keys are P-256")
+        };
         let mut ctx = openssl::bn::BigNumContext::new().unwrap();
-        let (mut x, mut y) = (openssl::bn::BigNum::new().unwrap(), openssl::bn::BigNum::new().unwrap());
-        k.public_key().affine_coordinates(k.group(), &mut x, &mut y, &mut ctx).unwrap();
+        let (mut x, mut y) = (
+            openssl::bn::BigNum::new().unwrap(),
+            openssl::bn::BigNum::new().unwrap(),
+        );
+        k.public_key()
+            .affine_coordinates(k.group(), &mut x, &mut y, &mut ctx)
+            .unwrap();
         json!({"kty": "EC", "crv": "P-256", "x": b64(&x.to_vec_padded(32).unwrap()), "y": b64(&y.to_vec_padded(32).unwrap())})
     }
 
@@ -58,7 +69,10 @@ impl Key {
                 raw.extend(sig.s().to_vec_padded(32).unwrap());
                 raw
             }
-            Key::Ed(k) => Signer::new_without_digest(k).unwrap().sign_oneshot_to_vec(msg).unwrap(),
+            Key::Ed(k) => Signer::new_without_digest(k)
+                .unwrap()
+                .sign_oneshot_to_vec(msg)
+                .unwrap(),
             Key::Rsa(k) => {
                 let mut s = Signer::new(MessageDigest::sha256(), k).unwrap();
                 if alg == "PS256" {
@@ -73,7 +87,11 @@ impl Key {
 }
 
 fn jws(key: &Key, header: Value, payload: &Value) -> String {
-    let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(payload.to_string().as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(payload.to_string().as_bytes())
+    );
     let alg = header["alg"].as_str().unwrap_or_default().to_owned();
     format!("{input}.{}", b64(&key.sign(&alg, input.as_bytes())))
 }
@@ -89,17 +107,28 @@ fn issue(issuer: &Key, alg: &str, holder: &Key) -> (String, String) {
     let (d, digest) = disclosure(json!(["salt", "given_name", "Erika"]));
     let payload = json!({"iss": "https://issuer.example", "iat": NOW - 10, "exp": NOW + 3600,
         "_sd": [digest], "_sd_alg": "sha-256", "cnf": {"jwk": holder.jwk()}});
-    (jws(issuer, json!({"alg": alg, "typ": "dc+sd-jwt"}), &payload), d)
+    (
+        jws(issuer, json!({"alg": alg, "typ": "dc+sd-jwt"}), &payload),
+        d,
+    )
 }
 
 fn kb_jwt(holder: &Key, sd_hash_input: &str, nonce: &str, aud: &str, iat: i64) -> String {
     let sd_hash = SdAlg::Sha256.digest_b64(sd_hash_input.as_bytes());
-    jws(holder, json!({"alg": "ES256", "typ": "kb+jwt"}), &json!({"iat": iat, "nonce": nonce, "aud": aud, "sd_hash": sd_hash}))
+    jws(
+        holder,
+        json!({"alg": "ES256", "typ": "kb+jwt"}),
+        &json!({"iat": iat, "nonce": nonce, "aud": aud, "sd_hash": sd_hash}),
+    )
 }
 
 fn kb_policy() -> SdJwtPolicy {
     let mut p = SdJwtPolicy::sd_jwt_vc(false);
-    p.key_binding = Some(KeyBindingPolicy { nonce: "n-1".into(), aud: "x509_san_dns:gw.example".into(), max_age_s: 300 });
+    p.key_binding = Some(KeyBindingPolicy {
+        nonce: "n-1".into(),
+        aud: "x509_san_dns:gw.example".into(),
+        max_age_s: 300,
+    });
     p
 }
 
@@ -112,7 +141,10 @@ fn es256_with_key_binding_verifies_and_outputs_claims() {
     let (issuer, holder) = (Key::p256(), Key::p256());
     let (jwt, d) = issue(&issuer, "ES256", &holder);
     let head = format!("{jwt}~{d}~");
-    let pres = format!("{head}{}", kb_jwt(&holder, &head, "n-1", "x509_san_dns:gw.example", NOW));
+    let pres = format!(
+        "{head}{}",
+        kb_jwt(&holder, &head, "n-1", "x509_san_dns:gw.example", NOW)
+    );
     let out = verify_sd_jwt(&pres, &kb_policy(), &keys(&issuer), None, NOW).unwrap();
     assert_eq!(out.claims["given_name"], "Erika");
     assert!(out.key_bound);
@@ -124,40 +156,70 @@ fn es256_with_key_binding_verifies_and_outputs_claims() {
         Err(IdentityError::KeyBinding(KeyBindingErrorKind::Missing))
     );
     // KB-JWT from the future beyond the tolerance.
-    let late = format!("{head}{}", kb_jwt(&holder, &head, "n-1", "x509_san_dns:gw.example", NOW + 120));
+    let late = format!(
+        "{head}{}",
+        kb_jwt(&holder, &head, "n-1", "x509_san_dns:gw.example", NOW + 120)
+    );
     assert_eq!(
         verify_sd_jwt(&late, &kb_policy(), &keys(&issuer), None, NOW),
-        Err(IdentityError::KeyBinding(KeyBindingErrorKind::IatOutsideWindow { iat: NOW + 120, now: NOW }))
+        Err(IdentityError::KeyBinding(
+            KeyBindingErrorKind::IatOutsideWindow {
+                iat: NOW + 120,
+                now: NOW
+            }
+        ))
     );
     // KB-JWT signed by another key than cnf.jwk.
     let other = Key::p256();
-    let forged = format!("{head}{}", kb_jwt(&other, &head, "n-1", "x509_san_dns:gw.example", NOW));
+    let forged = format!(
+        "{head}{}",
+        kb_jwt(&other, &head, "n-1", "x509_san_dns:gw.example", NOW)
+    );
     assert_eq!(
         verify_sd_jwt(&forged, &kb_policy(), &keys(&issuer), None, NOW),
-        Err(IdentityError::KeyBinding(KeyBindingErrorKind::SignatureInvalid))
+        Err(IdentityError::KeyBinding(
+            KeyBindingErrorKind::SignatureInvalid
+        ))
     );
     // KB-JWT over a different disclosure set (one disclosure dropped after signing).
-    let dropped = format!("{jwt}~{}", kb_jwt(&holder, &head, "n-1", "x509_san_dns:gw.example", NOW));
+    let dropped = format!(
+        "{jwt}~{}",
+        kb_jwt(&holder, &head, "n-1", "x509_san_dns:gw.example", NOW)
+    );
     assert_eq!(
         verify_sd_jwt(&dropped, &kb_policy(), &keys(&issuer), None, NOW),
-        Err(IdentityError::KeyBinding(KeyBindingErrorKind::SdHashMismatch))
+        Err(IdentityError::KeyBinding(
+            KeyBindingErrorKind::SdHashMismatch
+        ))
     );
 }
 
 #[test]
 fn none_hmac_and_unlisted_algorithms_are_refused() {
     let payload = b64(br#"{"iss":"x"}"#);
-    let none = format!("{}.{payload}.~", b64(br#"{"alg":"none","typ":"dc+sd-jwt"}"#));
-    let hs = format!("{}.{payload}.c2ln~", b64(br#"{"alg":"HS256","typ":"dc+sd-jwt"}"#));
+    let none = format!(
+        "{}.{payload}.~",
+        b64(br#"{"alg":"none","typ":"dc+sd-jwt"}"#)
+    );
+    let hs = format!(
+        "{}.{payload}.c2ln~",
+        b64(br#"{"alg":"HS256","typ":"dc+sd-jwt"}"#)
+    );
     let k = keys(&Key::p256());
     let p = SdJwtPolicy::sd_jwt_vc(false);
     assert_eq!(
         verify_sd_jwt(&none, &p, &k, None, NOW),
-        Err(IdentityError::SdJwt(SdJwtErrorKind::IssuerJws(JoseErrorKind::AlgNone)))
+        Err(IdentityError::SdJwt(SdJwtErrorKind::IssuerJws(
+            JoseErrorKind::AlgNone
+        )))
     );
     assert_eq!(
         verify_sd_jwt(&hs, &p, &k, None, NOW),
-        Err(IdentityError::SdJwt(SdJwtErrorKind::IssuerJws(JoseErrorKind::AlgMac { alg: "HS256".into() })))
+        Err(IdentityError::SdJwt(SdJwtErrorKind::IssuerJws(
+            JoseErrorKind::AlgMac {
+                alg: "HS256".into()
+            }
+        )))
     );
     // ES256 signed, but the policy allows only EdDSA.
     let (issuer, holder) = (Key::p256(), Key::p256());
@@ -166,13 +228,25 @@ fn none_hmac_and_unlisted_algorithms_are_refused() {
     only_ed.algorithms = vec![JwsAlg::EdDsa];
     assert_eq!(
         verify_sd_jwt(&format!("{jwt}~{d}~"), &only_ed, &keys(&issuer), None, NOW),
-        Err(IdentityError::SdJwt(SdJwtErrorKind::IssuerJws(JoseErrorKind::AlgNotAllowed { alg: "ES256".into() })))
+        Err(IdentityError::SdJwt(SdJwtErrorKind::IssuerJws(
+            JoseErrorKind::AlgNotAllowed {
+                alg: "ES256".into()
+            }
+        )))
     );
     // Algorithm confusion: header says EdDSA, key is P-256.
     let (jwt, d) = issue(&issuer, "EdDSA", &holder);
     assert_eq!(
-        verify_sd_jwt(&format!("{jwt}~{d}~"), &SdJwtPolicy::sd_jwt_vc(false), &keys(&issuer), None, NOW),
-        Err(IdentityError::SdJwt(SdJwtErrorKind::IssuerJws(JoseErrorKind::KeyAlgMismatch { alg: JwsAlg::EdDsa })))
+        verify_sd_jwt(
+            &format!("{jwt}~{d}~"),
+            &SdJwtPolicy::sd_jwt_vc(false),
+            &keys(&issuer),
+            None,
+            NOW
+        ),
+        Err(IdentityError::SdJwt(SdJwtErrorKind::IssuerJws(
+            JoseErrorKind::KeyAlgMismatch { alg: JwsAlg::EdDsa }
+        )))
     );
 }
 
@@ -183,15 +257,33 @@ fn eddsa_ps256_and_rs256_issuers() {
     let rsa = Key::Rsa(PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap());
     for (k, alg) in [(&ed, "EdDSA"), (&rsa, "PS256"), (&rsa, "RS256")] {
         let (jwt, d) = issue(k, alg, &holder);
-        let out = verify_sd_jwt(&format!("{jwt}~{d}~"), &SdJwtPolicy::sd_jwt_vc(false), &keys(k), None, NOW);
-        assert_eq!(out.map(|o| o.claims["given_name"].clone()), Ok(json!("Erika")), "{alg}");
+        let out = verify_sd_jwt(
+            &format!("{jwt}~{d}~"),
+            &SdJwtPolicy::sd_jwt_vc(false),
+            &keys(k),
+            None,
+            NOW,
+        );
+        assert_eq!(
+            out.map(|o| o.claims["given_name"].clone()),
+            Ok(json!("Erika")),
+            "{alg}"
+        );
     }
     // A 1024-bit RSA key is refused.
     let weak = Key::Rsa(PKey::from_rsa(Rsa::generate(1024).unwrap()).unwrap());
     let (jwt, d) = issue(&weak, "RS256", &holder);
     assert_eq!(
-        verify_sd_jwt(&format!("{jwt}~{d}~"), &SdJwtPolicy::sd_jwt_vc(false), &keys(&weak), None, NOW),
-        Err(IdentityError::SdJwt(SdJwtErrorKind::IssuerJws(JoseErrorKind::RsaKeyTooShort { bits: 1024 })))
+        verify_sd_jwt(
+            &format!("{jwt}~{d}~"),
+            &SdJwtPolicy::sd_jwt_vc(false),
+            &keys(&weak),
+            None,
+            NOW
+        ),
+        Err(IdentityError::SdJwt(SdJwtErrorKind::IssuerJws(
+            JoseErrorKind::RsaKeyTooShort { bits: 1024 }
+        )))
     );
 }
 
@@ -204,7 +296,14 @@ fn general_json_serialisation_with_key_binding() {
     let kb = kb_jwt(&holder, &head, "n-1", "x509_san_dns:gw.example", NOW);
     let general = json!({"payload": parts[1], "signatures": [
         {"protected": parts[0], "signature": parts[2], "header": {"disclosures": [d], "kb_jwt": kb}}]});
-    let out = verify_sd_jwt(&general.to_string(), &kb_policy(), &keys(&issuer), None, NOW).unwrap();
+    let out = verify_sd_jwt(
+        &general.to_string(),
+        &kb_policy(),
+        &keys(&issuer),
+        None,
+        NOW,
+    )
+    .unwrap();
     assert!(out.key_bound);
     // A second, foreign signature does not prevent verification with the first.
     let two = json!({"payload": parts[1], "signatures": [
@@ -224,12 +323,29 @@ fn typ_vct_and_time_policies() {
     );
     let pres = format!("{legacy}~{d}~");
     assert_eq!(
-        verify_sd_jwt(&pres, &SdJwtPolicy::sd_jwt_vc(false), &keys(&issuer), None, NOW),
-        Err(IdentityError::SdJwt(SdJwtErrorKind::UnexpectedTyp { got: Some("vc+sd-jwt".into()) }))
+        verify_sd_jwt(
+            &pres,
+            &SdJwtPolicy::sd_jwt_vc(false),
+            &keys(&issuer),
+            None,
+            NOW
+        ),
+        Err(IdentityError::SdJwt(SdJwtErrorKind::UnexpectedTyp {
+            got: Some("vc+sd-jwt".into())
+        }))
     );
     assert_eq!(
-        verify_sd_jwt(&pres, &SdJwtPolicy::sd_jwt_vc(true), &keys(&issuer), None, NOW),
-        Err(IdentityError::SdJwt(SdJwtErrorKind::NotYetValid { nbf: NOW + 100, now: NOW }))
+        verify_sd_jwt(
+            &pres,
+            &SdJwtPolicy::sd_jwt_vc(true),
+            &keys(&issuer),
+            None,
+            NOW
+        ),
+        Err(IdentityError::SdJwt(SdJwtErrorKind::NotYetValid {
+            nbf: NOW + 100,
+            now: NOW
+        }))
     );
     let mut p = SdJwtPolicy::sd_jwt_vc(true);
     p.accepted_vct = Some(vec!["urn:example:hcp:1".into()]);
@@ -249,7 +365,10 @@ fn health_professional_from_the_corpus_shape() {
     let hp = map_health_professional(claims.as_object().unwrap()).unwrap();
     assert_eq!(hp.hcid.as_deref(), Some("hcid:FR:rpps:10101234564"));
     assert_eq!(hp.country, "FR");
-    assert_eq!(hp.eu_sectoral_profession.as_deref(), Some("doctor_of_medicine"));
+    assert_eq!(
+        hp.eu_sectoral_profession.as_deref(),
+        Some("doctor_of_medicine")
+    );
     assert_eq!(
         jwk_to_public_key(&json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"})).err(),
         Some(JoseErrorKind::JwkInvalid)

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use conformance::wallet::{collect_vectors, run_case, Got};
 use eidas_bridge::identity::{
-    IdentityError as E, JoseErrorKind as J, KeyBindingErrorKind as K, MdocErrorKind as M, SdJwtErrorKind as S,
-    StatusErrorKind as St, TrustErrorKind as T,
+    IdentityError as E, JoseErrorKind as J, KeyBindingErrorKind as K, MdocErrorKind as M,
+    SdJwtErrorKind as S, StatusErrorKind as St, TrustErrorKind as T,
 };
 
 /// Walks up from the crate directory looking for `shared/corpus/wallet`; panics (fails) if absent.
@@ -27,37 +27,63 @@ fn expected_kind(id: &str) -> Option<fn(&E) -> bool> {
     Some(match id {
         "mdoc-neg-annexd-doctype-mismatch" => |e| *e == E::Mdoc(M::UnexpectedDocType),
         "mdoc-neg-annexd-element-value-tampered" => |e| *e == E::Mdoc(M::DigestMismatch),
-        "mdoc-neg-annexd-issuerauth-signature-tampered" => |e| *e == E::Mdoc(M::IssuerSignature(J::SignatureInvalid)),
-        "mdoc-neg-annexd-untrusted-issuer" => |e| matches!(e, E::Mdoc(M::IssuerTrust(T::Untrusted { .. }))),
+        "mdoc-neg-annexd-issuerauth-signature-tampered" => {
+            |e| *e == E::Mdoc(M::IssuerSignature(J::SignatureInvalid))
+        }
+        "mdoc-neg-annexd-untrusted-issuer" => {
+            |e| matches!(e, E::Mdoc(M::IssuerTrust(T::Untrusted { .. })))
+        }
         "mdoc-neg-eudi-openid4vp-mdl-expired" => |e| *e == E::Mdoc(M::NotValidAtTime),
         "neg-array-disclosure-in-object" => |e| *e == E::SdJwt(S::ArrayDisclosureInObject),
-        "neg-disclosure-claim-name-_sd" => |e| *e == E::SdJwt(S::ReservedClaimName { name: "_sd".into() }),
+        "neg-disclosure-claim-name-_sd" => {
+            |e| *e == E::SdJwt(S::ReservedClaimName { name: "_sd".into() })
+        }
         "neg-disclosure-duplicated" => |e| matches!(e, E::SdJwt(S::DuplicateDisclosure { .. })),
-        "neg-disclosure-unreferenced-extra" => |e| *e == E::SdJwt(S::UnreferencedDisclosure { count: 1 }),
-        "neg-disclosure-value-modified" => |e| *e == E::SdJwt(S::UnreferencedDisclosure { count: 1 }),
+        "neg-disclosure-unreferenced-extra" => {
+            |e| *e == E::SdJwt(S::UnreferencedDisclosure { count: 1 })
+        }
+        "neg-disclosure-value-modified" => {
+            |e| *e == E::SdJwt(S::UnreferencedDisclosure { count: 1 })
+        }
         "neg-expired" | "eudi-dev-pid-expired" | "vc-neg-credential-expired" => {
             |e| matches!(e, E::SdJwt(S::Expired { .. }))
         }
         "neg-issuer-payload-modified"
         | "neg-issuer-signature-tampered"
         | "neg-unknown-issuer-key"
-        | "vc-neg-eddsa-signature-tampered" => |e| *e == E::SdJwt(S::IssuerJws(J::SignatureInvalid)),
+        | "vc-neg-eddsa-signature-tampered" => {
+            |e| *e == E::SdJwt(S::IssuerJws(J::SignatureInvalid))
+        }
         "neg-kb-missing-iat" => |e| *e == E::KeyBinding(K::IatMissing),
         "neg-kb-missing-sd-hash" => |e| *e == E::KeyBinding(K::SdHashMissing),
         "neg-kb-signature-tampered" => |e| *e == E::KeyBinding(K::SignatureInvalid),
         "neg-kb-stale-iat" => |e| matches!(e, E::KeyBinding(K::IatOutsideWindow { .. })),
-        "neg-kb-typ-jwt" => |e| *e == E::KeyBinding(K::WrongTyp { got: Some("JWT".into()) }),
+        "neg-kb-typ-jwt" => |e| {
+            *e == E::KeyBinding(K::WrongTyp {
+                got: Some("JWT".into()),
+            })
+        },
         "neg-kb-wrong-aud" => |e| *e == E::KeyBinding(K::AudienceMismatch),
         "neg-kb-wrong-nonce" => |e| *e == E::KeyBinding(K::NonceMismatch),
         "neg-payload-duplicate-digest" => |e| *e == E::SdJwt(S::DuplicateDigest),
-        "eudi-dev-pid-sha3-not-accepted" => |e| *e == E::SdJwt(S::SdAlgNotAccepted { alg: "sha3-256".into() }),
+        "eudi-dev-pid-sha3-not-accepted" => |e| {
+            *e == E::SdJwt(S::SdAlgNotAccepted {
+                alg: "sha3-256".into(),
+            })
+        },
         "vc-neg-hcp-sd-hash-wrong-alg" => |e| *e == E::KeyBinding(K::SdHashMismatch),
         "vc-neg-status-revoked" => |e| *e == E::Status(St::NotValid { status: 1 }),
         "vc-neg-status-token-expired" => |e| matches!(e, E::Status(St::Expired { .. })),
         "vc-neg-status-token-wrong-sub" => |e| *e == E::Status(St::SubjectMismatch),
-        "vc-neg-typ-not-sd-jwt-vc" => |e| *e == E::SdJwt(S::UnexpectedTyp { got: Some("JWT".into()) }),
+        "vc-neg-typ-not-sd-jwt-vc" => |e| {
+            *e == E::SdJwt(S::UnexpectedTyp {
+                got: Some("JWT".into()),
+            })
+        },
         "vc-neg-x5c-leaf-expired" => |e| *e == E::SdJwt(S::IssuerTrust(T::CertificateExpired)),
-        "vc-neg-x5c-untrusted-root" => |e| matches!(e, E::SdJwt(S::IssuerTrust(T::Untrusted { .. }))),
+        "vc-neg-x5c-untrusted-root" => {
+            |e| matches!(e, E::SdJwt(S::IssuerTrust(T::Untrusted { .. })))
+        }
         _ => return None,
     })
 }
@@ -72,7 +98,11 @@ fn every_wallet_vector_meets_its_expectation() {
         .filter(|o| !o.pass)
         .map(|o| format!("{} expected {} got {:?}", o.id, o.expected, o.got))
         .collect();
-    assert!(failures.is_empty(), "failing vectors:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "failing vectors:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -83,7 +113,8 @@ fn negative_vectors_fail_for_the_right_reason() {
         if o.expected != "reject" {
             continue;
         }
-        let want = expected_kind(&o.id).unwrap_or_else(|| panic!("no expected error kind for negative vector {}", o.id));
+        let want = expected_kind(&o.id)
+            .unwrap_or_else(|| panic!("no expected error kind for negative vector {}", o.id));
         match &o.got {
             Got::Rejected(e) => assert!(want(e), "{}: wrong reason {e:?}", o.id),
             other => panic!("{}: expected a rejection, got {other:?}", o.id),

@@ -12,12 +12,14 @@
 //! - `challenge`: single-use nonces bound to an audience.
 //! - `health`: health-professional mapping and `hcid`.
 //! - `error`: one error enum per stage.
+//! - [`fuzzing`]: entry points of the fuzz targets and their seed replay test.
 
 mod cbor;
 mod challenge;
 mod cose;
 mod disclosure;
 mod error;
+pub mod fuzzing;
 mod health;
 mod issuer;
 mod jose;
