@@ -13,7 +13,7 @@ use openssl::pkey::{Id, PKey, Private, Public};
 use openssl::sign::Signer;
 
 use super::cbor::{decode, encode, get_label};
-use super::jose::{verify_signature, JoseErrorKind, JwsAlg};
+use super::jose::{ec_public_key, verify_signature, JoseErrorKind, JwsAlg};
 use super::MdocErrorKind;
 
 /// COSE header label `alg` (RFC 9052 section 3.1).
@@ -176,11 +176,8 @@ pub(crate) fn cose_key_to_public(k: &Value) -> Result<PKey<Public>, MdocErrorKin
                 3 => Nid::SECP521R1,
                 _ => return Err(MdocErrorKind::DeviceKey),
             };
-            let group = EcGroup::from_curve_name(nid).map_err(bad)?;
-            let x = BigNum::from_slice(bytes(-2).ok_or(MdocErrorKind::DeviceKey)?).map_err(bad)?;
-            let y = BigNum::from_slice(bytes(-3).ok_or(MdocErrorKind::DeviceKey)?).map_err(bad)?;
-            let ec = EcKey::from_public_key_affine_coordinates(&group, &x, &y).map_err(bad)?;
-            PKey::from_ec_key(ec).map_err(bad)
+            let (x, y) = (bytes(-2).ok_or(MdocErrorKind::DeviceKey)?, bytes(-3).ok_or(MdocErrorKind::DeviceKey)?);
+            ec_public_key(nid, x, y).ok_or(MdocErrorKind::DeviceKey)
         }
         (Some(1), Some(crv)) => {
             let id = match crv {
