@@ -13,8 +13,9 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use eidas_bridge::identity::{
-    jwk_thumbprint_sha256, jwk_to_public_key, openid4vp_session_transcript, verify_device_response, verify_sd_jwt,
-    DeviceAuthCheck, Handover, IssuerKeys, KeyBindingPolicy, MdocPolicy, PemTrustAnchors, SdJwtPolicy,
+    jwk_thumbprint_sha256, jwk_to_public_key, openid4vp_session_transcript, verify_device_response,
+    verify_sd_jwt, DeviceAuthCheck, Handover, IssuerKeys, KeyBindingPolicy, MdocPolicy,
+    PemTrustAnchors, SdJwtPolicy,
 };
 use openssl::ec::{EcGroup, EcKey};
 use openssl::ecdsa::EcdsaSig;
@@ -39,14 +40,79 @@ fn bench(c: &mut Criterion) {
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
     let key = EcKey::generate(&group).unwrap();
     let public = EcKey::from_public_key(&group, key.public_key()).unwrap();
-    let (d1, d2) = (openssl::sha::sha256(b"issuer-signed jwt"), openssl::sha::sha256(b"kb-jwt"));
-    let (s1, s2) = (EcdsaSig::sign(&d1, &key).unwrap(), EcdsaSig::sign(&d2, &key).unwrap());
+    let (d1, d2) = (
+        openssl::sha::sha256(b"issuer-signed jwt"),
+        openssl::sha::sha256(b"kb-jwt"),
+    );
+    let (s1, s2) = (
+        EcdsaSig::sign(&d1, &key).unwrap(),
+        EcdsaSig::sign(&d2, &key).unwrap(),
+    );
     c.bench_function("raw_p256_x2", |b| {
         b.iter(|| {
             assert!(s1.verify(&d1, &public).unwrap());
             assert!(s2.verify(&d2, &public).unwrap());
         })
     });
+
+    {
+        use openssl::hash::MessageDigest;
+        use openssl::pkey::PKey;
+        use openssl::sign::Verifier;
+        let pk = PKey::from_ec_key(key.clone()).unwrap();
+        let spki = pk.public_key_to_der().unwrap();
+        let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+        let oct = key
+            .public_key()
+            .to_bytes(
+                &group,
+                openssl::ec::PointConversionForm::UNCOMPRESSED,
+                &mut ctx,
+            )
+            .unwrap();
+        let msg = b"issuer-signed jwt";
+        let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), &pk).unwrap();
+        signer.update(msg).unwrap();
+        let der = signer.sign_to_vec().unwrap();
+        c.bench_function("tmp_a_eckey_evp", |b| {
+            b.iter(|| {
+                let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+                let pt = openssl::ec::EcPoint::from_bytes(&group, &oct, &mut ctx).unwrap();
+                let k = PKey::from_ec_key(EcKey::from_public_key(&group, &pt).unwrap()).unwrap();
+                let mut v = Verifier::new(MessageDigest::sha256(), &k).unwrap();
+                v.update(msg).unwrap();
+                assert!(v.verify(&der).unwrap());
+            })
+        });
+        c.bench_function("tmp_b_spki_evp", |b| {
+            b.iter(|| {
+                let k = PKey::public_key_from_der(&spki).unwrap();
+                let mut v = Verifier::new(MessageDigest::sha256(), &k).unwrap();
+                v.update(msg).unwrap();
+                assert!(v.verify(&der).unwrap());
+            })
+        });
+        c.bench_function("tmp_c_eckey_lowlevel", |b| {
+            b.iter(|| {
+                let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+                let pt = openssl::ec::EcPoint::from_bytes(&group, &oct, &mut ctx).unwrap();
+                let k = EcKey::from_public_key(&group, &pt).unwrap();
+                let sig = EcdsaSig::from_der(&der).unwrap();
+                assert!(sig.verify(&openssl::sha::sha256(msg), &k).unwrap());
+            })
+        });
+        c.bench_function("tmp_d_group_new", |b| {
+            b.iter(|| EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap())
+        });
+        let reused = PKey::public_key_from_der(&spki).unwrap();
+        c.bench_function("tmp_e_reused_evp", |b| {
+            b.iter(|| {
+                let mut v = Verifier::new(MessageDigest::sha256(), &reused).unwrap();
+                v.update(msg).unwrap();
+                assert!(v.verify(&der).unwrap());
+            })
+        });
+    }
 
     // SD-JWT VC with key binding.
     let v = vector("sd-jwt/rfc9901-simple.json");
@@ -58,10 +124,30 @@ fn bench(c: &mut Criterion) {
         aud: p["expected_aud"].as_str().unwrap().into(),
         max_age_s: 300,
     });
-    let pres = v["input"]["sd_jwt_presentation"].as_str().unwrap().to_owned();
+    let pres = v["input"]["sd_jwt_presentation"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let now = p["now"].as_i64().unwrap();
+    let cnf = p["holder_public_jwk"].clone();
+    c.bench_function("tmp_jwk_import", |b| {
+        b.iter(|| jwk_to_public_key(&cnf).unwrap())
+    });
+    c.bench_function("tmp_parse", |b| {
+        b.iter(|| eidas_bridge::identity::SdJwtPresentation::parse(&pres).unwrap())
+    });
+    let nokb = SdJwtPolicy::sd_jwt();
+    c.bench_function("tmp_sd_jwt_no_kb", |b| {
+        b.iter(|| verify_sd_jwt(&pres, &nokb, &keys, None, now).unwrap())
+    });
     c.bench_function("sd_jwt_vc_kb_es256", |b| {
-        b.iter(|| assert!(verify_sd_jwt(&pres, &policy, &keys, None, now).unwrap().key_bound))
+        b.iter(|| {
+            assert!(
+                verify_sd_jwt(&pres, &policy, &keys, None, now)
+                    .unwrap()
+                    .key_bound
+            )
+        })
     });
 
     // mdoc with DeviceSignature over an OpenID4VP handover.
@@ -84,15 +170,30 @@ fn bench(c: &mut Criterion) {
         ..MdocPolicy::default()
     };
     let now = p["now"].as_i64().unwrap();
-    let anchors: Vec<&str> = p["trust_anchors_pem"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let anchors: Vec<&str> = p["trust_anchors_pem"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
     let full = PemTrustAnchors::from_pem(&anchors).unwrap();
     let ds_pem = full_leaf_pem(&bytes);
     let pinned = PemTrustAnchors::from_pem(&[ds_pem]).unwrap();
     c.bench_function("mdoc_devicesignature_pinned_ds", |b| {
-        b.iter(|| assert!(verify_device_response(&bytes, &mdoc_policy, &pinned, now).unwrap()[0].device_authenticated))
+        b.iter(|| {
+            assert!(
+                verify_device_response(&bytes, &mdoc_policy, &pinned, now).unwrap()[0]
+                    .device_authenticated
+            )
+        })
     });
     c.bench_function("mdoc_devicesignature_full_chain", |b| {
-        b.iter(|| assert!(verify_device_response(&bytes, &mdoc_policy, &full, now).unwrap()[0].device_authenticated))
+        b.iter(|| {
+            assert!(
+                verify_device_response(&bytes, &mdoc_policy, &full, now).unwrap()[0]
+                    .device_authenticated
+            )
+        })
     });
 }
 
@@ -100,7 +201,15 @@ fn bench(c: &mut Criterion) {
 fn full_leaf_pem(bytes: &[u8]) -> Vec<u8> {
     use ciborium::Value as C;
     let v: C = ciborium::de::from_reader(bytes).unwrap();
-    let field = |m: &C, k: &str| m.as_map().unwrap().iter().find(|(key, _)| key.as_text() == Some(k)).unwrap().1.clone();
+    let field = |m: &C, k: &str| {
+        m.as_map()
+            .unwrap()
+            .iter()
+            .find(|(key, _)| key.as_text() == Some(k))
+            .unwrap()
+            .1
+            .clone()
+    };
     let doc = field(&v, "documents").as_array().unwrap()[0].clone();
     let auth = field(&field(&doc, "issuerSigned"), "issuerAuth");
     let unprotected = auth.as_array().unwrap()[1].clone();
@@ -117,7 +226,10 @@ fn full_leaf_pem(bytes: &[u8]) -> Vec<u8> {
         C::Array(a) => a[0].as_bytes().unwrap().clone(),
         _ => unreachable!("x5chain is bstr or array"),
     };
-    openssl::x509::X509::from_der(&der).unwrap().to_pem().unwrap()
+    openssl::x509::X509::from_der(&der)
+        .unwrap()
+        .to_pem()
+        .unwrap()
 }
 
 criterion_group!(benches, bench);

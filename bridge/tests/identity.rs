@@ -374,3 +374,41 @@ fn health_professional_from_the_corpus_shape() {
         Some(JoseErrorKind::JwkInvalid)
     );
 }
+
+fn corpus_vector(rel: &str) -> Value {
+    let start = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = start
+        .ancestors()
+        .map(|d| d.join("shared/corpus/wallet"))
+        .find(|c| c.is_dir())
+        .unwrap_or_else(|| panic!("shared/corpus/wallet not found above {}", start.display()));
+    serde_json::from_slice(&std::fs::read(dir.join(rel)).unwrap()).unwrap()
+}
+
+#[test]
+fn cached_chain_is_revalidated_outside_its_validity_window() {
+    use eidas_bridge::identity::{
+        verify_device_response, MdocErrorKind, MdocPolicy, PemTrustAnchors, TrustErrorKind,
+    };
+    let v = corpus_vector("mdoc/mdoc-iso18013-5-annexd.json");
+    let pem = v["verifier_params"]["trust_anchors_pem"][0]
+        .as_str()
+        .unwrap();
+    let trust = PemTrustAnchors::from_pem(&[pem]).unwrap();
+    let bytes = hex::decode(v["input"]["device_response_cbor_hex"].as_str().unwrap()).unwrap();
+    let now = v["verifier_params"]["now"].as_i64().unwrap();
+    let policy = MdocPolicy::default();
+    for _ in 0..2 {
+        let docs = verify_device_response(&bytes, &policy, &trust, now).unwrap();
+        assert_eq!(docs[0].issuer.subject, "CN=utopia ds,C=US");
+    }
+    // 2030: the document signer certificate (valid until 2021-10-01) has expired.
+    assert_eq!(
+        verify_device_response(&bytes, &policy, &trust, 1_900_000_000),
+        Err(IdentityError::Mdoc(MdocErrorKind::IssuerTrust(
+            TrustErrorKind::CertificateExpired
+        )))
+    );
+    // And the cache did not forget the valid instant.
+    assert!(verify_device_response(&bytes, &policy, &trust, now).is_ok());
+}

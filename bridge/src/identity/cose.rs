@@ -176,7 +176,10 @@ pub(crate) fn cose_key_to_public(k: &Value) -> Result<PKey<Public>, MdocErrorKin
                 3 => Nid::SECP521R1,
                 _ => return Err(MdocErrorKind::DeviceKey),
             };
-            let (x, y) = (bytes(-2).ok_or(MdocErrorKind::DeviceKey)?, bytes(-3).ok_or(MdocErrorKind::DeviceKey)?);
+            let (x, y) = (
+                bytes(-2).ok_or(MdocErrorKind::DeviceKey)?,
+                bytes(-3).ok_or(MdocErrorKind::DeviceKey)?,
+            );
             ec_public_key(nid, x, y).ok_or(MdocErrorKind::DeviceKey)
         }
         (Some(1), Some(crv)) => {

@@ -9,8 +9,11 @@ use base64::Engine as _;
 use openssl::pkey::{PKey, Public};
 use serde_json::Value;
 
+use openssl::x509::X509;
+
 use super::jose::{CompactJws, JoseErrorKind};
-use super::trust::{check_issuer_san, parse_der_chain, IssuerTrust, TrustErrorKind, TrustedIssuer};
+
+use super::trust::{check_issuer_san, IssuerTrust, TrustErrorKind, TrustedIssuer};
 
 /// Where the verifier takes issuer keys from.
 #[derive(Debug, Clone)]
@@ -81,19 +84,17 @@ pub(crate) fn verify_issuer_signature(
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(IssuerFailure::Trust)?;
-            let chain = parse_der_chain(&ders).map_err(IssuerFailure::Trust)?;
-            let trusted = trust
-                .verify_chain(&chain, now)
+            let validated = trust
+                .verify_der_chain(&ders, now)
                 .map_err(IssuerFailure::Trust)?;
-            let leaf = chain
-                .first()
-                .ok_or(IssuerFailure::Trust(TrustErrorKind::ChainMissing))?;
             if let Some(iss) = san_iss {
-                check_issuer_san(leaf, iss).map_err(IssuerFailure::Trust)?;
+                let leaf = ders.first().and_then(|d| X509::from_der(d).ok()).ok_or(
+                    IssuerFailure::Trust(TrustErrorKind::CertificateMalformed { index: 0 }),
+                )?;
+                check_issuer_san(&leaf, iss).map_err(IssuerFailure::Trust)?;
             }
-            let key = leaf.public_key().map_err(|_| {
-                IssuerFailure::Trust(TrustErrorKind::CertificateMalformed { index: 0 })
-            })?;
+            let key = validated.leaf_key;
+            let trusted = validated.issuer;
             jws.verify(&key).map_err(IssuerFailure::Jose)?;
             Ok(IssuerIdentity::Certificate(trusted))
         }

@@ -21,7 +21,7 @@ use super::cbor::{
 };
 use super::cose::{cose_key_to_public, ecdh, hkdf_sha256_32, x5chain, CoseMessage};
 use super::jose::JwsAlg;
-use super::trust::{parse_der_chain, IssuerTrust, TrustedIssuer};
+use super::trust::{IssuerTrust, TrustedIssuer};
 use super::{IdentityError, MdocErrorKind};
 
 /// Largest accepted DeviceResponse, in bytes. Real mDL/PID responses with a portrait are ~30 KiB;
@@ -116,8 +116,9 @@ pub fn verify_device_response(
         }
         .into());
     }
-    let response = decode(bytes)?;
-    if let Some(status) = get(&response, "status") {
+    // The response is navigated by span; only the small status value is decoded here.
+    if let Some(span) = map_get(bytes, 0, "status")? {
+        let status = decode(&bytes[span.start..span.end])?;
         let s = status
             .as_integer()
             .and_then(|i| i64::try_from(i).ok())
@@ -166,17 +167,10 @@ fn verify_document(
         "issuerAuth",
     )?;
     let alg = auth.sign_alg(&policy.algorithms)?;
-    let chain = parse_der_chain(&x5chain(&auth)?).map_err(MdocErrorKind::IssuerTrust)?;
-    let issuer = trust
-        .verify_chain(&chain, now)
+    let validated = trust
+        .verify_der_chain(&x5chain(&auth)?, now)
         .map_err(MdocErrorKind::IssuerTrust)?;
-    let leaf_key =
-        chain
-            .first()
-            .and_then(|c| c.public_key().ok())
-            .ok_or(MdocErrorKind::IssuerTrust(
-                super::TrustErrorKind::CertificateMalformed { index: 0 },
-            ))?;
+    let (issuer, leaf_key) = (validated.issuer, validated.leaf_key);
     let payload = auth
         .payload
         .as_deref()

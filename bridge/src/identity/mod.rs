@@ -60,5 +60,5 @@ pub use status::{StaticStatusLists, StatusList, StatusListSource, MAX_STATUS_LIS
 pub use transcript::{openid4vp_session_transcript, Handover, SessionTranscriptBytes};
 pub use trust::{
     check_issuer_san, parse_der_chain, IssuerTrust, PemTrustAnchors, TrustErrorKind, TrustedIssuer,
-    MAX_CERT_BYTES, MAX_CHAIN_LEN,
+    ValidatedChain, MAX_CACHED_CHAINS, MAX_CERT_BYTES, MAX_CHAIN_LEN,
 };

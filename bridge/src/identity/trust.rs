@@ -7,7 +7,11 @@
 //! Path building, signatures, validity periods and basic constraints are OpenSSL's (RFC 5280
 //! section 6); the time is a parameter, never the clock.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Public};
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
@@ -84,6 +88,15 @@ pub struct TrustedIssuer {
     pub anchor_subject: String,
 }
 
+/// A validated chain: who the issuer is and the leaf key to check its signature with.
+#[derive(Debug, Clone)]
+pub struct ValidatedChain {
+    /// Issuer identification.
+    pub issuer: TrustedIssuer,
+    /// Public key of the leaf certificate.
+    pub leaf_key: PKey<Public>,
+}
+
 /// A source of trust anchors for credential issuers.
 pub trait IssuerTrust: Send + Sync + std::fmt::Debug {
     /// Validates `chain` (leaf first) to a trust anchor at `at` (Unix seconds).
@@ -91,12 +104,68 @@ pub trait IssuerTrust: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A [`TrustErrorKind`] saying why the chain is not trusted at `at`.
     fn verify_chain(&self, chain: &[X509], at: i64) -> Result<TrustedIssuer, TrustErrorKind>;
+
+    /// Validates a DER chain as received (leaf first) and returns the leaf key. Implementations
+    /// may cache parsed certificates and validated paths; the default parses and validates.
+    ///
+    /// # Errors
+    /// As [`IssuerTrust::verify_chain`], plus malformed or oversized certificates.
+    fn verify_der_chain(
+        &self,
+        ders: &[Vec<u8>],
+        at: i64,
+    ) -> Result<ValidatedChain, TrustErrorKind> {
+        let chain = parse_der_chain(ders)?;
+        let issuer = self.verify_chain(&chain, at)?;
+        let leaf = chain.first().ok_or(TrustErrorKind::ChainMissing)?;
+        Ok(ValidatedChain {
+            issuer,
+            leaf_key: fast_public_key(leaf)?,
+        })
+    }
 }
 
-/// Trust anchors given as PEM certificates (offline, for tests, the CLI and the corpus runner).
+/// The leaf key, as a legacy EC key where it is one: OpenSSL 3 then verifies without exporting
+/// the key to a provider on every use.
+fn fast_public_key(leaf: &X509) -> Result<PKey<Public>, TrustErrorKind> {
+    let key = leaf
+        .public_key()
+        .map_err(|_| TrustErrorKind::CertificateMalformed { index: 0 })?;
+    match key.ec_key() {
+        Ok(ec) => {
+            PKey::from_ec_key(ec).map_err(|_| TrustErrorKind::CertificateMalformed { index: 0 })
+        }
+        Err(_) => Ok(key),
+    }
+}
+
+/// Most validated chains remembered by [`PemTrustAnchors`]. A deployment sees a few hundred
+/// document-signer / issuer certificates (ARF: one or a few per provider and Member State); the
+/// cache is cleared when full, so memory stays bounded under a flood of distinct chains.
+pub const MAX_CACHED_CHAINS: usize = 1024;
+
+/// A chain validated once: the result holds at any instant inside every certificate's validity
+/// period, because the anchors of a [`PemTrustAnchors`] never change and revocation is not part
+/// of this check (RFC 5280 section 6.1.3 (a)(2) is the only time-dependent step).
 #[derive(Debug, Clone)]
+struct CachedChain {
+    validated: ValidatedChain,
+    not_before: i64,
+    not_after: i64,
+}
+
+fn unix(t: &openssl::asn1::Asn1TimeRef) -> Option<i64> {
+    let epoch = openssl::asn1::Asn1Time::from_unix(0).ok()?;
+    let d = epoch.diff(t).ok()?;
+    Some(i64::from(d.days) * 86_400 + i64::from(d.secs))
+}
+
+/// Trust anchors given as PEM certificates (offline, for tests, the CLI and the corpus runner),
+/// with a bounded cache of validated chains.
+#[derive(Debug)]
 pub struct PemTrustAnchors {
     anchors: Vec<X509>,
+    cache: Mutex<HashMap<[u8; 32], CachedChain>>,
 }
 
 impl PemTrustAnchors {
@@ -114,7 +183,10 @@ impl PemTrustAnchors {
             }
             anchors.extend(certs);
         }
-        Ok(Self { anchors })
+        Ok(Self {
+            anchors,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The configured anchors.
@@ -139,8 +211,14 @@ pub(crate) fn subject_string(cert: &X509) -> String {
     parts.join(",")
 }
 
-impl IssuerTrust for PemTrustAnchors {
-    fn verify_chain(&self, chain: &[X509], at: i64) -> Result<TrustedIssuer, TrustErrorKind> {
+impl PemTrustAnchors {
+    /// Validates `chain` at `at`; on success also returns the validity window of the built path
+    /// (`None` when a date could not be converted, which disables caching for it).
+    fn validate(
+        &self,
+        chain: &[X509],
+        at: i64,
+    ) -> Result<(TrustedIssuer, Option<(i64, i64)>), TrustErrorKind> {
         let leaf = chain.first().ok_or(TrustErrorKind::ChainMissing)?;
         if chain.len() > MAX_CHAIN_LEN {
             return Err(TrustErrorKind::ChainTooLong {
@@ -173,23 +251,86 @@ impl IssuerTrust for PemTrustAnchors {
         let outcome = ctx
             .init(&store, leaf, &untrusted, |c| {
                 let ok = c.verify_cert()?;
-                let anchor = c
-                    .chain()
-                    .and_then(|s| s.iter().last().map(|a| a.to_owned()));
+                // The validity window common to every certificate of the built path.
+                let anchor = c.chain().and_then(|s| {
+                    let mut window = Some((i64::MIN, i64::MAX));
+                    for cert in s.iter() {
+                        window = match (window, unix(cert.not_before()), unix(cert.not_after())) {
+                            (Some((nb, na)), Some(b), Some(a)) => Some((nb.max(b), na.min(a))),
+                            _ => None,
+                        };
+                    }
+                    s.iter().last().map(|a| (a.to_owned(), window))
+                });
                 Ok((ok, c.error(), anchor))
             })
             .map_err(store_err)?;
         match outcome {
-            (true, _, Some(anchor)) => Ok(TrustedIssuer {
-                subject: subject_string(leaf),
-                leaf_sha256: leaf
-                    .digest(MessageDigest::sha256())
-                    .map(hex::encode)
-                    .map_err(store_err)?,
-                anchor_subject: subject_string(&anchor),
-            }),
+            (true, _, Some((anchor, window))) => Ok((
+                TrustedIssuer {
+                    subject: subject_string(leaf),
+                    leaf_sha256: leaf
+                        .digest(MessageDigest::sha256())
+                        .map(hex::encode)
+                        .map_err(store_err)?,
+                    anchor_subject: subject_string(&anchor),
+                },
+                window,
+            )),
             (_, err, _) => Err(map_verify_error(err)),
         }
+    }
+}
+
+impl IssuerTrust for PemTrustAnchors {
+    fn verify_chain(&self, chain: &[X509], at: i64) -> Result<TrustedIssuer, TrustErrorKind> {
+        self.validate(chain, at).map(|(issuer, _)| issuer)
+    }
+
+    fn verify_der_chain(
+        &self,
+        ders: &[Vec<u8>],
+        at: i64,
+    ) -> Result<ValidatedChain, TrustErrorKind> {
+        let mut h = openssl::sha::Sha256::new();
+        for d in ders {
+            h.update(&(d.len() as u64).to_be_bytes());
+            h.update(d);
+        }
+        let key = h.finish();
+        // A poisoned lock only means another thread panicked mid-insert; the map is still valid.
+        let lock = || {
+            self.cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(hit) = lock().get(&key) {
+            if hit.not_before <= at && at <= hit.not_after {
+                return Ok(hit.validated.clone());
+            }
+        }
+        let chain = parse_der_chain(ders)?;
+        let (issuer, window) = self.validate(&chain, at)?;
+        let leaf = chain.first().ok_or(TrustErrorKind::ChainMissing)?;
+        let validated = ValidatedChain {
+            issuer,
+            leaf_key: fast_public_key(leaf)?,
+        };
+        if let Some((not_before, not_after)) = window {
+            let mut cache = lock();
+            if cache.len() >= MAX_CACHED_CHAINS {
+                cache.clear();
+            }
+            cache.insert(
+                key,
+                CachedChain {
+                    validated: validated.clone(),
+                    not_before,
+                    not_after,
+                },
+            );
+        }
+        Ok(validated)
     }
 }
 
