@@ -188,6 +188,28 @@ pub(crate) fn tag24(content: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The embedded bytes of the `tag24(bstr)` item at `span`, without copying or decoding them.
+pub(crate) fn tag24_content(buf: &[u8], span: Span) -> Result<&[u8], MdocErrorKind> {
+    if buf.get(span.start..span.start + 2) != Some(&[0xd8, 0x18][..]) {
+        return Err(MdocErrorKind::Cbor);
+    }
+    let (major, arg, hl) = head(buf, span.start + 2)?;
+    let len = match (major, arg) {
+        (2, Some(len)) => usize::try_from(len).map_err(|_| MdocErrorKind::Cbor)?,
+        _ => return Err(MdocErrorKind::Cbor),
+    };
+    let start = span.start + 2 + hl;
+    match start.checked_add(len) {
+        Some(end) if end == span.end => Ok(&buf[start..end]),
+        _ => Err(MdocErrorKind::Cbor),
+    }
+}
+
+/// Decodes the item at `span` of `buf`.
+pub(crate) fn decode_span(buf: &[u8], span: Span) -> Result<Value, MdocErrorKind> {
+    decode(buf.get(span.start..span.end).ok_or(MdocErrorKind::Cbor)?)
+}
+
 /// Map lookup on a decoded value by text key.
 pub(crate) fn get<'a>(m: &'a Value, key: &str) -> Option<&'a Value> {
     m.as_map()?

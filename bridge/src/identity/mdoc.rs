@@ -17,7 +17,8 @@ use time::OffsetDateTime;
 use tracing::debug;
 
 use super::cbor::{
-    self, array_items, decode, get, map_entries, map_get, tag24, text_at, untag24, Span,
+    self, array_items, decode, decode_span, get, map_entries, map_get, tag24, tag24_content,
+    text_at, untag24, Span,
 };
 use super::cose::{cose_key_to_public, ecdh, hkdf_sha256_32, x5chain, CoseMessage};
 use super::jose::JwsAlg;
@@ -147,11 +148,19 @@ fn verify_document(
     trust: &dyn IssuerTrust,
     now: i64,
 ) -> Result<VerifiedDocument, MdocErrorKind> {
-    let doc = decode(&buf[span.start..span.end])?;
-    let doc_type = get(&doc, "docType")
-        .and_then(Value::as_text)
-        .ok_or(structure("Document docType"))?
-        .to_owned();
+    // The document is navigated by span: the (large) name spaces are decoded item by item only.
+    let doc_buf = &buf[span.start..span.end];
+    let field = |parent: Span, name: &'static str| -> Result<Span, MdocErrorKind> {
+        map_get(doc_buf, parent.start, name)?.ok_or(structure(name))
+    };
+    let whole = Span {
+        start: 0,
+        end: doc_buf.len(),
+    };
+    let doc_type = match decode_span(doc_buf, field(whole, "docType")?)? {
+        Value::Text(t) => t,
+        _ => return Err(structure("docType")),
+    };
     if policy
         .expected_doc_type
         .as_ref()
@@ -159,11 +168,11 @@ fn verify_document(
     {
         return Err(MdocErrorKind::UnexpectedDocType);
     }
-    let issuer_signed = get(&doc, "issuerSigned").ok_or(structure("IssuerSigned"))?;
+    let issuer_signed = field(whole, "issuerSigned")?;
 
     // 1. IssuerAuth: chain to an anchor, then the signature (9.3.1 steps 1-4).
     let auth = CoseMessage::from_value(
-        get(issuer_signed, "issuerAuth").ok_or(structure("issuerAuth"))?,
+        &decode_span(doc_buf, field(issuer_signed, "issuerAuth")?)?,
         "issuerAuth",
     )?;
     let alg = auth.sign_alg(&policy.algorithms)?;
@@ -200,7 +209,6 @@ fn verify_document(
         _ => return Err(MdocErrorKind::DigestAlgorithm),
     };
     let value_digests = get(&mso, "valueDigests").ok_or(structure("valueDigests"))?;
-    let doc_buf = &buf[span.start..span.end];
     let elements = check_digests(doc_buf, value_digests, md)?;
     debug!(elements = elements.len(), "issuer-signed items verified");
 
@@ -217,7 +225,6 @@ fn verify_document(
             let device_key = cose_key_to_public(device_key)?;
             verify_device_auth(
                 doc_buf,
-                &doc,
                 &doc_type,
                 session_transcript,
                 reader_ephemeral_key.as_ref(),
@@ -277,10 +284,7 @@ fn check_digests(
                 return Err(structure("IssuerNameSpaces (too many elements)"));
             }
             let raw = &doc_buf[item.start..item.end];
-            let inner = untag24(&decode(raw)?)
-                .map(<[u8]>::to_vec)
-                .ok_or(structure("IssuerSignedItemBytes"))?;
-            let item = decode(&inner)?;
+            let item = decode(tag24_content(doc_buf, item)?)?;
             let id = get(&item, "digestID")
                 .and_then(Value::as_integer)
                 .ok_or(structure("digestID"))?;
@@ -321,7 +325,6 @@ fn device_authentication_bytes(transcript: &[u8], doc_type: &str, device_ns_raw:
 
 fn verify_device_auth(
     doc_buf: &[u8],
-    doc: &Value,
     doc_type: &str,
     transcript: &[u8],
     reader_key: Option<&PKey<Private>>,
@@ -331,9 +334,11 @@ fn verify_device_auth(
     let ds = map_get(doc_buf, 0, "deviceSigned")?.ok_or(structure("DeviceSigned"))?;
     let ns = map_get(doc_buf, ds.start, "nameSpaces")?.ok_or(structure("DeviceNameSpacesBytes"))?;
     let dab = device_authentication_bytes(transcript, doc_type, &doc_buf[ns.start..ns.end]);
-    let device_auth = get(doc, "deviceSigned")
-        .and_then(|d| get(d, "deviceAuth"))
-        .ok_or(structure("DeviceAuth"))?;
+    let device_auth = decode_span(
+        doc_buf,
+        map_get(doc_buf, ds.start, "deviceAuth")?.ok_or(structure("DeviceAuth"))?,
+    )?;
+    let device_auth = &device_auth;
     if let Some(sig) = get(device_auth, "deviceSignature") {
         let msg = CoseMessage::from_value(sig, "DeviceSignature")?;
         let alg = msg.sign_alg(&policy.algorithms)?;
