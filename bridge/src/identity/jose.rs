@@ -270,15 +270,39 @@ impl CompactJws<'_> {
     }
 }
 
-/// SHA-2 digest for an ECDSA algorithm through OpenSSL's one-shot functions, which skip the
-/// per-call EVP algorithm fetch (measurable at this rate, see benches/identity.rs).
+/// SHA-2 through OpenSSL's low-level hashers: in OpenSSL 3 the one-shot `SHA256()` and the EVP
+/// digests fetch the algorithm on every call, a cost comparable to hashing a few KiB (measured in
+/// benches/identity.rs).
+pub(crate) fn sha2(bits: u16, msg: &[u8]) -> Option<Vec<u8>> {
+    use openssl::sha::{Sha256, Sha384, Sha512};
+    Some(match bits {
+        256 => {
+            let mut h = Sha256::new();
+            h.update(msg);
+            h.finish().to_vec()
+        }
+        384 => {
+            let mut h = Sha384::new();
+            h.update(msg);
+            h.finish().to_vec()
+        }
+        512 => {
+            let mut h = Sha512::new();
+            h.update(msg);
+            h.finish().to_vec()
+        }
+        _ => return None,
+    })
+}
+
 fn sha2_digest(alg: JwsAlg, msg: &[u8]) -> Result<Vec<u8>, JoseErrorKind> {
-    match alg {
-        JwsAlg::Es256 => Ok(openssl::sha::sha256(msg).to_vec()),
-        JwsAlg::Es384 => Ok(openssl::sha::sha384(msg).to_vec()),
-        JwsAlg::Es512 => Ok(openssl::sha::sha512(msg).to_vec()),
-        _ => Err(JoseErrorKind::KeyAlgMismatch { alg }),
-    }
+    let bits = match alg {
+        JwsAlg::Es256 => 256,
+        JwsAlg::Es384 => 384,
+        JwsAlg::Es512 => 512,
+        _ => return Err(JoseErrorKind::KeyAlgMismatch { alg }),
+    };
+    sha2(bits, msg).ok_or(JoseErrorKind::KeyAlgMismatch { alg })
 }
 
 /// Curve and coordinate length in bytes for an ECDSA algorithm (RFC 7518 section 3.4).

@@ -125,18 +125,28 @@ pub trait IssuerTrust: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// The leaf key, as a legacy EC key where it is one: OpenSSL 3 then verifies without exporting
-/// the key to a provider on every use.
+/// The leaf key. An EC key is rebuilt on the library's named-curve group: the key OpenSSL 3
+/// decodes from a certificate is a provider key whose legacy export may carry a generic curve
+/// implementation, several times slower to verify with than the named-curve one.
 fn fast_public_key(leaf: &X509) -> Result<PKey<Public>, TrustErrorKind> {
     let key = leaf
         .public_key()
         .map_err(|_| TrustErrorKind::CertificateMalformed { index: 0 })?;
-    match key.ec_key() {
-        Ok(ec) => {
-            PKey::from_ec_key(ec).map_err(|_| TrustErrorKind::CertificateMalformed { index: 0 })
-        }
-        Err(_) => Ok(key),
-    }
+    let rebuilt = key.ec_key().ok().and_then(|ec| {
+        let nid = ec.group().curve_name()?;
+        let mut ctx = openssl::bn::BigNumContext::new().ok()?;
+        let octets = ec
+            .public_key()
+            .to_bytes(
+                ec.group(),
+                openssl::ec::PointConversionForm::UNCOMPRESSED,
+                &mut ctx,
+            )
+            .ok()?;
+        let n = octets.len().checked_sub(1)? / 2;
+        super::jose::ec_public_key(nid, octets.get(1..1 + n)?, octets.get(1 + n..)?)
+    });
+    Ok(rebuilt.unwrap_or(key))
 }
 
 /// Most validated chains remembered by [`PemTrustAnchors`]. A deployment sees a few hundred
