@@ -11,6 +11,8 @@
 //!   ratio (target >= 0.7); interleaving keeps the figure meaningful on a shared, noisy machine.
 //!
 //! Run: `cargo bench -p eidas-bridge --bench identity`.
+// Test code: a failing unwrap or panic is a failing test (clippy.toml allows it inside #[test] only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 

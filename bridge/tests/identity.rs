@@ -1,6 +1,8 @@
 //! Integration tests of the identity pipeline with presentations issued here (generated keys):
 //! algorithm refusals, the non-ES256 algorithms, JSON serialisations, key-binding policy and the
 //! health-professional output. The corpus vectors run in `conformance/tests/wallet.rs`.
+// Test code: a failing unwrap or panic is a failing test (clippy.toml allows it inside #[test] only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

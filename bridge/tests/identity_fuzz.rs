@@ -2,6 +2,8 @@
 //! property tests feeding truncations, bit flips, re-encodings and random bytes derived from the
 //! wallet corpus. The property is "no panic, no hang"; seeds of valid presentations must verify,
 //! which proves the fuzz entry points reach the deep checks.
+// Test code: a failing unwrap or panic is a failing test (clippy.toml allows it inside #[test] only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 

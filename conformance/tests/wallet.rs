@@ -1,6 +1,8 @@
 //! Runs the wallet corpus (`shared/corpus/wallet`) through the conformance runner: every vector
 //! must meet its expectation, and every negative vector must fail for its own reason (the table
 //! below maps vector id -> exact error kind). An unexpected pass fails too.
+// Test code: a failing unwrap or panic is a failing test (clippy.toml allows it inside #[test] only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 
