@@ -102,6 +102,14 @@ pub struct VerifiedSdJwt {
     pub status_checked: bool,
 }
 
+impl VerifiedSdJwt {
+    /// The health-professional view of the claims (`specs/wallet.md` section 5), when the
+    /// attestation carries a `registration`.
+    pub fn health_professional(&self) -> Option<super::HealthProfessional> {
+        super::map_health_professional(&self.claims)
+    }
+}
+
 fn numeric(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, SdJwtErrorKind> {
     match claims.get(name) {
         None => Ok(None),
