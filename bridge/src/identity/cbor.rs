@@ -123,12 +123,23 @@ pub(crate) fn map_get(buf: &[u8], pos: usize, key: &str) -> Result<Option<Span>,
     let entries = map_entries(buf, pos)?;
     for kv in entries.chunks(2) {
         if let [k, v] = kv {
-            if text_at(buf, *k).as_deref() == Some(key) {
+            if is_text(buf, *k, key) {
                 return Ok(Some(*v));
             }
         }
     }
     Ok(None)
+}
+
+/// Whether the item at `span` is the definite-length text string `key`, compared on the raw
+/// bytes (no decoding: map lookups run for every field of every document).
+fn is_text(buf: &[u8], span: Span, key: &str) -> bool {
+    match head(buf, span.start) {
+        Ok((3, Some(len), hl)) => {
+            len == key.len() as u64 && buf.get(span.start + hl..span.end) == Some(key.as_bytes())
+        }
+        _ => false,
+    }
 }
 
 /// The text string at `span`, if it is one.
