@@ -193,6 +193,22 @@ pub(crate) struct CompactJws<'a> {
     pub(crate) alg: JwsAlg,
 }
 
+/// Whether a JOSE `typ` header names the media type `expected` (RFC 7515 section 4.1.9: the
+/// `application/` prefix may be omitted, and media type names compare case-insensitively,
+/// RFC 2045 section 5.1).
+pub(crate) fn typ_is(typ: Option<&str>, expected: &str) -> bool {
+    typ.is_some_and(|t| {
+        // `get` and `strip`: never slice a str at a byte offset that may split a character.
+        let t = match t.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => {
+                t.get(12..).unwrap_or_default()
+            }
+            _ => t,
+        };
+        t.eq_ignore_ascii_case(expected)
+    })
+}
+
 /// Decodes unpadded base64url (RFC 7515 section 2).
 pub(crate) fn b64url_decode(s: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(s.as_bytes()).ok()
@@ -494,6 +510,15 @@ pub fn jwk_thumbprint_sha256(jwk: &Value) -> Result<[u8; 32], JoseErrorKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typ_comparison_follows_rfc7515() {
+        assert!(typ_is(Some("application/DC+SD-JWT"), "dc+sd-jwt"));
+        assert!(typ_is(Some("kb+jwt"), "kb+jwt"));
+        assert!(!typ_is(Some("JWT"), "kb+jwt"));
+        assert!(!typ_is(None, "kb+jwt"));
+        assert!(!typ_is(Some("applicatio\u{20ac}/kb+jwt"), "kb+jwt"));
+    }
 
     #[test]
     fn refuses_none_and_hmac_with_specific_errors() {

@@ -30,7 +30,7 @@ pub(crate) fn verify_key_binding(
     let jws = parse_compact(kb, &policy.algorithms).map_err(KeyBindingErrorKind::Jws)?;
     // 2. typ (section 7.3 step 5.2).
     let typ = jws.header.get("typ").and_then(Value::as_str);
-    if typ != Some(TYP_KB_JWT) {
+    if !super::jose::typ_is(typ, TYP_KB_JWT) {
         return Err(KeyBindingErrorKind::WrongTyp {
             got: typ.map(str::to_owned),
         });

@@ -150,7 +150,7 @@ pub fn verify_sd_jwt(
         let jws = parse_compact(jwt, &policy.algorithms).map_err(SdJwtErrorKind::IssuerJws)?;
         if let Some(accepted) = &policy.accepted_typ {
             let typ = jws.header.get("typ").and_then(Value::as_str);
-            if !typ.is_some_and(|t| accepted.iter().any(|a| a == t)) {
+            if !accepted.iter().any(|a| super::jose::typ_is(typ, a)) {
                 return Err(SdJwtErrorKind::UnexpectedTyp {
                     got: typ.map(str::to_owned),
                 }

@@ -125,7 +125,7 @@ pub(crate) fn check_status(
     let jws = parse_compact(&token, algorithms).map_err(StatusErrorKind::TokenJws)?;
     // 1. typ (section 5.1).
     let typ = jws.header.get("typ").and_then(Value::as_str);
-    if typ != Some("statuslist+jwt") {
+    if !super::jose::typ_is(typ, "statuslist+jwt") {
         return Err(StatusErrorKind::WrongTyp {
             got: typ.map(str::to_owned),
         });
