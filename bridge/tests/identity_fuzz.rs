@@ -130,3 +130,33 @@ proptest! {
         prop_assert!(!fuzz_mdoc(&bytes));
     }
 }
+
+#[test]
+fn status_list_decompression_is_bounded() {
+    use eidas_bridge::identity::{StatusErrorKind, StatusList, MAX_STATUS_LIST_BYTES};
+    use std::io::Write as _;
+    // 4 MiB of zeros compress to a few KiB: a zlib bomb must stop at the limit.
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&vec![0u8; 4 << 20]).unwrap();
+    let lst = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        z.finish().unwrap(),
+    );
+    assert_eq!(
+        StatusList::decode(1, &lst),
+        Err(StatusErrorKind::ListTooLarge {
+            max: MAX_STATUS_LIST_BYTES
+        })
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn status_list_random_input_does_not_panic(bits in 0u64..16, lst in "[A-Za-z0-9_-]{0,64}", idx in any::<u64>()) {
+        if let Ok(list) = eidas_bridge::identity::StatusList::decode(bits, &lst) {
+            let _ = list.get(idx);
+        }
+    }
+}
