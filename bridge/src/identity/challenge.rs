@@ -60,6 +60,18 @@ pub struct Challenge {
     pub expires_at: i64,
 }
 
+impl Challenge {
+    /// The key-binding requirements a presentation answering this challenge must meet
+    /// (RFC 9901 section 7.3: `nonce` and `aud` of the KB-JWT).
+    pub fn key_binding_policy(&self, max_age_s: i64) -> super::KeyBindingPolicy {
+        super::KeyBindingPolicy {
+            nonce: self.nonce.clone(),
+            aud: self.audience.clone(),
+            max_age_s,
+        }
+    }
+}
+
 /// Outstanding challenges, bounded; each is consumed at most once.
 #[derive(Debug)]
 pub struct ChallengeRegistry {
@@ -163,6 +175,8 @@ mod tests {
         let mut r = ChallengeRegistry::new(60, 2);
         let c = r.create_challenge("x509_san_dns:gw.example", 1000).unwrap();
         assert_eq!(c.expires_at, 1060);
+        assert_eq!(c.key_binding_policy(300).nonce, c.nonce);
+        assert_eq!(c.nonce.len(), 22, "16 random bytes in unpadded base64url");
         assert_eq!(
             r.consume(&c.nonce, "x509_san_dns:gw.example", 1010),
             Ok(c.clone())
