@@ -107,7 +107,7 @@ fn disclosure(v: Value) -> (String, String) {
 /// An issuer JWT with one selectively disclosable `given_name` and the holder key in `cnf`.
 fn issue(issuer: &Key, alg: &str, holder: &Key) -> (String, String) {
     let (d, digest) = disclosure(json!(["salt", "given_name", "Erika"]));
-    let payload = json!({"iss": "https://issuer.example", "iat": NOW - 10, "exp": NOW + 3600,
+    let payload = json!({"iss": "https://issuer.example", "vct": "urn:example:test:1", "iat": NOW - 10, "exp": NOW + 3600,
         "_sd": [digest], "_sd_alg": "sha-256", "cnf": {"jwk": holder.jwk()}});
     (
         jws(issuer, json!({"alg": alg, "typ": "dc+sd-jwt"}), &payload),
@@ -353,6 +353,22 @@ fn typ_vct_and_time_policies() {
     p.accepted_vct = Some(vec!["urn:example:hcp:1".into()]);
     assert_eq!(
         verify_sd_jwt(&pres, &p, &keys(&issuer), None, NOW + 200),
+        Err(IdentityError::SdJwt(SdJwtErrorKind::UnexpectedVct))
+    );
+    // An SD-JWT VC must carry vct.
+    let no_vct = jws(
+        &issuer,
+        json!({"alg": "ES256", "typ": "dc+sd-jwt"}),
+        &json!({"iss": "https://issuer.example"}),
+    );
+    assert_eq!(
+        verify_sd_jwt(
+            &format!("{no_vct}~"),
+            &SdJwtPolicy::sd_jwt_vc(false),
+            &keys(&issuer),
+            None,
+            NOW
+        ),
         Err(IdentityError::SdJwt(SdJwtErrorKind::UnexpectedVct))
     );
     p.accepted_vct = Some(vec!["urn:eudi:pid:1".into()]);

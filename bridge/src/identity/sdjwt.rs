@@ -49,6 +49,8 @@ pub struct SdJwtPolicy {
     pub expected_iss: Option<String>,
     /// Accepted `vct` values, if restricted.
     pub accepted_vct: Option<Vec<String>>,
+    /// Require a string `vct` (SD-JWT VC draft section 3.2.2.2: REQUIRED in an SD-JWT VC).
+    pub require_vct: bool,
     /// Accepted `_sd_alg` values.
     pub accepted_sd_alg: Vec<SdAlg>,
     /// Tolerated clock skew in seconds.
@@ -67,6 +69,7 @@ impl SdJwtPolicy {
             accepted_typ: None,
             expected_iss: None,
             accepted_vct: None,
+            require_vct: false,
             accepted_sd_alg: SdAlg::ALL.to_vec(),
             clock_skew_s: DEFAULT_CLOCK_SKEW_S,
             key_binding: None,
@@ -82,6 +85,7 @@ impl SdJwtPolicy {
         }
         Self {
             accepted_typ: Some(typ),
+            require_vct: true,
             ..Self::sd_jwt()
         }
     }
@@ -263,6 +267,9 @@ fn check_registered_claims(
         if claims.get("iss").and_then(Value::as_str) != Some(iss.as_str()) {
             return Err(SdJwtErrorKind::UnexpectedIssuer);
         }
+    }
+    if policy.require_vct && !claims.get("vct").is_some_and(Value::is_string) {
+        return Err(SdJwtErrorKind::UnexpectedVct);
     }
     if let Some(vcts) = &policy.accepted_vct {
         let vct = claims.get("vct").and_then(Value::as_str);
