@@ -142,6 +142,22 @@ fn is_text(buf: &[u8], span: Span, key: &str) -> bool {
     }
 }
 
+/// The unsigned integer at `span`, if it is one (major type 0).
+pub(crate) fn uint_at(buf: &[u8], span: Span) -> Option<u64> {
+    match head(buf, span.start) {
+        Ok((0, Some(n), _)) => Some(n),
+        _ => None,
+    }
+}
+
+/// The definite-length text string at `span`, borrowed, if it is one.
+pub(crate) fn text_raw(buf: &[u8], span: Span) -> Option<&str> {
+    match head(buf, span.start) {
+        Ok((3, Some(_), hl)) => std::str::from_utf8(buf.get(span.start + hl..span.end)?).ok(),
+        _ => None,
+    }
+}
+
 /// The text string at `span`, if it is one.
 pub(crate) fn text_at(buf: &[u8], span: Span) -> Option<String> {
     match decode(&buf[span.start..span.end]).ok()? {

@@ -72,14 +72,25 @@ impl Default for MdocPolicy {
 }
 
 /// One issuer-signed data element whose digest matched.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuerSignedElement {
     /// Namespace, e.g. `org.iso.18013.5.1`.
     pub namespace: String,
     /// Element identifier, e.g. `family_name`.
     pub identifier: String,
-    /// Element value as CBOR.
-    pub value: Value,
+    /// The element value exactly as received (CBOR); decoded on demand by [`Self::value`], so
+    /// that verification does not pay for decoding elements (a portrait is ~20 KiB) nobody reads.
+    pub value_cbor: Vec<u8>,
+}
+
+impl IssuerSignedElement {
+    /// The decoded element value.
+    ///
+    /// # Errors
+    /// [`MdocErrorKind::Cbor`] if the value nests deeper than [`super::MAX_CBOR_DEPTH`].
+    pub fn value(&self) -> Result<Value, MdocErrorKind> {
+        decode(&self.value_cbor)
+    }
 }
 
 /// A verified document.
@@ -284,29 +295,32 @@ fn check_digests(
                 return Err(structure("IssuerNameSpaces (too many elements)"));
             }
             let raw = &doc_buf[item.start..item.end];
-            let item = decode(tag24_content(doc_buf, item)?)?;
-            let id = get(&item, "digestID")
-                .and_then(Value::as_integer)
-                .ok_or(structure("digestID"))?;
+            // IssuerSignedItem is navigated by span as well: digestID, elementIdentifier and the
+            // raw elementValue are all that verification needs.
+            let inner = tag24_content(doc_buf, item)?;
+            if cbor::skip(inner, 0, 0)? != inner.len() {
+                return Err(MdocErrorKind::Cbor);
+            }
+            let member = |name: &'static str| -> Result<Span, MdocErrorKind> {
+                map_get(inner, 0, name)?.ok_or(structure(name))
+            };
+            let id = cbor::uint_at(inner, member("digestID")?).ok_or(structure("digestID"))?;
             let expected = digests
                 .as_map()
-                .and_then(|m| m.iter().find(|(k, _)| k.as_integer() == Some(id)))
+                .and_then(|m| m.iter().find(|(k, _)| k.as_integer() == Some(id.into())))
                 .and_then(|(_, d)| d.as_bytes())
                 .ok_or(MdocErrorKind::DigestMismatch)?;
             let got = super::jose::sha2(md, raw).ok_or(MdocErrorKind::DigestAlgorithm)?;
             if *got != **expected {
                 return Err(MdocErrorKind::DigestMismatch);
             }
-            let identifier = get(&item, "elementIdentifier")
-                .and_then(Value::as_text)
+            let identifier = cbor::text_raw(inner, member("elementIdentifier")?)
                 .ok_or(structure("elementIdentifier"))?;
-            let value = get(&item, "elementValue")
-                .ok_or(structure("elementValue"))?
-                .clone();
+            let value = member("elementValue")?;
             out.push(IssuerSignedElement {
                 namespace: ns.clone(),
                 identifier: identifier.to_owned(),
-                value,
+                value_cbor: inner[value.start..value.end].to_vec(),
             });
         }
     }
