@@ -430,3 +430,22 @@ fn cached_chain_is_revalidated_outside_its_validity_window() {
     // And the cache did not forget the valid instant.
     assert!(verify_device_response(&bytes, &policy, &trust, now).is_ok());
 }
+
+#[test]
+fn mdoc_claims_as_json() {
+    use eidas_bridge::identity::{verify_device_response, MdocPolicy, PemTrustAnchors};
+    let v = corpus_vector("mdoc/mdoc-iso18013-5-annexd.json");
+    let pem = v["verifier_params"]["trust_anchors_pem"][0]
+        .as_str()
+        .unwrap();
+    let trust = PemTrustAnchors::from_pem(&[pem]).unwrap();
+    let bytes = hex::decode(v["input"]["device_response_cbor_hex"].as_str().unwrap()).unwrap();
+    let now = v["verifier_params"]["now"].as_i64().unwrap();
+    let docs = verify_device_response(&bytes, &MdocPolicy::default(), &trust, now).unwrap();
+    let claims = docs[0].claims_json();
+    let mdl = &claims["org.iso.18013.5.1"];
+    assert_eq!(mdl["family_name"], "Doe");
+    assert_eq!(mdl["issue_date"], "2019-10-20");
+    assert_eq!(mdl["driving_privileges"][1]["vehicle_category_code"], "B");
+    assert!(mdl["portrait"].as_str().is_some_and(|p| p.len() > 1000));
+}

@@ -127,11 +127,13 @@ fn verify(cmd: &IdentityCommand) -> Result<Value, UsageError> {
         return Ok(
             match verify_device_response(&bytes, &MdocPolicy::default(), &trust, now) {
                 Ok(docs) => {
-                    let docs: Vec<Value> = docs
-                    .iter()
-                    .map(|d| json!({"doc_type": d.doc_type, "issuer": d.issuer, "elements": d.elements.len(), "device_authenticated": false}))
-                    .collect();
-                    json!({"valid": true, "documents": docs})
+                    let mut claims = serde_json::Map::new();
+                    let mut issuers = Vec::new();
+                    for d in &docs {
+                        claims.insert(d.doc_type.clone(), d.claims_json());
+                        issuers.push(json!({"doc_type": d.doc_type, "issuer": d.issuer}));
+                    }
+                    json!({"valid": true, "claims": claims, "documents": issuers, "device_authenticated": false})
                 }
                 Err(e) => json!({"valid": false, "error": e.code(), "detail": e.to_string()}),
             },

@@ -106,6 +106,55 @@ pub struct VerifiedDocument {
     pub device_authenticated: bool,
 }
 
+impl VerifiedDocument {
+    /// The claims as JSON, `{namespace: {identifier: value}}`: byte strings become unpadded
+    /// base64url text, tags are unwrapped (full-date, tag 1004, and tdate, tag 0, are text).
+    /// Elements whose value cannot be decoded are left out.
+    pub fn claims_json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for e in &self.elements {
+            let Ok(v) = e.value() else { continue };
+            let ns = out
+                .entry(e.namespace.clone())
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if let serde_json::Value::Object(m) = ns {
+                m.insert(e.identifier.clone(), cbor_to_json(&v));
+            }
+        }
+        serde_json::Value::Object(out)
+    }
+}
+
+/// CBOR -> JSON for claim output (depth is bounded by [`super::MAX_CBOR_DEPTH`] at decode time).
+fn cbor_to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Integer(i) => i64::try_from(i128::from(*i))
+            .map(J::from)
+            .unwrap_or(J::Null),
+        Value::Bytes(b) => J::String(super::jose::b64url_encode(b)),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(J::Number)
+            .unwrap_or(J::Null),
+        Value::Text(t) => J::String(t.clone()),
+        Value::Bool(b) => J::Bool(*b),
+        Value::Tag(_, inner) => cbor_to_json(inner),
+        Value::Array(a) => J::Array(a.iter().map(cbor_to_json).collect()),
+        Value::Map(m) => J::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Value::Text(t) => t.clone(),
+                        other => cbor_to_json(other).to_string(),
+                    };
+                    (key, cbor_to_json(v))
+                })
+                .collect(),
+        ),
+        _ => J::Null,
+    }
+}
+
 fn structure(s: &'static str) -> MdocErrorKind {
     MdocErrorKind::Structure { structure: s }
 }
