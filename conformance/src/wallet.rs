@@ -139,6 +139,25 @@ fn anchors(p: &Value) -> Option<Result<PemTrustAnchors, Got>> {
     Some(PemTrustAnchors::from_pem(&pems).map_err(|e| Got::Harness(e.to_string())))
 }
 
+/// Issuer keys of a vector: `issuer_public_jwks`, or the `jwks.keys` of inline JWT VC Issuer
+/// Metadata (SD-JWT VC section 5) under any parameter.
+fn issuer_jwks(p: &Value) -> Vec<Value> {
+    if let Some(list) = p["issuer_public_jwks"].as_array() {
+        return list.clone();
+    }
+    p.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, v)| {
+            v.get("jwks")
+                .and_then(|j| j.get("keys"))
+                .and_then(Value::as_array)
+        })
+        .flatten()
+        .cloned()
+        .collect()
+}
+
 fn run_sd_jwt(v: &Value) -> Got {
     let p = &v["verifier_params"];
     let Some(now) = p["now"].as_i64() else {
@@ -188,10 +207,7 @@ fn run_sd_jwt(v: &Value) -> Got {
         Some(Ok(a)) => IssuerKeys::X5c(Arc::new(a)),
         Some(Err(g)) => return g,
         None => {
-            let jwks = p["issuer_public_jwks"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            let jwks = issuer_jwks(p);
             match jwks
                 .iter()
                 .map(jwk_to_public_key)
@@ -323,34 +339,58 @@ fn run_mdoc(v: &Value) -> Got {
         Some(Err(g)) => return g,
         None => return harness("trust anchors missing"),
     };
-    let device_auth = if p["device_auth"] == "verify" {
-        let transcript = match p.get("openid4vp_handover_info").and_then(handover_from) {
-            Some(h) => openid4vp_session_transcript(&h).session_transcript,
-            None => match hex_of(&p["session_transcript_cbor_hex"]) {
-                Some(t) => t,
-                None => return harness("session transcript missing"),
-            },
+    let expected_doc_type = p["expected_doctype"].as_str().map(str::to_owned);
+    if p["device_auth"] != "verify" {
+        let policy = MdocPolicy {
+            expected_doc_type,
+            ..MdocPolicy::default()
         };
-        let reader_key = match hex_of(&p["reader_ephemeral_private_d_hex"]) {
-            Some(d) => match eidas_bridge::identity::p256_private_key_from_scalar(&d) {
-                Ok(k) => Some(k),
-                Err(e) => return Got::Harness(e.to_string()),
-            },
-            None => None,
-        };
-        DeviceAuthCheck::Verify {
-            session_transcript: transcript,
-            reader_ephemeral_key: reader_key,
+        return mdoc_outcome(v, verify_device_response(&bytes, &policy, &trust, now));
+    }
+    // The transaction may be given as handover inputs, as the transcript bytes, or both; when
+    // both are given, the device authentication must hold for each (they describe one session).
+    let mut transcripts = Vec::new();
+    if let Some(h) = p.get("openid4vp_handover_info").and_then(handover_from) {
+        transcripts.push(openid4vp_session_transcript(&h).session_transcript);
+    }
+    if let Some(t) = hex_of(&p["session_transcript_cbor_hex"]) {
+        if !transcripts.contains(&t) {
+            transcripts.push(t);
         }
-    } else {
-        DeviceAuthCheck::Skip
+    }
+    if transcripts.is_empty() {
+        return harness("session transcript missing");
+    }
+    let reader_key = match hex_of(&p["reader_ephemeral_private_d_hex"]) {
+        Some(d) => match eidas_bridge::identity::p256_private_key_from_scalar(&d) {
+            Ok(k) => Some(k),
+            Err(e) => return Got::Harness(e.to_string()),
+        },
+        None => None,
     };
-    let policy = MdocPolicy {
-        expected_doc_type: p["expected_doctype"].as_str().map(str::to_owned),
-        device_auth,
-        ..MdocPolicy::default()
-    };
-    match verify_device_response(&bytes, &policy, &trust, now) {
+    let mut last = None;
+    for session_transcript in transcripts {
+        let policy = MdocPolicy {
+            expected_doc_type: expected_doc_type.clone(),
+            device_auth: DeviceAuthCheck::Verify {
+                session_transcript,
+                reader_ephemeral_key: reader_key.clone(),
+            },
+            ..MdocPolicy::default()
+        };
+        match verify_device_response(&bytes, &policy, &trust, now) {
+            Err(e) => return Got::Rejected(e),
+            ok => last = Some(ok),
+        }
+    }
+    match last {
+        Some(result) => mdoc_outcome(v, result),
+        None => harness("session transcript missing"),
+    }
+}
+
+fn mdoc_outcome(v: &Value, result: Result<Vec<VerifiedDocument>, IdentityError>) -> Got {
+    match result {
         Err(e) => Got::Rejected(e),
         Ok(docs) => match v["expected"]["documents"].as_array() {
             Some(want) if !documents_match(want, &docs) => Got::WrongClaims,
