@@ -132,3 +132,55 @@ fn runner_binary_contract() {
     assert_eq!(conformance::wallet::run(&[dir.display().to_string()]), 0);
     assert_eq!(conformance::wallet::run(&[]), 2);
 }
+
+/// Writes `v` as a vector file and runs it.
+fn run_derived(dir: &std::path::Path, name: &str, v: &serde_json::Value) -> Got {
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_vec(v).unwrap()).unwrap();
+    run_case(&path).got
+}
+
+#[test]
+fn derived_negative_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let base: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(corpus().join("mdoc/mdoc-eudi-openid4vp-mdl-devicesignature.json")).unwrap(),
+    )
+    .unwrap();
+
+    // Another nonce in the handover (transcript hex left as issued): device auth must fail.
+    let mut v = base.clone();
+    v["verifier_params"]["openid4vp_handover_info"]["nonce"] = "other-nonce".into();
+    assert_eq!(
+        run_derived(dir.path(), "wrong-nonce", &v),
+        Got::Rejected(E::Mdoc(M::DeviceAuthFailed))
+    );
+
+    // Another client_id, transcript hex removed.
+    let mut v = base.clone();
+    v["verifier_params"]["openid4vp_handover_info"]["client_id"] =
+        "x509_san_dns:other.example".into();
+    v["verifier_params"]
+        .as_object_mut()
+        .unwrap()
+        .remove("session_transcript_cbor_hex");
+    assert_eq!(
+        run_derived(dir.path(), "other-client", &v),
+        Got::Rejected(E::Mdoc(M::DeviceAuthFailed))
+    );
+
+    // Wrong transcript bytes only.
+    let mut v = base.clone();
+    v["verifier_params"]
+        .as_object_mut()
+        .unwrap()
+        .remove("openid4vp_handover_info");
+    v["verifier_params"]["session_transcript_cbor_hex"] = "83f6f6f6".into();
+    assert_eq!(
+        run_derived(dir.path(), "wrong-transcript", &v),
+        Got::Rejected(E::Mdoc(M::DeviceAuthFailed))
+    );
+
+    // The unmodified vector still passes through the same path.
+    assert_eq!(run_derived(dir.path(), "same", &base), Got::Accepted);
+}
