@@ -5,6 +5,7 @@ fn main() {
     let code = match args.first().map(String::as_str) {
         Some("addressing") => conformance::addressing::run(&args[1..]),
         Some("trust") => conformance::trust::run(&args[1..]),
+        Some("wallet") => conformance::wallet::run(&args[1..]),
         _ => {
             eprintln!("usage: conformance <addressing|wallet|trust> ARGS...");
             2
