@@ -57,6 +57,18 @@ pub struct Config {
     pub journal: JournalSettings,
     /// Address translation deployment facts.
     pub addressing: TranslatorConfig,
+    /// Wallet presentations.
+    pub identity: IdentitySettings,
+}
+
+/// `[identity]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IdentitySettings {
+    /// PEM trust anchors for wallet credential issuers, in addition to the PID-provider services of
+    /// the trusted lists.
+    pub issuer_anchors: Vec<PathBuf>,
+    /// Accept the legacy `vc+sd-jwt` media type besides `dc+sd-jwt`.
+    pub accept_legacy_typ: bool,
 }
 
 /// `[journal]`.
@@ -246,6 +258,7 @@ enum Kind {
     Country,
     Text,
     TiEnvironment,
+    Bool,
 }
 
 impl Kind {
@@ -262,6 +275,7 @@ impl Kind {
             Kind::Country => "a two-letter upper-case territory code",
             Kind::Text => "a non-empty printable ASCII string without spaces",
             Kind::TiEnvironment => "\"production\" or \"test\"",
+            Kind::Bool => "true or false",
         }
     }
 }
@@ -287,6 +301,8 @@ const KEYS: &[(&str, Kind)] = &[
     ("addressing.mssante_gateway", Kind::Text),
     ("addressing.kim_gateway", Kind::Text),
     ("addressing.ti_environment", Kind::TiEnvironment),
+    ("identity.issuer_anchors", Kind::PathList),
+    ("identity.accept_legacy_typ", Kind::Bool),
 ];
 
 /// The environment variable that overrides a dotted key.
@@ -306,6 +322,7 @@ enum Value {
     Country(String),
     Text(String),
     Ti(TiEnvironment),
+    Bool(bool),
 }
 
 impl Config {
@@ -332,6 +349,7 @@ impl Config {
                 checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             },
             addressing: TranslatorConfig::default(),
+            identity: IdentitySettings::default(),
         }
     }
 
@@ -436,6 +454,8 @@ impl Config {
                 self.addressing.kim_gateway = t.to_ascii_lowercase()
             }
             ("addressing.ti_environment", Value::Ti(t)) => self.addressing.ti_environment = t,
+            ("identity.issuer_anchors", Value::Paths(p)) => self.identity.issuer_anchors = p,
+            ("identity.accept_legacy_typ", Value::Bool(b)) => self.identity.accept_legacy_typ = b,
             (access, Value::Principals(list)) => {
                 let role = match access {
                     "access.operator" => Role::Operator,
@@ -487,6 +507,7 @@ fn parse_toml(kind: Kind, raw: &toml::Value) -> Result<Value, ConfigErrorKind> {
             }
             parse_list(kind, &texts)
         }
+        Kind::Bool => raw.as_bool().map(Value::Bool).ok_or(wrong),
         _ => parse_text(kind, raw.as_str().ok_or(wrong)?),
     }
 }
@@ -518,6 +539,11 @@ fn parse_text(kind: Kind, text: &str) -> Result<Value, ConfigErrorKind> {
             Ok(Value::Text(text.to_owned()))
         }
         Kind::Text => Err(bad()),
+        Kind::Bool => match text {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(bad()),
+        },
         Kind::TiEnvironment => match text {
             "production" => Ok(Value::Ti(TiEnvironment::Production)),
             "test" => Ok(Value::Ti(TiEnvironment::Test)),

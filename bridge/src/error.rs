@@ -38,6 +38,9 @@ pub enum Error {
     /// The participant directory failed or refused an import.
     #[error(transparent)]
     Directory(#[from] DirectoryStoreError),
+    /// A wallet presentation or its challenge was refused.
+    #[error(transparent)]
+    Presentation(#[from] crate::identity::PresentationError),
     /// The named thing does not exist.
     #[error("{what} not found")]
     NotFound {

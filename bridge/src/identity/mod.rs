@@ -10,6 +10,7 @@
 //! - `status`: Token Status List.
 //! - `cbor`, `cose`, `mdoc`, `transcript`: ISO/IEC 18013-5 DeviceResponse and OpenID4VP handovers.
 //! - `challenge`: single-use nonces bound to an audience.
+//! - `verifier`: [`WalletVerifier`], challenges plus verification as the gateway runs them.
 //! - `health`: health-professional mapping and `hcid`.
 //! - `error`: one error enum per stage.
 //! - [`fuzzing`]: entry points of the fuzz targets and their seed replay test.
@@ -30,6 +31,7 @@ mod sdjwt;
 mod status;
 mod transcript;
 mod trust;
+mod verifier;
 
 pub use cbor::MAX_CBOR_DEPTH;
 pub use challenge::{
@@ -61,4 +63,7 @@ pub use transcript::{openid4vp_session_transcript, Handover, SessionTranscriptBy
 pub use trust::{
     check_issuer_san, parse_der_chain, IssuerTrust, PemTrustAnchors, TrustErrorKind, TrustedIssuer,
     ValidatedChain, MAX_CACHED_CHAINS, MAX_CERT_BYTES, MAX_CHAIN_LEN,
+};
+pub use verifier::{
+    MdocSession, PresentationError, PresentationFormat, VerifiedPresentation, WalletVerifier,
 };
