@@ -17,6 +17,8 @@ use eidas_bridge::identity::{
 };
 use serde_json::{json, Map, Value};
 
+use crate::case::{tally, CaseResult, Expectations};
+
 /// What a case produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Got {
@@ -60,6 +62,34 @@ pub struct CaseOutcome {
     pub got: Got,
     /// Whether the outcome meets the expectation.
     pub pass: bool,
+}
+
+/// Suite name in reports and in the expectations file.
+pub const SUITE: &str = "wallet";
+
+impl CaseOutcome {
+    /// The common result of this outcome.
+    pub fn to_case_result(&self) -> CaseResult {
+        CaseResult {
+            suite: SUITE.into(),
+            id: self.id.clone(),
+            expected: self.expected.clone(),
+            actual: self.got.label(),
+            pass: self.pass,
+            note: None,
+        }
+    }
+}
+
+/// Runs every vector under `dir` (sorted by path), one result per vector.
+///
+/// # Errors
+/// When `dir` cannot be listed.
+pub fn run_corpus(dir: &Path) -> std::io::Result<Vec<CaseResult>> {
+    Ok(collect_vectors(dir)?
+        .iter()
+        .map(|f| run_case(f).to_case_result())
+        .collect())
 }
 
 /// Every `*.json` file under `dir`, recursively, sorted; MANIFEST and README are not vectors.
@@ -466,19 +496,24 @@ pub fn run(args: &[String]) -> i32 {
             return 2;
         }
     };
-    let (mut passed, mut failed) = (0usize, 0usize);
-    for f in files {
-        let o = run_case(&f);
-        if o.pass {
-            passed += 1;
-        } else {
-            failed += 1;
+    let exp = match Expectations::embedded() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("conformance wallet: {e}");
+            return 2;
         }
-        println!(
-            "{}",
-            json!({"id": o.id, "expected": o.expected, "got": o.got.label(), "pass": o.pass})
-        );
+    };
+    let mut results = Vec::with_capacity(files.len());
+    for f in files {
+        let r = run_case(&f).to_case_result();
+        let mut line = json!({"id": r.id, "expected": r.expected, "got": r.actual, "pass": r.pass});
+        if let Some(reason) = exp.verdict(&r).reason() {
+            line["note"] = Value::from(reason);
+        }
+        println!("{line}");
+        results.push(r);
     }
+    let (passed, failed) = tally(&results, &exp);
     println!("{passed} passed, {failed} failed");
     i32::from(failed != 0)
 }
