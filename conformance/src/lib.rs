@@ -8,6 +8,7 @@
 //! - [`journal`]: RFC 9162 vectors and tamper detection of journal exports.
 //! - [`report`]: the suite registry and `conformance report` (REPORT.md and its HTML page).
 //! - [`trust`]: the trusted-list corpus runner (`conformance trust`).
+//! - [`trust_ecosystem`]: the generated test ecosystem walked and used as a suite.
 //! - [`wallet`]: the wallet vector runner (`conformance wallet`).
 
 pub mod addressing;
@@ -16,6 +17,7 @@ pub mod ecosystem;
 pub mod journal;
 pub mod report;
 pub mod trust;
+pub mod trust_ecosystem;
 pub mod wallet;
 
 pub use case::{

@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::case::{CaseResult, Expectations, ExpectedFailure, Verdict};
-use crate::{addressing, journal, trust, wallet};
+use crate::{addressing, journal, trust, trust_ecosystem, wallet};
 
 mod render;
 
@@ -43,6 +43,11 @@ pub const SUITES: &[Suite] = &[
         name: trust::SUITE,
         title: "Trusted lists (ETSI TS 119 612): trust-lists/real, broken/, variants/",
         run: |i| trust::run_corpus(&i.corpus.join("trust-lists/real"), i.at),
+    },
+    Suite {
+        name: trust_ecosystem::SUITE,
+        title: "Trusted lists: generated test ecosystem (LOTL walk, certificate validation)",
+        run: |i| trust_ecosystem::run_suite(i.at),
     },
     Suite {
         name: wallet::SUITE,
