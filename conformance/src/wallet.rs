@@ -81,14 +81,20 @@ impl CaseOutcome {
     }
 }
 
-/// Runs every vector under `dir` (sorted by path), one result per vector.
+/// Runs every vector under `dir` (sorted by path), one result per vector; the note is the
+/// vector's file relative to `dir`.
 ///
 /// # Errors
 /// When `dir` cannot be listed.
 pub fn run_corpus(dir: &Path) -> std::io::Result<Vec<CaseResult>> {
     Ok(collect_vectors(dir)?
         .iter()
-        .map(|f| run_case(f).to_case_result())
+        .map(|f| {
+            let mut r = run_case(f).to_case_result();
+            // The vector's file, relative to the corpus folder, says which family it belongs to.
+            r.note = Some(f.strip_prefix(dir).unwrap_or(f).display().to_string());
+            r
+        })
         .collect())
 }
 
