@@ -63,9 +63,10 @@ pub enum ExpectationsError {
     /// The file exceeds [`MAX_EXPECTATIONS_LEN`].
     #[error("expectations file of {0} bytes exceeds the limit")]
     TooLarge(usize),
-    /// The file is not TOML of the expected shape (`[[expected_failure]]` tables).
+    /// The file is not TOML of the expected shape (`[[expected_failure]]` tables with the
+    /// fields of [`ExpectedFailure`] and no others).
     #[error("expectations file: {0}")]
-    Syntax(String),
+    Syntax(#[source] toml::de::Error),
     /// An entry has an empty reason: every divergence must say why.
     #[error("expectation {suite}/{case} has no reason")]
     MissingReason {
@@ -158,8 +159,7 @@ impl Expectations {
         if text.len() > MAX_EXPECTATIONS_LEN {
             return Err(ExpectationsError::TooLarge(text.len()));
         }
-        let file: ExpectationsFile =
-            toml::from_str(text).map_err(|e| ExpectationsError::Syntax(e.message().to_owned()))?;
+        let file: ExpectationsFile = toml::from_str(text).map_err(ExpectationsError::Syntax)?;
         let mut entries = BTreeMap::new();
         for e in file.expected_failure {
             if e.reason.trim().is_empty() {

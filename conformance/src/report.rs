@@ -174,8 +174,9 @@ impl Report {
     }
 }
 
-/// Runs `suites` against `exp`. Expectations for suites outside `suites` are only reported as
-/// unknown when `suites` is the full registry.
+/// Runs `suites` against `exp`. Entries of `exp` for a suite in `suites` that name no case it
+/// produced are reported as stale; entries for other suites are not looked at (see
+/// [`unknown_suite_entries`] for those naming no registered suite).
 pub fn run_suites(suites: &[Suite], input: &SuiteInput, exp: &Expectations) -> Vec<SuiteReport> {
     suites
         .iter()
