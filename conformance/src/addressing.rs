@@ -12,7 +12,7 @@ use eidas_bridge::addressing::{
 };
 use serde::Serialize;
 
-use crate::case::{tally, CaseResult, Expectations};
+use crate::case::{annotate_line, tally, CaseResult, Expectations};
 
 /// Prefix of an expected error in the `expected` column.
 const ERROR_PREFIX: &str = "ERROR:";
@@ -218,9 +218,7 @@ pub fn run(args: &[String]) -> i32 {
             pass: r.pass,
             note: None,
         };
-        if let Some(reason) = exp.verdict(&c).reason() {
-            line["note"] = serde_json::Value::from(reason);
-        }
+        annotate_line(&mut line, &exp.verdict(&c));
         let _ = writeln!(out, "{line}");
         common.push(c);
     }

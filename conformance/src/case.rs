@@ -212,6 +212,15 @@ impl Expectations {
     }
 }
 
+/// Adds the expectation of a listed case to its JSON line (`note`: the reason, `verdict`: the
+/// verdict label); lines of unlisted cases are left as they are.
+pub fn annotate_line(line: &mut serde_json::Value, verdict: &Verdict) {
+    if let (Some(reason), Some(obj)) = (verdict.reason(), line.as_object_mut()) {
+        obj.insert("note".into(), reason.into());
+        obj.insert("verdict".into(), verdict.label().into());
+    }
+}
+
 /// Counts of one run, as the per-suite command lines print them: `passed` counts cases that met
 /// their expectation (expected failures included), `failed` the unexpected outcomes.
 pub fn tally(cases: &[CaseResult], exp: &Expectations) -> (usize, usize) {
@@ -270,6 +279,18 @@ mod tests {
         assert_eq!(e.verdict(&case("c", true)), Verdict::Pass);
         let cases = [case("a", false), case("a", true), case("c", true)];
         assert_eq!(tally(&cases, &e), (2, 1));
+    }
+
+    #[test]
+    fn listed_lines_carry_reason_and_verdict() {
+        let mut line = serde_json::json!({"id": "a", "pass": false});
+        annotate_line(&mut line, &Verdict::Fail);
+        assert_eq!(line, serde_json::json!({"id": "a", "pass": false}));
+        annotate_line(&mut line, &Verdict::ExpectedFailure("why".into()));
+        assert_eq!(
+            line,
+            serde_json::json!({"id": "a", "pass": false, "note": "why", "verdict": "expected failure"})
+        );
     }
 
     #[test]

@@ -21,6 +21,6 @@ pub mod trust_ecosystem;
 pub mod wallet;
 
 pub use case::{
-    tally, CaseResult, Expectations, ExpectationsError, ExpectedFailure, Verdict,
+    annotate_line, tally, CaseResult, Expectations, ExpectationsError, ExpectedFailure, Verdict,
     EMBEDDED_EXPECTATIONS, MAX_EXPECTATIONS_LEN,
 };

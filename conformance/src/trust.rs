@@ -18,7 +18,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use trust_lists::{parse_list, verify_list, TrustedList};
 
-use crate::case::{tally, CaseResult, Expectations};
+use crate::case::{annotate_line, tally, CaseResult, Expectations};
 
 /// Default instant: the fixture time of specs/trust-lists.md clause 4.
 pub const DEFAULT_AT: &str = "2026-08-20T00:00:00Z";
@@ -79,9 +79,7 @@ pub fn run(args: &[String]) -> i32 {
         let mut line = serde_json::json!({
             "id": r.id, "expected": r.expected, "got": r.actual, "pass": r.pass, "fresh": c.fresh
         });
-        if let Some(reason) = exp.verdict(r).reason() {
-            line["note"] = serde_json::Value::from(reason);
-        }
+        annotate_line(&mut line, &exp.verdict(r));
         println!("{line}");
     }
     let results: Vec<CaseResult> = cases.into_iter().map(|c| c.result).collect();

@@ -17,7 +17,7 @@ use eidas_bridge::identity::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::case::{tally, CaseResult, Expectations};
+use crate::case::{annotate_line, tally, CaseResult, Expectations};
 
 /// What a case produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -513,9 +513,7 @@ pub fn run(args: &[String]) -> i32 {
     for f in files {
         let r = run_case(&f).to_case_result();
         let mut line = json!({"id": r.id, "expected": r.expected, "got": r.actual, "pass": r.pass});
-        if let Some(reason) = exp.verdict(&r).reason() {
-            line["note"] = Value::from(reason);
-        }
+        annotate_line(&mut line, &exp.verdict(&r));
         println!("{line}");
         results.push(r);
     }
