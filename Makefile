@@ -4,10 +4,10 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 APT_PACKAGES := libxmlsec1-dev libxml2-dev libssl-dev pkg-config clang libclang-dev xmlsec1
-PY_PACKAGES := grpcio grpcio-health-checking grpcio-reflection cryptography
+PY_PACKAGES := grpcio grpcio-health-checking grpcio-reflection cryptography lxml
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint fmt deps pydeps build demo conformance clean-data
+.PHONY: run test bench lint fmt deps pydeps build demo conformance fuzz
 
 ## Install missing system packages (only those that are missing).
 deps:
@@ -19,7 +19,7 @@ deps:
 
 ## Python packages used by the tests' independent clients (grpcio, cryptography).
 pydeps: deps
-	@python3 -c "import grpc, grpc_health, grpc_reflection, cryptography" 2>/dev/null || \
+	@python3 -c "import grpc, grpc_health, grpc_reflection, cryptography, lxml" 2>/dev/null || \
 	  python3 -m pip install --quiet --disable-pip-version-check $(PY_PACKAGES) || \
 	  python3 -m pip install --quiet --disable-pip-version-check --break-system-packages $(PY_PACKAGES)
 
@@ -44,3 +44,8 @@ lint: deps
 
 fmt:
 	$(CARGO) fmt --all
+
+## Every conformance suite -> conformance/REPORT.md and conformance/report.html (exit 1 on any
+## unexpected failure or unexpected pass). Run from the repository root: the corpus is ../shared/corpus.
+conformance: deps
+	$(CARGO) run -p conformance -- report --corpus ../shared/corpus --out conformance/REPORT.md --html conformance/report.html

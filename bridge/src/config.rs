@@ -72,6 +72,18 @@ pub struct Config {
     pub addressing: TranslatorConfig,
     /// Trusted lists: where from, with which anchors, how often.
     pub trust: TrustSettings,
+    /// Wallet presentations.
+    pub identity: IdentitySettings,
+}
+
+/// `[identity]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IdentitySettings {
+    /// PEM trust anchors for wallet credential issuers, in addition to the PID-provider services of
+    /// the trusted lists.
+    pub issuer_anchors: Vec<PathBuf>,
+    /// Accept the legacy `vc+sd-jwt` media type besides `dc+sd-jwt`.
+    pub accept_legacy_typ: bool,
 }
 
 /// `[trust]`.
@@ -302,6 +314,7 @@ enum Kind {
     Location,
     Bytes,
     Switch,
+    Bool,
 }
 
 impl Kind {
@@ -321,6 +334,7 @@ impl Kind {
             Kind::Location => "an https:// URL, file:PATH or a path (never http://)",
             Kind::Bytes => "a positive number of bytes",
             Kind::Switch => "\"on\" or \"off\" (or a boolean)",
+            Kind::Bool => "true or false",
         }
     }
 }
@@ -354,6 +368,8 @@ const KEYS: &[(&str, Kind)] = &[
     ("trust.fetch_timeout", Kind::Duration),
     ("trust.max_list_bytes", Kind::Bytes),
     ("trust.refresh", Kind::Switch),
+    ("identity.issuer_anchors", Kind::PathList),
+    ("identity.accept_legacy_typ", Kind::Bool),
 ];
 
 /// The environment variable that overrides a dotted key.
@@ -375,6 +391,7 @@ enum Value {
     Ti(TiEnvironment),
     Bytes(u64),
     Switch(bool),
+    Bool(bool),
 }
 
 impl Config {
@@ -402,6 +419,7 @@ impl Config {
             },
             addressing: TranslatorConfig::default(),
             trust: TrustSettings::default(),
+            identity: IdentitySettings::default(),
         }
     }
 
@@ -514,6 +532,8 @@ impl Config {
             ("trust.fetch_timeout", Value::Duration(d)) => self.trust.fetch_timeout = d,
             ("trust.max_list_bytes", Value::Bytes(n)) => self.trust.max_list_bytes = n,
             ("trust.refresh", Value::Switch(b)) => self.trust.refresh = b,
+            ("identity.issuer_anchors", Value::Paths(p)) => self.identity.issuer_anchors = p,
+            ("identity.accept_legacy_typ", Value::Bool(b)) => self.identity.accept_legacy_typ = b,
             (access, Value::Principals(list)) => {
                 let role = match access {
                     "access.operator" => Role::Operator,
@@ -579,6 +599,7 @@ fn parse_toml(kind: Kind, raw: &toml::Value) -> Result<Value, ConfigErrorKind> {
             toml::Value::String(t) => parse_text(kind, t),
             _ => Err(wrong),
         },
+        Kind::Bool => raw.as_bool().map(Value::Bool).ok_or(wrong),
         _ => parse_text(kind, raw.as_str().ok_or(wrong)?),
     }
 }
@@ -621,6 +642,11 @@ fn parse_text(kind: Kind, text: &str) -> Result<Value, ConfigErrorKind> {
         Kind::Switch => match text {
             "on" | "true" => Ok(Value::Switch(true)),
             "off" | "false" => Ok(Value::Switch(false)),
+            _ => Err(bad()),
+        },
+        Kind::Bool => match text {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
             _ => Err(bad()),
         },
         Kind::TiEnvironment => match text {

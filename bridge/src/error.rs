@@ -42,6 +42,9 @@ pub enum Error {
     /// trusted (DESIGN.md "Configuration and first run": say so rather than guess).
     #[error("no trust snapshot is loaded")]
     NoTrustSnapshot,
+    /// A wallet presentation or its challenge was refused.
+    #[error(transparent)]
+    Presentation(#[from] crate::identity::PresentationError),
     /// The named thing does not exist.
     #[error("{what} not found")]
     NotFound {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bridge_proto::pb::addressing_service_server::AddressingServiceServer;
+use bridge_proto::pb::identity_service_server::IdentityServiceServer;
 use bridge_proto::pb::journal_service_server::JournalServiceServer;
 use bridge_proto::pb::trust_service_server::TrustServiceServer;
 use tokio::net::TcpListener;
@@ -17,9 +18,10 @@ use crate::addressing::Translator;
 use crate::config::Config;
 use crate::devpki::DevPki;
 use crate::grpc::{
-    fingerprint, AccessPolicy, AddressingApi, AuthorizeLayer, JournalApi, ObserveLayer, Principal,
-    Role, TrustApi,
+    fingerprint, AccessPolicy, AddressingApi, AuthorizeLayer, IdentityApi, JournalApi,
+    ObserveLayer, Principal, Role, TrustApi,
 };
+use crate::identity::{PemTrustAnchors, WalletVerifier};
 use crate::journal::{
     journal_dir, load_or_create_key, Journal, JournalConfig, JournalError, KeyFileError,
 };
@@ -52,6 +54,9 @@ pub enum ServeError {
     /// The directory's trees cannot be opened.
     #[error("directory: {0}")]
     Directory(#[from] crate::store::directory::DirectoryStoreError),
+    /// A configured wallet issuer anchor is not a PEM certificate.
+    #[error("identity.issuer_anchors: {0}")]
+    IssuerAnchors(crate::identity::TrustErrorKind),
     /// The metrics registry refused a metric.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -80,6 +85,7 @@ pub struct Gateway {
     policy: Arc<AccessPolicy>,
     store: Store,
     journal: Arc<Journal>,
+    wallet: Arc<WalletVerifier>,
     translator: Arc<Translator<crate::store::directory::DirectoryStore>>,
     metrics: Arc<Metrics>,
     dev_pki: Option<DevPki>,
@@ -178,12 +184,23 @@ impl Gateway {
         let journal = Arc::new(journal);
         let trust = Self::prepare_trust(&config, &store, &journal)?;
         report.trust_snapshot = trust.state().current().map(|l| l.digest);
+        let mut anchor_pems = Vec::new();
+        for path in &config.identity.issuer_anchors {
+            anchor_pems.push(std::fs::read(path).map_err(|source| TlsError::Read {
+                path: path.clone(),
+                source,
+            })?);
+        }
+        let issuer_trust =
+            PemTrustAnchors::from_pem(&anchor_pems).map_err(ServeError::IssuerAnchors)?;
+        let wallet = WalletVerifier::new(Arc::new(issuer_trust), config.identity.accept_legacy_typ);
         let gateway = Gateway {
             policy: Arc::new(AccessPolicy::new(grants)),
             identity,
             store,
             journal,
             trust,
+            wallet: Arc::new(wallet),
             translator: Arc::new(translator),
             metrics: Arc::new(Metrics::new()?),
             dev_pki,
@@ -309,6 +326,10 @@ impl Gateway {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(JournalServiceServer::new(JournalApi::new(
+                self.journal.clone(),
+            )))
+            .add_service(IdentityServiceServer::new(IdentityApi::new(
+                self.wallet.clone(),
                 self.journal.clone(),
             )))
             .add_service(AddressingServiceServer::new(AddressingApi::new(

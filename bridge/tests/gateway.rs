@@ -5,8 +5,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use bridge_proto::pb::addressing_service_client::AddressingServiceClient;
+use bridge_proto::pb::identity_service_client::IdentityServiceClient;
 use bridge_proto::pb::journal_service_client::JournalServiceClient;
-use bridge_proto::pb::{GetCheckpointRequest, TranslateRequest};
+use bridge_proto::pb::{
+    CreateChallengeRequest, GetCheckpointRequest, PresentationFormat, TranslateRequest,
+    VerifyPresentationRequest,
+};
 use eidas_bridge::config::Config;
 use eidas_bridge::devpki::DevPki;
 use eidas_bridge::gateway::Gateway;
@@ -176,7 +180,45 @@ async fn mutual_tls_health_roles_and_metrics() {
     let info = err.get_details_error_info().unwrap();
     assert_eq!(info.metadata["code"], "invalid_format");
 
-    // 6. Metrics count the calls by method and code.
+    // 6. Wallet presentations: a challenge is single use, whatever the outcome.
+    let channel = tls::connect(
+        &gw.addr.to_string(),
+        &client_for(&gw.pki, &ca, Some(Role::Operator)),
+    )
+    .unwrap();
+    let mut identity = IdentityServiceClient::new(channel);
+    let challenge = identity
+        .create_challenge(CreateChallengeRequest {
+            audience: "x509_san_dns:bridge.example.fr".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(challenge.nonce.len() >= 22, "at least 128 bits of nonce");
+    let verify = VerifyPresentationRequest {
+        format: PresentationFormat::SdJwtVc as i32,
+        presentation: b"eyJhbGciOiJub25lIn0.e30.~".to_vec(),
+        nonce: challenge.nonce.clone(),
+        audience: challenge.audience.clone(),
+        ..Default::default()
+    };
+    let err = identity
+        .verify_presentation(verify.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert_eq!(
+        err.get_details_error_info().unwrap().reason,
+        "PRESENTATION_REFUSED"
+    );
+    let err = identity.verify_presentation(verify).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(
+        err.get_details_error_info().unwrap().reason,
+        "CHALLENGE_UNKNOWN_OR_USED"
+    );
+
+    // 7. Metrics count the calls by method and code.
     let body = http_get(gw.metrics, "/metrics").await;
     assert!(
         body.contains(r#"grpc_code="PERMISSION_DENIED",grpc_method="GetCheckpoint""#),
@@ -190,7 +232,7 @@ async fn mutual_tls_health_roles_and_metrics() {
     );
     assert!(body.contains("eidas_bridge_grpc_server_handling_seconds_bucket"));
 
-    // 7. Graceful shutdown returns cleanly.
+    // 8. Graceful shutdown returns cleanly.
     gw.stop.take().unwrap().send(()).unwrap();
     gw.task.await.unwrap().unwrap();
 }

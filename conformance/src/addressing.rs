@@ -5,32 +5,41 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 
 use eidas_bridge::addressing::{
     import_into_memory, parse_records, ImportFormat, MemoryDirectory, Translator, TranslatorConfig,
 };
 use serde::Serialize;
 
+use crate::case::{annotate_line, tally, CaseResult, Expectations};
+
 /// Prefix of an expected error in the `expected` column.
 const ERROR_PREFIX: &str = "ERROR:";
 
-/// The outcome of one case, as printed.
+/// Suite name in reports and in the expectations file.
+pub const SUITE: &str = "addressing";
+
+/// One case as the command line prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CaseResult {
+struct AddressingCase {
     /// Case id: `<line number>` of the case file.
-    pub id: String,
+    id: String,
     /// Source space.
-    pub from: String,
+    from: String,
     /// Input address.
-    pub input: String,
+    input: String,
     /// Target space.
-    pub to: String,
+    to: String,
     /// Expected output or `ERROR:<code>`.
-    pub expected: String,
+    expected: String,
     /// Actual output or `ERROR:<code>`.
-    pub got: String,
+    got: String,
     /// Whether `got == expected`.
-    pub pass: bool,
+    pass: bool,
+    /// The case file's note column.
+    #[serde(skip)]
+    note: Option<String>,
 }
 
 /// Why a run could not start.
@@ -81,11 +90,46 @@ pub fn load_directory(path: &str) -> Result<MemoryDirectory, RunError> {
     Ok(dir)
 }
 
-/// Runs every case of `cases` (header line first) against `dir`.
+/// Runs every case of `cases` (header line first) against `dir`. The case id is the line number;
+/// the note gives the translation asked for and the case file's own note.
 ///
 /// # Errors
 /// [`RunError::CaseLine`] for a malformed line, [`RunError::Read`] on a read fault.
 pub fn run_cases(cases: impl BufRead, dir: &MemoryDirectory) -> Result<Vec<CaseResult>, RunError> {
+    Ok(addressing_cases(cases, dir)?
+        .into_iter()
+        .map(|c| CaseResult {
+            suite: SUITE.into(),
+            note: Some(match c.note.as_deref() {
+                Some(n) if !n.is_empty() => format!("{} -> {}: {} ({n})", c.from, c.to, c.input),
+                _ => format!("{} -> {}: {}", c.from, c.to, c.input),
+            }),
+            id: c.id,
+            expected: c.expected,
+            actual: c.got,
+            pass: c.pass,
+        })
+        .collect())
+}
+
+/// Runs the corpus folder (`DIR/cases.tsv` against the directory `DIR/directory.tsv`).
+///
+/// # Errors
+/// As [`load_directory`] and [`run_cases`].
+pub fn run_corpus(dir: &Path) -> Result<Vec<CaseResult>, RunError> {
+    let directory = load_directory(&dir.join("directory.tsv").to_string_lossy())?;
+    let cases = dir.join("cases.tsv");
+    let file = File::open(&cases).map_err(|source| RunError::Read {
+        path: cases.display().to_string(),
+        source,
+    })?;
+    run_cases(BufReader::new(file), &directory)
+}
+
+fn addressing_cases(
+    cases: impl BufRead,
+    dir: &MemoryDirectory,
+) -> Result<Vec<AddressingCase>, RunError> {
     let translator = Translator::new(TranslatorConfig::default(), dir);
     let mut out = Vec::new();
     for (i, line) in cases.lines().enumerate() {
@@ -107,7 +151,8 @@ pub fn run_cases(cases: impl BufRead, dir: &MemoryDirectory) -> Result<Vec<CaseR
             Ok(s) => s,
             Err(e) => format!("{ERROR_PREFIX}{}", e.code()),
         };
-        out.push(CaseResult {
+        out.push(AddressingCase {
+            note: cols.get(4).map(|n| (*n).to_owned()),
             id: (i + 1).to_string(),
             from: cols[0].to_owned(),
             input: cols[1].to_owned(),
@@ -144,7 +189,7 @@ pub fn run(args: &[String]) -> i32 {
             path: cases.clone(),
             source,
         })?;
-        run_cases(BufReader::new(file), &dir)
+        addressing_cases(BufReader::new(file), &dir)
     });
     let results = match results {
         Ok(r) => r,
@@ -153,14 +198,31 @@ pub fn run(args: &[String]) -> i32 {
             return 2;
         }
     };
+    let exp = match Expectations::embedded() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("conformance addressing: {e}");
+            return 2;
+        }
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for r in &results {
-        let line = serde_json::to_string(r).unwrap_or_default();
+    let mut common = Vec::with_capacity(results.len());
+    for r in results {
+        let mut line = serde_json::to_value(&r).unwrap_or_default();
+        let c = CaseResult {
+            suite: SUITE.into(),
+            id: r.id,
+            expected: r.expected,
+            actual: r.got,
+            pass: r.pass,
+            note: None,
+        };
+        annotate_line(&mut line, &exp.verdict(&c));
         let _ = writeln!(out, "{line}");
+        common.push(c);
     }
-    let passed = results.iter().filter(|r| r.pass).count();
-    let failed = results.len() - passed;
+    let (passed, failed) = tally(&common, &exp);
     let _ = writeln!(out, "{passed} passed, {failed} failed");
     i32::from(failed > 0)
 }

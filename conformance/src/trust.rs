@@ -5,9 +5,11 @@
 //! Signers: LOTLs and pivots are checked against the OJ anchors plus the EU certificates of
 //! every verified LOTL; national lists against the certificates the verified LOTLs announce for
 //! their territory. Expectations: genuine files and variants are valid; broken files are
-//! refused with the code their defect implies; lists whose signer no LOTL of the corpus
-//! announces are listed in [`KNOWN_UNANNOUNCED`] with the reason, and checked a second time
-//! against their own KeyInfo certificate.
+//! refused with the code their defect implies. A list refused because no LOTL of the corpus
+//! announces its signer gets a second case, `FILE#keyinfo-pinned`, checked against its own KeyInfo
+//! certificate, so such a divergence is only ever about the announcement, never the signature.
+//! Known divergences are listed, with their reason, in `conformance/expectations.toml`
+//! ([`crate::Expectations`]).
 
 use std::path::{Path, PathBuf};
 
@@ -16,14 +18,23 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use trust_lists::{parse_list, verify_list, TrustedList};
 
-/// Default instant: the fixture time of specs/trust-lists.md clause 4.
-const DEFAULT_AT: &str = "2026-08-20T00:00:00Z";
+use crate::case::{annotate_line, tally, CaseResult, Expectations};
 
-/// Files whose signer no LOTL of the corpus announces (expected divergence, with reason).
-pub const KNOWN_UNANNOUNCED: [(&str, &str); 1] = [(
-    "DE-tl-seq22-2015-08-12.xml",
-    "2015 signer 14R-TSL 1:PN (expired 2019) predates the oldest pivot (282, 2021)",
-)];
+/// Default instant: the fixture time of specs/trust-lists.md clause 4.
+pub const DEFAULT_AT: &str = "2026-08-20T00:00:00Z";
+
+/// Suite name in reports and in the expectations file.
+pub const SUITE: &str = "trust";
+
+/// Outcome code of a list whose signer no verified LOTL announces.
+const SIGNER_NOT_ANNOUNCED: &str = "signature.SignerNotAnnounced";
+
+/// One case as the command line prints it: the common result plus the list's freshness.
+#[derive(Debug, Clone)]
+struct TrustCase {
+    result: CaseResult,
+    fresh: bool,
+}
 
 /// Runs the suite; returns the process exit code.
 pub fn run(args: &[String]) -> i32 {
@@ -49,13 +60,57 @@ pub fn run(args: &[String]) -> i32 {
     let Ok(at) = OffsetDateTime::parse(&at, &Rfc3339) else {
         return usage("--at must be RFC 3339");
     };
-    match run_dir(&dir, at) {
-        Ok(failed) => i32::from(failed > 0),
+    let exp = match Expectations::embedded() {
+        Ok(e) => e,
         Err(e) => {
             eprintln!("conformance trust: {e}");
-            2
+            return 2;
         }
+    };
+    let cases = match trust_cases(&dir, at) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("conformance trust: {e}");
+            return 2;
+        }
+    };
+    for c in &cases {
+        let r = &c.result;
+        let mut line = serde_json::json!({
+            "id": r.id, "expected": r.expected, "got": r.actual, "pass": r.pass, "fresh": c.fresh
+        });
+        annotate_line(&mut line, &exp.verdict(r));
+        println!("{line}");
     }
+    let results: Vec<CaseResult> = cases.into_iter().map(|c| c.result).collect();
+    let (passed, failed) = tally(&results, &exp);
+    println!("{passed} passed, {failed} failed");
+    i32::from(failed > 0)
+}
+
+/// Runs the trusted-list corpus in `dir` (module doc) at `at`, one result per case; the note of
+/// a valid list says whether it is fresh at `at`.
+///
+/// # Errors
+/// A one-line reason when the anchors or a file cannot be read.
+pub fn run_corpus(dir: &Path, at: OffsetDateTime) -> Result<Vec<CaseResult>, String> {
+    Ok(trust_cases(dir, at)?
+        .into_iter()
+        .map(|c| {
+            let mut r = c.result;
+            if r.actual == "valid" {
+                r.note = Some(
+                    if c.fresh {
+                        "fresh"
+                    } else {
+                        "past its next update"
+                    }
+                    .into(),
+                );
+            }
+            r
+        })
+        .collect())
 }
 
 fn usage(msg: &str) -> i32 {
@@ -127,7 +182,7 @@ fn expected(rel: &str) -> &'static str {
     }
 }
 
-fn run_dir(dir: &Path, at: OffsetDateTime) -> Result<usize, String> {
+fn trust_cases(dir: &Path, at: OffsetDateTime) -> Result<Vec<TrustCase>, String> {
     let mut anchors = Vec::new();
     for p in std::fs::read_dir(dir.join("anchors"))
         .map_err(|e| format!("anchors: {e}"))?
@@ -157,7 +212,7 @@ fn run_dir(dir: &Path, at: OffsetDateTime) -> Result<usize, String> {
         }
     }
     // 2. Every file, one case each.
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut out = Vec::new();
     for path in files {
         let rel = path
             .strip_prefix(dir)
@@ -165,11 +220,6 @@ fn run_dir(dir: &Path, at: OffsetDateTime) -> Result<usize, String> {
             .to_string_lossy()
             .into_owned();
         let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let unannounced = KNOWN_UNANNOUNCED.iter().find(|(f, _)| *f == name);
         let signers = match parse_list(&bytes) {
             Ok(l) if l.is_lotl() => {
                 let mut s = anchors.clone();
@@ -179,42 +229,39 @@ fn run_dir(dir: &Path, at: OffsetDateTime) -> Result<usize, String> {
             Ok(l) => announced(&verified, &l.territory),
             Err(_) => anchors.clone(),
         };
-        let mut cases = vec![(
-            rel.clone(),
-            signers,
-            if unannounced.is_some() {
-                "signature.SignerNotAnnounced"
-            } else {
-                expected(&rel)
-            },
-        )];
-        if unannounced.is_some() {
-            cases.push((
-                format!("{rel}#keyinfo-pinned"),
-                keyinfo_signer(&bytes),
+        let case = check(&rel, &bytes, &signers, expected(&rel), at);
+        // A list whose signer nobody announces: is the signature itself sound?
+        let pinned = (case.result.actual == SIGNER_NOT_ANNOUNCED).then(|| {
+            check(
+                &format!("{rel}#keyinfo-pinned"),
+                &bytes,
+                &keyinfo_signer(&bytes),
                 "valid",
-            ));
-        }
-        for (id, signers, want) in cases {
-            let (got, fresh) = match verify_list(&bytes, &signers) {
-                Ok(v) => ("valid".to_string(), v.list.is_fresh_at(at)),
-                Err(e) => (e.code(), false),
-            };
-            let pass = got == want;
-            if pass {
-                passed += 1;
-            } else {
-                failed += 1;
-            }
-            let mut line = serde_json::json!({"id": id, "expected": want, "got": got, "pass": pass, "fresh": fresh});
-            if let Some((_, reason)) = unannounced {
-                line["note"] = serde_json::Value::from(*reason);
-            }
-            println!("{line}");
-        }
+                at,
+            )
+        });
+        out.push(case);
+        out.extend(pinned);
     }
-    println!("{passed} passed, {failed} failed");
-    Ok(failed)
+    Ok(out)
+}
+
+fn check(id: &str, bytes: &[u8], signers: &[X509], want: &str, at: OffsetDateTime) -> TrustCase {
+    let (got, fresh) = match verify_list(bytes, signers) {
+        Ok(v) => ("valid".to_string(), v.list.is_fresh_at(at)),
+        Err(e) => (e.code(), false),
+    };
+    TrustCase {
+        result: CaseResult {
+            suite: SUITE.into(),
+            id: id.into(),
+            expected: want.into(),
+            pass: got == want,
+            actual: got,
+            note: None,
+        },
+        fresh,
+    }
 }
 
 /// The KeyInfo certificate of a list, for the pinned-signer cases.

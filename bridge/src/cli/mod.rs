@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod address;
+pub mod identity;
 pub mod journal;
 pub mod trust;
 
@@ -42,6 +43,9 @@ pub enum Command {
     /// Translate addresses between national spaces; import and look up the directory.
     #[command(subcommand)]
     Address(address::AddressCommand),
+    /// Verify a wallet presentation (SD-JWT VC or mdoc).
+    #[command(subcommand)]
+    Identity(identity::IdentityCommand),
     /// Replay, export and verify the exchange journal (auditors).
     #[command(subcommand)]
     Journal(journal::JournalCommand),
@@ -56,6 +60,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::Address(cmd) => address::run(cmd, cli.json),
+        Command::Identity(cmd) => identity::run(cmd, cli.json),
         Command::Journal(cmd) => journal::run(cmd, cli.json),
         Command::Trust(cmd) => trust::run(cmd, cli.json),
     }

@@ -3,6 +3,7 @@
 
 mod access;
 mod addressing;
+mod identity;
 mod journal;
 mod observe;
 mod status;
@@ -13,6 +14,7 @@ pub use access::{
     Principal, Role,
 };
 pub use addressing::{AddressingApi, MAX_IMPORT_BYTES};
+pub use identity::IdentityApi;
 pub use journal::{entry_to_pb, JournalApi};
 pub use observe::ObserveLayer;
 pub use status::ERROR_DOMAIN;

@@ -8,6 +8,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::addressing::AddressError;
 use crate::error::Error;
+use crate::identity::{ChallengeErrorKind, PresentationError};
 use crate::journal::{JournalError, ProofError};
 use crate::store::directory::DirectoryStoreError;
 
@@ -80,6 +81,7 @@ fn map(err: &Error) -> Mapped {
             "NO_TRUST_SNAPSHOT",
             err.to_string(),
         ),
+        Error::Presentation(e) => map_presentation(e),
         Error::NotFound { what } => Mapped::new(
             Code::NotFound,
             &format!("{}_NOT_FOUND", what.to_ascii_uppercase()),
@@ -108,6 +110,38 @@ fn map_address(e: &AddressError) -> Mapped {
         m.violation = Some(("address", e.code().to_owned()));
     }
     m
+}
+
+fn map_presentation(e: &PresentationError) -> Mapped {
+    match e {
+        PresentationError::Challenge(c) => {
+            let reason = match c {
+                ChallengeErrorKind::UnknownOrUsed => "CHALLENGE_UNKNOWN_OR_USED",
+                ChallengeErrorKind::Expired { .. } => "CHALLENGE_EXPIRED",
+                ChallengeErrorKind::AudienceMismatch => "CHALLENGE_AUDIENCE_MISMATCH",
+                ChallengeErrorKind::Full { .. } => {
+                    return Mapped::new(
+                        Code::ResourceExhausted,
+                        "TOO_MANY_CHALLENGES",
+                        e.to_string(),
+                    )
+                }
+                _ => "CHALLENGE_REFUSED",
+            };
+            Mapped::new(Code::FailedPrecondition, reason, e.to_string())
+        }
+        PresentationError::Invalid(inner) => {
+            let mut m = Mapped::new(Code::InvalidArgument, "PRESENTATION_REFUSED", e.to_string());
+            m.metadata = vec![("code".to_owned(), inner.code())];
+            m.violation = Some(("presentation", inner.code()));
+            m
+        }
+        PresentationError::NotText | PresentationError::MissingSession => {
+            let mut m = Mapped::new(Code::InvalidArgument, "INVALID_FIELD", e.to_string());
+            m.violation = Some(("presentation", e.to_string()));
+            m
+        }
+    }
 }
 
 fn map_journal(e: &JournalError) -> Mapped {

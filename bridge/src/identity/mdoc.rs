@@ -1,0 +1,426 @@
+//! ISO/IEC 18013-5 mdoc DeviceResponse verification (section 9.3.1 "Inspection procedure for issuer
+//! data authentication" and 9.1.3 "mdoc authentication"), also used for OpenID4VP 1.0 Appendix B.2:
+//!
+//! 1. IssuerAuth COSE_Sign1: x5chain (label 33) validated to a trust anchor at the instant,
+//!    signature by the leaf key; payload is tag-24 MobileSecurityObject bytes.
+//! 2. MSO docType equals the document docType (and the requested one); validityInfo covers the instant.
+//! 3. Each IssuerSignedItemBytes, hashed exactly as received, equals valueDigests[ns][digestID].
+//! 4. DeviceAuth over DeviceAuthenticationBytes = tag24(["DeviceAuthentication", SessionTranscript,
+//!    docType, DeviceNameSpacesBytes]): DeviceSignature with the MSO device key, or DeviceMac with
+//!    EMacKey = HKDF-SHA256(ECDH(reader ephemeral key, device key), SHA-256(tag24(transcript)), "EMacKey").
+
+use ciborium::Value;
+use openssl::pkey::{PKey, Private};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tracing::debug;
+
+use super::cbor::{
+    self, array_items, decode, decode_span, get, map_entries, map_get, tag24, tag24_content,
+    text_at, untag24, Span,
+};
+use super::cose::{cose_key_to_public, ecdh, hkdf_sha256_32, x5chain, CoseMessage};
+use super::jose::JwsAlg;
+use super::trust::{IssuerTrust, TrustedIssuer};
+use super::{IdentityError, MdocErrorKind};
+
+/// Largest accepted DeviceResponse, in bytes. Real mDL/PID responses with a portrait are ~30 KiB;
+/// 4 MiB bounds the work on hostile input.
+pub const MAX_DEVICE_RESPONSE_BYTES: usize = 4 << 20;
+
+/// Most documents accepted in one DeviceResponse (a PID plus a few attestations).
+pub const MAX_DOCUMENTS: usize = 16;
+
+/// Most IssuerSignedItems accepted per document (the mDL data model has ~40 elements).
+pub const MAX_ELEMENTS: usize = 512;
+
+/// Whether and how DeviceAuth is checked.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum DeviceAuthCheck {
+    /// Not checked: only issuer data authentication (the caller must know why).
+    #[default]
+    Skip,
+    /// Checked against this session.
+    Verify {
+        /// CBOR SessionTranscript (plain array, not tag-24 wrapped).
+        session_transcript: Vec<u8>,
+        /// The reader's ephemeral private key, needed only for DeviceMac.
+        reader_ephemeral_key: Option<PKey<Private>>,
+    },
+}
+
+/// Verifier policy for a DeviceResponse.
+#[derive(Debug, Clone)]
+pub struct MdocPolicy {
+    /// The docType asked for; every document must have it.
+    pub expected_doc_type: Option<String>,
+    /// DeviceAuth handling.
+    pub device_auth: DeviceAuthCheck,
+    /// Accepted COSE signature algorithms.
+    pub algorithms: Vec<JwsAlg>,
+}
+
+impl Default for MdocPolicy {
+    fn default() -> Self {
+        Self {
+            expected_doc_type: None,
+            device_auth: DeviceAuthCheck::Skip,
+            algorithms: JwsAlg::ALL.to_vec(),
+        }
+    }
+}
+
+/// One issuer-signed data element whose digest matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerSignedElement {
+    /// Namespace, e.g. `org.iso.18013.5.1`.
+    pub namespace: String,
+    /// Element identifier, e.g. `family_name`.
+    pub identifier: String,
+    /// The element value exactly as received (CBOR); decoded on demand by [`Self::value`], so
+    /// that verification does not pay for decoding elements (a portrait is ~20 KiB) nobody reads.
+    pub value_cbor: Vec<u8>,
+}
+
+impl IssuerSignedElement {
+    /// The decoded element value.
+    ///
+    /// # Errors
+    /// [`MdocErrorKind::Cbor`] if the value nests deeper than [`super::MAX_CBOR_DEPTH`].
+    pub fn value(&self) -> Result<Value, MdocErrorKind> {
+        decode(&self.value_cbor)
+    }
+}
+
+/// A verified document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedDocument {
+    /// The docType.
+    pub doc_type: String,
+    /// The document signer, as validated.
+    pub issuer: TrustedIssuer,
+    /// Every issuer-signed element, digest-checked.
+    pub elements: Vec<IssuerSignedElement>,
+    /// Whether DeviceAuth was verified.
+    pub device_authenticated: bool,
+}
+
+impl VerifiedDocument {
+    /// The claims as JSON, `{namespace: {identifier: value}}`: byte strings become unpadded
+    /// base64url text, tags are unwrapped (full-date, tag 1004, and tdate, tag 0, are text).
+    /// Elements whose value cannot be decoded are left out.
+    pub fn claims_json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for e in &self.elements {
+            let Ok(v) = e.value() else { continue };
+            let ns = out
+                .entry(e.namespace.clone())
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if let serde_json::Value::Object(m) = ns {
+                m.insert(e.identifier.clone(), cbor_to_json(&v));
+            }
+        }
+        serde_json::Value::Object(out)
+    }
+}
+
+/// CBOR -> JSON for claim output (depth is bounded by [`super::MAX_CBOR_DEPTH`] at decode time).
+fn cbor_to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Integer(i) => i64::try_from(i128::from(*i))
+            .map(J::from)
+            .unwrap_or(J::Null),
+        Value::Bytes(b) => J::String(super::jose::b64url_encode(b)),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(J::Number)
+            .unwrap_or(J::Null),
+        Value::Text(t) => J::String(t.clone()),
+        Value::Bool(b) => J::Bool(*b),
+        Value::Tag(_, inner) => cbor_to_json(inner),
+        Value::Array(a) => J::Array(a.iter().map(cbor_to_json).collect()),
+        Value::Map(m) => J::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Value::Text(t) => t.clone(),
+                        other => cbor_to_json(other).to_string(),
+                    };
+                    (key, cbor_to_json(v))
+                })
+                .collect(),
+        ),
+        _ => J::Null,
+    }
+}
+
+fn structure(s: &'static str) -> MdocErrorKind {
+    MdocErrorKind::Structure { structure: s }
+}
+
+/// Verifies a DeviceResponse at `now` (Unix seconds).
+///
+/// # Errors
+/// [`IdentityError::Mdoc`] with the failed rule.
+pub fn verify_device_response(
+    bytes: &[u8],
+    policy: &MdocPolicy,
+    trust: &dyn IssuerTrust,
+    now: i64,
+) -> Result<Vec<VerifiedDocument>, IdentityError> {
+    if bytes.len() > MAX_DEVICE_RESPONSE_BYTES {
+        return Err(MdocErrorKind::TooLarge {
+            len: bytes.len(),
+            max: MAX_DEVICE_RESPONSE_BYTES,
+        }
+        .into());
+    }
+    // The response is navigated by span; only the small status value is decoded here.
+    if let Some(span) = map_get(bytes, 0, "status")? {
+        let status = decode(&bytes[span.start..span.end])?;
+        let s = status
+            .as_integer()
+            .and_then(|i| i64::try_from(i).ok())
+            .ok_or(structure("DeviceResponse status"))?;
+        if s != 0 {
+            return Err(MdocErrorKind::ResponseStatus { status: s }.into());
+        }
+    }
+    let docs_span = map_get(bytes, 0, "documents")?.ok_or(MdocErrorKind::NoDocuments)?;
+    let docs = array_items(bytes, docs_span.start)?;
+    if docs.is_empty() {
+        return Err(MdocErrorKind::NoDocuments.into());
+    }
+    if docs.len() > MAX_DOCUMENTS {
+        return Err(structure("DeviceResponse documents (too many)").into());
+    }
+    docs.iter()
+        .map(|d| verify_document(bytes, *d, policy, trust, now).map_err(IdentityError::from))
+        .collect()
+}
+
+fn verify_document(
+    buf: &[u8],
+    span: Span,
+    policy: &MdocPolicy,
+    trust: &dyn IssuerTrust,
+    now: i64,
+) -> Result<VerifiedDocument, MdocErrorKind> {
+    // The document is navigated by span: the (large) name spaces are decoded item by item only.
+    let doc_buf = &buf[span.start..span.end];
+    let field = |parent: Span, name: &'static str| -> Result<Span, MdocErrorKind> {
+        map_get(doc_buf, parent.start, name)?.ok_or(structure(name))
+    };
+    let whole = Span {
+        start: 0,
+        end: doc_buf.len(),
+    };
+    let doc_type = match decode_span(doc_buf, field(whole, "docType")?)? {
+        Value::Text(t) => t,
+        _ => return Err(structure("docType")),
+    };
+    if policy
+        .expected_doc_type
+        .as_ref()
+        .is_some_and(|e| *e != doc_type)
+    {
+        return Err(MdocErrorKind::UnexpectedDocType);
+    }
+    let issuer_signed = field(whole, "issuerSigned")?;
+
+    // 1. IssuerAuth: chain to an anchor, then the signature (9.3.1 steps 1-4).
+    let auth = CoseMessage::from_value(
+        &decode_span(doc_buf, field(issuer_signed, "issuerAuth")?)?,
+        "issuerAuth",
+    )?;
+    let alg = auth.sign_alg(&policy.algorithms)?;
+    let validated = trust
+        .verify_der_chain(&x5chain(&auth)?, now)
+        .map_err(MdocErrorKind::IssuerTrust)?;
+    let (issuer, leaf_key) = (validated.issuer, validated.leaf_key);
+    let payload = auth
+        .payload
+        .as_deref()
+        .ok_or(structure("issuerAuth payload"))?;
+    auth.verify_sign1(alg, &leaf_key, payload)
+        .map_err(MdocErrorKind::IssuerSignature)?;
+    debug!(?alg, "issuerAuth verified");
+
+    // 2. MSO: docType and validity (9.3.1 steps 6-7).
+    let mso_bytes = untag24(&decode(payload)?)
+        .ok_or(structure("MobileSecurityObjectBytes"))?
+        .to_vec();
+    let mso = decode(&mso_bytes)?;
+    if get(&mso, "docType").and_then(Value::as_text) != Some(doc_type.as_str()) {
+        return Err(MdocErrorKind::DocTypeMismatch);
+    }
+    check_validity(
+        get(&mso, "validityInfo").ok_or(structure("validityInfo"))?,
+        now,
+    )?;
+
+    // 3. Digests over the received IssuerSignedItemBytes (9.3.1 step 5).
+    // Low-level SHA-2 hashers: no per-item EVP fetch (26+ items per document).
+    let md: u16 = match get(&mso, "digestAlgorithm").and_then(Value::as_text) {
+        Some("SHA-256") => 256,
+        Some("SHA-384") => 384,
+        Some("SHA-512") => 512,
+        _ => return Err(MdocErrorKind::DigestAlgorithm),
+    };
+    let value_digests = get(&mso, "valueDigests").ok_or(structure("valueDigests"))?;
+    let elements = check_digests(doc_buf, value_digests, md)?;
+    debug!(elements = elements.len(), "issuer-signed items verified");
+
+    // 4. DeviceAuth (9.1.3).
+    let device_authenticated = match &policy.device_auth {
+        DeviceAuthCheck::Skip => false,
+        DeviceAuthCheck::Verify {
+            session_transcript,
+            reader_ephemeral_key,
+        } => {
+            let device_key = get(&mso, "deviceKeyInfo")
+                .and_then(|d| get(d, "deviceKey"))
+                .ok_or(MdocErrorKind::DeviceKey)?;
+            let device_key = cose_key_to_public(device_key)?;
+            verify_device_auth(
+                doc_buf,
+                &doc_type,
+                session_transcript,
+                reader_ephemeral_key.as_ref(),
+                &device_key,
+                policy,
+            )?;
+            true
+        }
+    };
+    Ok(VerifiedDocument {
+        doc_type,
+        issuer,
+        elements,
+        device_authenticated,
+    })
+}
+
+fn tdate(v: &Value) -> Result<i64, MdocErrorKind> {
+    let s = match v {
+        Value::Tag(0, inner) => inner.as_text(),
+        Value::Text(t) => Some(t.as_str()),
+        _ => None,
+    }
+    .ok_or(structure("validityInfo tdate"))?;
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map(OffsetDateTime::unix_timestamp)
+        .map_err(|_| structure("validityInfo tdate"))
+}
+
+fn check_validity(vi: &Value, now: i64) -> Result<(), MdocErrorKind> {
+    let from = tdate(get(vi, "validFrom").ok_or(structure("validFrom"))?)?;
+    let until = tdate(get(vi, "validUntil").ok_or(structure("validUntil"))?)?;
+    if now < from || now > until {
+        return Err(MdocErrorKind::NotValidAtTime);
+    }
+    Ok(())
+}
+
+fn check_digests(
+    doc_buf: &[u8],
+    value_digests: &Value,
+    md: u16,
+) -> Result<Vec<IssuerSignedElement>, MdocErrorKind> {
+    let is = map_get(doc_buf, 0, "issuerSigned")?.ok_or(structure("IssuerSigned"))?;
+    let Some(ns_span) = map_get(doc_buf, is.start, "nameSpaces")? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for kv in map_entries(doc_buf, ns_span.start)?.chunks(2) {
+        let [k, v] = kv else {
+            return Err(MdocErrorKind::Cbor);
+        };
+        let ns = text_at(doc_buf, *k).ok_or(structure("IssuerNameSpaces key"))?;
+        let digests = get(value_digests, &ns).ok_or(MdocErrorKind::DigestMismatch)?;
+        for item in array_items(doc_buf, v.start)? {
+            if out.len() >= MAX_ELEMENTS {
+                return Err(structure("IssuerNameSpaces (too many elements)"));
+            }
+            let raw = &doc_buf[item.start..item.end];
+            // IssuerSignedItem is navigated by span as well: digestID, elementIdentifier and the
+            // raw elementValue are all that verification needs.
+            let inner = tag24_content(doc_buf, item)?;
+            if cbor::skip(inner, 0, 0)? != inner.len() {
+                return Err(MdocErrorKind::Cbor);
+            }
+            let member = |name: &'static str| -> Result<Span, MdocErrorKind> {
+                map_get(inner, 0, name)?.ok_or(structure(name))
+            };
+            let id = cbor::uint_at(inner, member("digestID")?).ok_or(structure("digestID"))?;
+            let expected = digests
+                .as_map()
+                .and_then(|m| m.iter().find(|(k, _)| k.as_integer() == Some(id.into())))
+                .and_then(|(_, d)| d.as_bytes())
+                .ok_or(MdocErrorKind::DigestMismatch)?;
+            let got = super::jose::sha2(md, raw).ok_or(MdocErrorKind::DigestAlgorithm)?;
+            if *got != **expected {
+                return Err(MdocErrorKind::DigestMismatch);
+            }
+            let identifier = cbor::text_raw(inner, member("elementIdentifier")?)
+                .ok_or(structure("elementIdentifier"))?;
+            let value = member("elementValue")?;
+            out.push(IssuerSignedElement {
+                namespace: ns.clone(),
+                identifier: identifier.to_owned(),
+                value_cbor: inner[value.start..value.end].to_vec(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// DeviceAuthenticationBytes built from the received transcript and DeviceNameSpacesBytes (9.1.3.4).
+fn device_authentication_bytes(transcript: &[u8], doc_type: &str, device_ns_raw: &[u8]) -> Vec<u8> {
+    let mut da = vec![0x84];
+    da.extend(cbor::encode(&Value::Text("DeviceAuthentication".into())));
+    da.extend_from_slice(transcript);
+    da.extend(cbor::encode(&Value::Text(doc_type.to_owned())));
+    da.extend_from_slice(device_ns_raw);
+    tag24(&da)
+}
+
+fn verify_device_auth(
+    doc_buf: &[u8],
+    doc_type: &str,
+    transcript: &[u8],
+    reader_key: Option<&PKey<Private>>,
+    device_key: &openssl::pkey::PKey<openssl::pkey::Public>,
+    policy: &MdocPolicy,
+) -> Result<(), MdocErrorKind> {
+    let ds = map_get(doc_buf, 0, "deviceSigned")?.ok_or(structure("DeviceSigned"))?;
+    let ns = map_get(doc_buf, ds.start, "nameSpaces")?.ok_or(structure("DeviceNameSpacesBytes"))?;
+    let dab = device_authentication_bytes(transcript, doc_type, &doc_buf[ns.start..ns.end]);
+    let device_auth = decode_span(
+        doc_buf,
+        map_get(doc_buf, ds.start, "deviceAuth")?.ok_or(structure("DeviceAuth"))?,
+    )?;
+    let device_auth = &device_auth;
+    if let Some(sig) = get(device_auth, "deviceSignature") {
+        let msg = CoseMessage::from_value(sig, "DeviceSignature")?;
+        let alg = msg.sign_alg(&policy.algorithms)?;
+        // The payload is detached (9.1.3.6); an attached one must equal DeviceAuthenticationBytes.
+        if msg.payload.as_ref().is_some_and(|p| *p != dab) {
+            return Err(MdocErrorKind::DeviceAuthFailed);
+        }
+        return msg
+            .verify_sign1(alg, device_key, &dab)
+            .map_err(|_| MdocErrorKind::DeviceAuthFailed);
+    }
+    if let Some(mac) = get(device_auth, "deviceMac") {
+        let msg = CoseMessage::from_value(mac, "DeviceMac")?;
+        let reader = reader_key.ok_or(MdocErrorKind::ReaderKeyMissing)?;
+        let shared = ecdh(reader, device_key).ok_or(MdocErrorKind::DeviceAuthFailed)?;
+        let salt = openssl::sha::sha256(&tag24(transcript));
+        let emac =
+            hkdf_sha256_32(&shared, &salt, b"EMacKey").ok_or(MdocErrorKind::DeviceAuthFailed)?;
+        return msg.verify_mac0(&emac, &dab);
+    }
+    Err(structure("DeviceAuth"))
+}
