@@ -29,7 +29,7 @@ use crate::metrics::Metrics;
 use crate::store::journal::SledJournalStorage;
 use crate::store::{Store, StoreError};
 use crate::tls::{self, ServerIdentity, TlsError};
-use crate::trust::{Loaded, Refresher, TrustState};
+use crate::trust::{Loaded, Refresher, TrustListIssuers, TrustState};
 
 /// Why the gateway could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +193,8 @@ impl Gateway {
         }
         let issuer_trust =
             PemTrustAnchors::from_pem(&anchor_pems).map_err(ServeError::IssuerAnchors)?;
+        // Issuers chain to a PID-provider service of the trust lists, or to a configured anchor.
+        let issuer_trust = TrustListIssuers::new(trust.state().clone(), issuer_trust);
         let wallet = WalletVerifier::new(Arc::new(issuer_trust), config.identity.accept_legacy_typ);
         let gateway = Gateway {
             policy: Arc::new(AccessPolicy::new(grants)),

@@ -6,11 +6,14 @@
 //! refresh never replaces a good snapshot (the walk keeps previous lists, reported as stale).
 //!
 //! - `source`: where list bytes come from (files, a directory, HTTPS with limits).
+//! - `issuers`: wallet credential issuers anchored in PID-provider services of the lists.
 //! - `refresh`: walk, persist, install and journal; the background task and its drop guard.
 
+mod issuers;
 mod refresh;
 mod source;
 
+pub use issuers::TrustListIssuers;
 pub use refresh::{
     load_anchors, lotl_error, RefreshGuard, RefreshOutcome, Refresher, TRUST_SERVICE_NAME,
 };
