@@ -107,6 +107,11 @@ pub struct TrustSettings {
     pub max_list_bytes: u64,
     /// Whether the gateway refreshes at all (`off`: serve the stored snapshot only, no fetching).
     pub refresh: bool,
+    /// Lists of trusted entities (ETSI TS 119 602, compact JAdES files), e.g. the EU PID
+    /// providers list, read and verified at start; their services anchor wallet issuers.
+    pub lote: Vec<PathBuf>,
+    /// PEM certificates announced for signing the `lote` lists.
+    pub lote_signers: Vec<PathBuf>,
 }
 
 impl Default for TrustSettings {
@@ -120,6 +125,8 @@ impl Default for TrustSettings {
             fetch_timeout: DEFAULT_TRUST_FETCH_TIMEOUT,
             max_list_bytes: DEFAULT_TRUST_MAX_LIST_BYTES,
             refresh: true,
+            lote: Vec::new(),
+            lote_signers: Vec::new(),
         }
     }
 }
@@ -368,6 +375,8 @@ const KEYS: &[(&str, Kind)] = &[
     ("trust.fetch_timeout", Kind::Duration),
     ("trust.max_list_bytes", Kind::Bytes),
     ("trust.refresh", Kind::Switch),
+    ("trust.lote", Kind::PathList),
+    ("trust.lote_signers", Kind::PathList),
     ("identity.issuer_anchors", Kind::PathList),
     ("identity.accept_legacy_typ", Kind::Bool),
 ];
@@ -532,6 +541,8 @@ impl Config {
             ("trust.fetch_timeout", Value::Duration(d)) => self.trust.fetch_timeout = d,
             ("trust.max_list_bytes", Value::Bytes(n)) => self.trust.max_list_bytes = n,
             ("trust.refresh", Value::Switch(b)) => self.trust.refresh = b,
+            ("trust.lote", Value::Paths(p)) => self.trust.lote = p,
+            ("trust.lote_signers", Value::Paths(p)) => self.trust.lote_signers = p,
             ("identity.issuer_anchors", Value::Paths(p)) => self.identity.issuer_anchors = p,
             ("identity.accept_legacy_typ", Value::Bool(b)) => self.identity.accept_legacy_typ = b,
             (access, Value::Principals(list)) => {

@@ -194,7 +194,10 @@ impl Gateway {
         let issuer_trust =
             PemTrustAnchors::from_pem(&anchor_pems).map_err(ServeError::IssuerAnchors)?;
         // Issuers chain to a PID-provider service of the trust lists, or to a configured anchor.
-        let issuer_trust = TrustListIssuers::new(trust.state().clone(), issuer_trust);
+        let lotes = crate::trust::load_lotes(&config.trust.lote, &config.trust.lote_signers)
+            .map_err(|reason| ServeError::Trust { reason })?;
+        let issuer_trust =
+            TrustListIssuers::new(trust.state().clone(), issuer_trust).with_lotes(&lotes);
         let wallet = WalletVerifier::new(Arc::new(issuer_trust), config.identity.accept_legacy_typ);
         let gateway = Gateway {
             policy: Arc::new(AccessPolicy::new(grants)),

@@ -1,13 +1,14 @@
 //! Wallet credential issuers anchored in the trust lists (DESIGN.md point 2): an issuer chain is
 //! trusted when it leads to a PID-provider service of the snapshot in force, at the instant of
-//! verification (ETSI TS 119 612 service status history; TS 119 602 PID provider lists), and
-//! otherwise only when it leads to a locally configured anchor (`identity.issuer_anchors`).
+//! verification (ETSI TS 119 612 service status history), or to a service of a configured list
+//! of trusted entities (TS 119 602 PID providers list, `trust.lote`), and otherwise only when it
+//! leads to a locally configured anchor (`identity.issuer_anchors`).
 
 use std::sync::Arc;
 
 use openssl::x509::X509;
 use time::OffsetDateTime;
-use trust_lists::Usage;
+use trust_lists::{verify_lote, ListOfTrustedEntities, TrustStore, Usage};
 
 use super::TrustState;
 use crate::identity::{IssuerTrust, PemTrustAnchors, TrustErrorKind, TrustedIssuer};
@@ -16,14 +17,58 @@ use crate::identity::{IssuerTrust, PemTrustAnchors, TrustErrorKind, TrustedIssue
 #[derive(Debug)]
 pub struct TrustListIssuers {
     state: Arc<TrustState>,
+    lotes: Option<TrustStore>,
     configured: PemTrustAnchors,
 }
 
 impl TrustListIssuers {
     /// Issuers trusted by the PID-provider services of `state`'s snapshot, or by `configured`.
     pub fn new(state: Arc<TrustState>, configured: PemTrustAnchors) -> TrustListIssuers {
-        TrustListIssuers { state, configured }
+        TrustListIssuers {
+            state,
+            lotes: None,
+            configured,
+        }
     }
+
+    /// Also trusts the services of verified lists of trusted entities (TS 119 602), converted
+    /// with [`trust_lists::ListOfTrustedEntities::to_trusted_list`].
+    pub fn with_lotes(mut self, lists: &[ListOfTrustedEntities]) -> TrustListIssuers {
+        let lists: Vec<_> = lists.iter().map(|l| l.to_trusted_list()).collect();
+        self.lotes = Some(TrustStore::from_lists(&lists));
+        self
+    }
+}
+
+/// Reads and verifies the configured lists of trusted entities.
+///
+/// # Errors
+/// A one-line reason naming the file that cannot be read or is refused.
+pub fn load_lotes(
+    files: &[std::path::PathBuf],
+    signer_files: &[std::path::PathBuf],
+) -> Result<Vec<ListOfTrustedEntities>, String> {
+    let mut signers = Vec::new();
+    for f in signer_files {
+        let pem = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        signers.extend(X509::stack_from_pem(&pem).map_err(|e| format!("{}: {e}", f.display()))?);
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let len = std::fs::metadata(f)
+            .map_err(|e| format!("{}: {e}", f.display()))?
+            .len();
+        if len > trust_lists::MAX_LIST_BYTES as u64 {
+            return Err(format!(
+                "{}: larger than {} bytes",
+                f.display(),
+                trust_lists::MAX_LIST_BYTES
+            ));
+        }
+        let bytes = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        out.push(verify_lote(&bytes, &signers).map_err(|e| format!("{}: {e}", f.display()))?);
+    }
+    Ok(out)
 }
 
 impl IssuerTrust for TrustListIssuers {
@@ -50,7 +95,26 @@ impl IssuerTrust for TrustListIssuers {
                 });
             }
         }
-        // 2. The configured anchors; with none configured, the chain is simply untrusted.
+        // 2. The configured lists of trusted entities.
+        if let Some(store) = &self.lotes {
+            let result = store.validate(&ders, instant, Usage::Pid);
+            if result.trusted {
+                let leaf_der = leaf
+                    .to_der()
+                    .map_err(|_| TrustErrorKind::CertificateMalformed { index: 0 })?;
+                return Ok(TrustedIssuer {
+                    subject: crate::grpc::subject_string(leaf),
+                    leaf_sha256: hex::encode(openssl::sha::sha256(&leaf_der)),
+                    anchor_subject: format!(
+                        "{} / {} ({})",
+                        result.tsp.unwrap_or_default(),
+                        result.service.unwrap_or_default(),
+                        result.territory.unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        // 3. The configured anchors; with none configured, the chain is simply untrusted.
         match self.configured.verify_chain(chain, at) {
             Err(TrustErrorKind::NoAnchors) => Err(TrustErrorKind::Untrusted { code: 0 }),
             other => other,
@@ -70,7 +134,7 @@ mod tests {
     use openssl::pkey::{PKey, Private};
     use openssl::x509::extension::BasicConstraints;
     use openssl::x509::{X509Builder, X509NameBuilder};
-    use trust_lists::{Snapshot, TrustStore, PID_SERVICE_TYPES};
+    use trust_lists::{Snapshot, PID_SERVICE_TYPES};
 
     fn key() -> PKey<Private> {
         let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
@@ -146,5 +210,53 @@ mod tests {
         let pem = other_ca.to_pem().unwrap();
         let issuers = TrustListIssuers::new(state, PemTrustAnchors::from_pem(&[pem]).unwrap());
         assert!(issuers.verify_chain(&[other_leaf], now).is_ok());
+    }
+
+    #[test]
+    fn services_of_a_list_of_trusted_entities_anchor_issuers() {
+        use trust_lists::{StatusPeriod, TrustService, TrustServiceProvider};
+        let ca_key = key();
+        let ca = cert("LoTE PID CA", &ca_key, None);
+        let leaf = cert("LoTE PID issuer", &key(), Some((&ca, &ca_key)));
+        let now = OffsetDateTime::now_utc();
+        let lote = ListOfTrustedEntities {
+            version: 1,
+            sequence: 1,
+            lote_type: Some(trust_lists::LOTE_TYPE_EU_PID_PROVIDERS.into()),
+            operator_name: "Test Commission".into(),
+            territory: "EU".into(),
+            issue_date: OffsetDateTime::UNIX_EPOCH,
+            next_update: None,
+            entities: vec![TrustServiceProvider {
+                name: "Test PID Provider".into(),
+                trade_names: Vec::new(),
+                services: vec![TrustService {
+                    service_type: PID_SERVICE_TYPES[0].into(),
+                    name: "PID issuance".into(),
+                    certificates: vec![ca.to_der().unwrap()],
+                    history: vec![StatusPeriod {
+                        service_type: PID_SERVICE_TYPES[0].into(),
+                        status: "http://uri.etsi.org/TrstSvc/TrustedList/Svcstatus/granted".into(),
+                        start: OffsetDateTime::UNIX_EPOCH,
+                        additional_info: Vec::new(),
+                        qualifications: Vec::new(),
+                    }],
+                }],
+            }],
+            signer: ca.clone(),
+        };
+        let none = PemTrustAnchors::from_pem::<&[u8]>(&[]).unwrap();
+        let issuers = TrustListIssuers::new(Arc::new(TrustState::new()), none).with_lotes(&[lote]);
+        let issuer = issuers
+            .verify_chain(std::slice::from_ref(&leaf), now.unix_timestamp())
+            .unwrap();
+        assert!(
+            issuer.anchor_subject.starts_with("Test PID Provider"),
+            "{issuer:?}"
+        );
+
+        let missing = std::path::PathBuf::from("/nonexistent/pid-providers.jwt");
+        let err = load_lotes(&[missing], &[]).unwrap_err();
+        assert!(err.starts_with("/nonexistent/pid-providers.jwt: "), "{err}");
     }
 }

@@ -13,7 +13,7 @@ mod issuers;
 mod refresh;
 mod source;
 
-pub use issuers::TrustListIssuers;
+pub use issuers::{load_lotes, TrustListIssuers};
 pub use refresh::{
     load_anchors, lotl_error, RefreshGuard, RefreshOutcome, Refresher, TRUST_SERVICE_NAME,
 };
