@@ -369,3 +369,24 @@ async fn a_failed_refresh_keeps_the_last_good_snapshot() {
     assert_eq!(stored.current().unwrap().unwrap().digest(), digest);
     assert!(stored.archived(&digest).unwrap().is_some());
 }
+
+#[test]
+fn unusable_trust_settings_stop_the_start_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bad_anchor = config(&dir.path().join("a"), &lotl_390(), false);
+    bad_anchor.trust.anchors = vec![PathBuf::from("/nonexistent/oj.pem")];
+    match Gateway::prepare(bad_anchor) {
+        Err(eidas_bridge::gateway::ServeError::Trust { reason }) => {
+            assert!(reason.starts_with("/nonexistent/oj.pem: "), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut bad_lote = config(&dir.path().join("b"), &lotl_390(), false);
+    bad_lote.trust.lote = vec![PathBuf::from("/nonexistent/pid.jwt")];
+    match Gateway::prepare(bad_lote) {
+        Err(eidas_bridge::gateway::ServeError::Trust { reason }) => {
+            assert!(reason.starts_with("/nonexistent/pid.jwt: "), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
