@@ -2,5 +2,9 @@
 //!
 //! # Layout
 //! - [`addressing`]: the addressing case runner (`conformance addressing`).
+//! - [`ecosystem`]: the deterministic test trust ecosystem.
+//! - [`trust`]: the trust-list corpus runner (`conformance trust`).
 
 pub mod addressing;
+pub mod ecosystem;
+pub mod trust;

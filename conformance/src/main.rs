@@ -4,6 +4,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("addressing") => conformance::addressing::run(&args[1..]),
+        Some("trust") => conformance::trust::run(&args[1..]),
         _ => {
             eprintln!("usage: conformance <addressing|wallet|trust> ARGS...");
             2
