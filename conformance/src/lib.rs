@@ -6,5 +6,5 @@
 //! - [`trust`]: the trust-list corpus runner (`conformance trust`).
 
 pub mod addressing;
-pub mod ecosystem;
+pub use test_ecosystem as ecosystem;
 pub mod trust;
