@@ -57,6 +57,23 @@ pub struct Config {
     pub journal: JournalSettings,
     /// Address translation deployment facts.
     pub addressing: TranslatorConfig,
+    /// Exchanges with peer bridges.
+    pub exchange: ExchangeConfig,
+}
+
+/// `[exchange]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeConfig {
+    /// PEM seal certificate chain (a qualified seal certificate in production), leaf first.
+    pub seal_cert: Option<PathBuf>,
+    /// PEM private key of the seal.
+    pub seal_key: Option<PathBuf>,
+    /// Peer bridges: (country, `host:port`), from entries `"CC=host:port"`.
+    pub peers: Vec<(String, String)>,
+    /// Largest accepted payload in bytes.
+    pub max_payload: u64,
+    /// Retry policy applied to every peer.
+    pub retry: crate::exchange::RetryPolicy,
 }
 
 /// `[journal]`.
@@ -246,6 +263,8 @@ enum Kind {
     Country,
     Text,
     TiEnvironment,
+    PeerList,
+    Bytes,
 }
 
 impl Kind {
@@ -262,6 +281,8 @@ impl Kind {
             Kind::Country => "a two-letter upper-case territory code",
             Kind::Text => "a non-empty printable ASCII string without spaces",
             Kind::TiEnvironment => "\"production\" or \"test\"",
+            Kind::PeerList => "a list of \"CC=host:port\" entries",
+            Kind::Bytes => "a number of bytes",
         }
     }
 }
@@ -287,6 +308,14 @@ const KEYS: &[(&str, Kind)] = &[
     ("addressing.mssante_gateway", Kind::Text),
     ("addressing.kim_gateway", Kind::Text),
     ("addressing.ti_environment", Kind::TiEnvironment),
+    ("exchange.seal_cert", Kind::Path),
+    ("exchange.seal_key", Kind::Path),
+    ("exchange.peers", Kind::PeerList),
+    ("exchange.max_payload", Kind::Bytes),
+    ("exchange.retry_initial", Kind::Duration),
+    ("exchange.retry_max", Kind::Duration),
+    ("exchange.deadline", Kind::Duration),
+    ("exchange.attempt_timeout", Kind::Duration),
 ];
 
 /// The environment variable that overrides a dotted key.
@@ -306,6 +335,8 @@ enum Value {
     Country(String),
     Text(String),
     Ti(TiEnvironment),
+    Peers(Vec<(String, String)>),
+    Bytes(u64),
 }
 
 impl Config {
@@ -332,6 +363,13 @@ impl Config {
                 checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             },
             addressing: TranslatorConfig::default(),
+            exchange: ExchangeConfig {
+                seal_cert: None,
+                seal_key: None,
+                peers: Vec::new(),
+                max_payload: crate::exchange::DEFAULT_MAX_PAYLOAD,
+                retry: crate::exchange::RetryPolicy::default(),
+            },
         }
     }
 
@@ -436,6 +474,16 @@ impl Config {
                 self.addressing.kim_gateway = t.to_ascii_lowercase()
             }
             ("addressing.ti_environment", Value::Ti(t)) => self.addressing.ti_environment = t,
+            ("exchange.seal_cert", Value::Path(p)) => self.exchange.seal_cert = Some(p),
+            ("exchange.seal_key", Value::Path(p)) => self.exchange.seal_key = Some(p),
+            ("exchange.peers", Value::Peers(p)) => self.exchange.peers = p,
+            ("exchange.max_payload", Value::Bytes(n)) => self.exchange.max_payload = n,
+            ("exchange.retry_initial", Value::Duration(d)) => self.exchange.retry.initial = d,
+            ("exchange.retry_max", Value::Duration(d)) => self.exchange.retry.max = d,
+            ("exchange.deadline", Value::Duration(d)) => self.exchange.retry.deadline = d,
+            ("exchange.attempt_timeout", Value::Duration(d)) => {
+                self.exchange.retry.attempt_timeout = d
+            }
             (access, Value::Principals(list)) => {
                 let role = match access {
                     "access.operator" => Role::Operator,
@@ -479,7 +527,11 @@ fn parse_toml(kind: Kind, raw: &toml::Value) -> Result<Value, ConfigErrorKind> {
         expected: kind.expected(),
     };
     match kind {
-        Kind::PathList | Kind::PrincipalList => {
+        Kind::Bytes => match raw.as_integer() {
+            Some(n) if n >= 0 => Ok(Value::Bytes(n as u64)),
+            _ => Err(wrong),
+        },
+        Kind::PathList | Kind::PrincipalList | Kind::PeerList => {
             let items = raw.as_array().ok_or(wrong.clone())?;
             let mut texts = Vec::with_capacity(items.len());
             for item in items {
@@ -523,8 +575,9 @@ fn parse_text(kind: Kind, text: &str) -> Result<Value, ConfigErrorKind> {
             "test" => Ok(Value::Ti(TiEnvironment::Test)),
             _ => Err(bad()),
         },
+        Kind::Bytes => text.parse().map(Value::Bytes).map_err(|_| bad()),
         // In the environment a list is comma-separated.
-        Kind::PathList | Kind::PrincipalList => {
+        Kind::PathList | Kind::PrincipalList | Kind::PeerList => {
             let items: Vec<&str> = text
                 .split(',')
                 .map(str::trim)
@@ -549,6 +602,25 @@ fn parse_list(kind: Kind, items: &[&str]) -> Result<Value, ConfigErrorKind> {
                 paths.push(PathBuf::from(item));
             }
             Ok(Value::Paths(paths))
+        }
+        Kind::PeerList => {
+            let mut peers = Vec::new();
+            for item in items {
+                let bad = || ConfigErrorKind::BadValue {
+                    value: (*item).to_owned(),
+                    expected: kind.expected(),
+                };
+                let (cc, addr) = item.split_once('=').ok_or_else(bad)?;
+                let country_ok = cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase());
+                let addr_ok = addr.rsplit_once(':').is_some_and(|(h, p)| {
+                    !h.is_empty() && p.parse::<u16>().is_ok() && addr.bytes().all(|b| b.is_ascii_graphic())
+                });
+                if !country_ok || !addr_ok {
+                    return Err(bad());
+                }
+                peers.push((cc.to_owned(), addr.to_owned()));
+            }
+            Ok(Value::Peers(peers))
         }
         _ => {
             let mut principals = Vec::new();
@@ -619,6 +691,31 @@ mod tests {
         assert_eq!(c.metrics.listen, None);
         assert_eq!(c.access.grants.len(), 1);
         assert_eq!(c.access.grants[0].0, Role::Auditor);
+    }
+
+    #[test]
+    fn exchange_keys() {
+        let file = r#"
+            [exchange]
+            peers = ["BE=127.0.0.1:7444", "DE=bridge.de.test:443"]
+            max_payload = 4096
+            deadline = "1h"
+        "#;
+        let mut env = no_env();
+        env.insert("BRIDGE_EXCHANGE_RETRY_INITIAL".into(), "100ms".into());
+        let c = Config::load(Some(file), &env).unwrap();
+        assert_eq!(
+            c.exchange.peers,
+            vec![
+                ("BE".to_owned(), "127.0.0.1:7444".to_owned()),
+                ("DE".to_owned(), "bridge.de.test:443".to_owned())
+            ]
+        );
+        assert_eq!(c.exchange.max_payload, 4096);
+        assert_eq!(c.exchange.retry.deadline, Duration::from_secs(3600));
+        assert_eq!(c.exchange.retry.initial, Duration::from_millis(100));
+        let bad = Config::load(Some("[exchange]\npeers = [\"be=x:1\", \"BE=nohost\"]"), &no_env());
+        assert_eq!(bad.unwrap_err().0.len(), 1);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! exactly one place (`grpc/status.rs`).
 
 use crate::addressing::AddressError;
+use crate::exchange::ExchangeError;
 use crate::grpc::Role;
 use crate::journal::JournalError;
 use crate::store::directory::DirectoryStoreError;
@@ -38,6 +39,9 @@ pub enum Error {
     /// The participant directory failed or refused an import.
     #[error(transparent)]
     Directory(#[from] DirectoryStoreError),
+    /// An exchange was refused or failed (DESIGN.md, "Exchange semantics").
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
     /// The named thing does not exist.
     #[error("{what} not found")]
     NotFound {

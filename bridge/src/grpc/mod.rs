@@ -3,14 +3,18 @@
 
 mod access;
 mod addressing;
+mod exchange;
 mod journal;
 mod observe;
+mod peer;
 mod status;
 
 pub use access::{
     allowed_roles, fingerprint, subject_string, AccessPolicy, AuthorizeLayer, BadPrincipal, Caller,
-    Principal, Role,
+    PeerGrants, Principal, Role,
 };
+pub use exchange::ExchangeApi;
+pub use peer::PeerApi;
 pub use addressing::{AddressingApi, MAX_IMPORT_BYTES};
 pub use journal::{entry_to_pb, JournalApi};
 pub use observe::ObserveLayer;
