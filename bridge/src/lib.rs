@@ -11,6 +11,7 @@
 //! - [`journal`]: the tamper-evident exchange journal (RFC 9162 tree, signed checkpoints, proofs, export).
 //! - [`exchange`]: submit, relay to peer bridges, receipts, retries.
 //! - [`store`]: the only module that opens sled; hands typed trees to the others.
+//! - [`demo`]: two bridges on loopback from the generated test ecosystem (demo, tests, bench).
 //! - [`devpki`]: the development PKI generated on first run.
 //! - [`metrics`]: Prometheus registry and `/metrics` endpoint.
 //! - [`cli`]: the `eidas-bridge` command line.
@@ -19,6 +20,7 @@
 pub mod addressing;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod devpki;
 pub mod error;
 pub mod exchange;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod address;
+pub mod demo;
 pub mod journal;
 
 use crate::config::{Config, ConfigErrors, ProcessEnv};
@@ -38,6 +39,9 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Two gateways (FR and BE) on loopback exchange a message end to end, trusting each other
+    /// only through a generated test LOTL and national lists.
+    Demo(demo::DemoArgs),
     /// Translate addresses between national spaces; import and look up the directory.
     #[command(subcommand)]
     Address(address::AddressCommand),
@@ -51,6 +55,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Demo(args) => demo::run(args, cli.json),
         Command::Address(cmd) => address::run(cmd, cli.json),
         Command::Journal(cmd) => journal::run(cmd, cli.json),
     }
