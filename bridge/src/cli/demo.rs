@@ -182,6 +182,15 @@ async fn exchange_one(
 
 async fn checkpoints(out: &Out, nodes: [&Node; 2]) {
     for n in nodes {
+        // Checkpoints are signed at most once per `journal.checkpoint_interval`: wait for the
+        // one that covers every entry.
+        for _ in 0..50 {
+            let size = n.journal.head().size.to_string();
+            if n.journal.latest_checkpoint().lines().nth(1) == Some(size.as_str()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         out.step(
             &format!("{} journal checkpoint", n.country),
             json!({"size": n.journal.head().size, "checkpoint": n.journal.latest_checkpoint().to_string()}),

@@ -149,6 +149,8 @@ impl ExchangeService for ExchangeApi {
         let sent: Arc<Mutex<HashMap<String, String>>> = Arc::default();
         let ex = self.ex.clone();
         let acks = sent.clone();
+        // The operator half-closing its side ends the stream, once its acks are durable.
+        let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             while let Ok(Some(msg)) = inbound.message().await {
                 let Some(pb::receive_request::Action::AckMessageId(id)) = msg.action else {
@@ -162,6 +164,7 @@ impl ExchangeService for ExchangeApi {
                     }
                 }
             }
+            let _ = done_tx.send(true);
         });
         let ex = self.ex.clone();
         tokio::spawn(async move {
@@ -208,6 +211,7 @@ impl ExchangeService for ExchangeApi {
                     tokio::select! {
                         _ = arrived => {}
                         _ = tx.closed() => return,
+                        _ = done_rx.wait_for(|d| *d) => return,
                     }
                 }
             }
