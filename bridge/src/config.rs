@@ -613,7 +613,9 @@ fn parse_list(kind: Kind, items: &[&str]) -> Result<Value, ConfigErrorKind> {
                 let (cc, addr) = item.split_once('=').ok_or_else(bad)?;
                 let country_ok = cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase());
                 let addr_ok = addr.rsplit_once(':').is_some_and(|(h, p)| {
-                    !h.is_empty() && p.parse::<u16>().is_ok() && addr.bytes().all(|b| b.is_ascii_graphic())
+                    !h.is_empty()
+                        && p.parse::<u16>().is_ok()
+                        && addr.bytes().all(|b| b.is_ascii_graphic())
                 });
                 if !country_ok || !addr_ok {
                     return Err(bad());
@@ -714,7 +716,10 @@ mod tests {
         assert_eq!(c.exchange.max_payload, 4096);
         assert_eq!(c.exchange.retry.deadline, Duration::from_secs(3600));
         assert_eq!(c.exchange.retry.initial, Duration::from_millis(100));
-        let bad = Config::load(Some("[exchange]\npeers = [\"be=x:1\", \"BE=nohost\"]"), &no_env());
+        let bad = Config::load(
+            Some("[exchange]\npeers = [\"be=x:1\", \"BE=nohost\"]"),
+            &no_env(),
+        );
         assert_eq!(bad.unwrap_err().0.len(), 1);
     }
 

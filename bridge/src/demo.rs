@@ -162,7 +162,14 @@ pub fn channel_to(
     identity.server_cas = trust.anchors(country);
     let country = country.to_owned();
     let check: tls::ServerCheck = Arc::new(move |chain: &[Vec<u8>]| {
-        trusted_for(trust.as_ref(), chain, OffsetDateTime::now_utc(), Usage::Qwac, &country).is_ok()
+        trusted_for(
+            trust.as_ref(),
+            chain,
+            OffsetDateTime::now_utc(),
+            Usage::Qwac,
+            &country,
+        )
+        .is_ok()
     });
     tls::connect_checked(&addr.to_string(), &identity, check)
 }
@@ -206,7 +213,10 @@ pub async fn start_node(eco_dir: &Path, opts: NodeOptions) -> Result<Node, DemoE
     let (mut gateway, _) = Gateway::prepare(config)?;
     gateway.enable_exchange(opts.trust.clone())?;
     if let Some(tsv) = &opts.directory_tsv {
-        let records = parse_records(ImportFormat::Tsv, std::io::Cursor::new(tsv.clone().into_bytes()));
+        let records = parse_records(
+            ImportFormat::Tsv,
+            std::io::Cursor::new(tsv.clone().into_bytes()),
+        );
         gateway
             .translator()
             .directory()
@@ -223,11 +233,7 @@ pub async fn start_node(eco_dir: &Path, opts: NodeOptions) -> Result<Node, DemoE
     let task = tokio::spawn(gateway.run(opts.listener, None, async move {
         let _ = rx.await;
     }));
-    let operator = client_identity(
-        &operator_cert,
-        &pki.client_key(Role::Operator),
-        Vec::new(),
-    )?;
+    let operator = client_identity(&operator_cert, &pki.client_key(Role::Operator), Vec::new())?;
     Ok(Node {
         country: cc,
         addr,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use bridge_proto::pb::addressing_service_server::AddressingServiceServer;
 use bridge_proto::pb::exchange_service_server::ExchangeServiceServer;
-use bridge_proto::pb::peer_service_server::PeerServiceServer;
 use bridge_proto::pb::journal_service_server::JournalServiceServer;
+use bridge_proto::pb::peer_service_server::PeerServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::Server;
@@ -17,12 +17,10 @@ use tonic::transport::Server;
 use crate::addressing::Translator;
 use crate::config::Config;
 use crate::devpki::DevPki;
+use crate::exchange::{spawn_relay, Exchange, ExchangeSettings, Peer, PeerSet, PeerTrust, SealKey};
 use crate::grpc::{
     fingerprint, AccessPolicy, AddressingApi, AuthorizeLayer, ExchangeApi, JournalApi,
     ObserveLayer, PeerApi, PeerGrants, Principal, Role,
-};
-use crate::exchange::{
-    spawn_relay, Exchange, ExchangeSettings, Peer, PeerSet, PeerTrust, SealKey,
 };
 use crate::journal::{
     journal_dir, load_or_create_key, Journal, JournalConfig, JournalError, KeyFileError,
@@ -195,8 +193,10 @@ impl Gateway {
     /// # Errors
     /// [`ServeError::NoSeal`], unreadable seal material, store failures.
     pub fn enable_exchange(&mut self, trust: Arc<dyn PeerTrust>) -> Result<(), ServeError> {
-        let (Some(cert), Some(key)) = (&self.config.exchange.seal_cert, &self.config.exchange.seal_key)
-        else {
+        let (Some(cert), Some(key)) = (
+            &self.config.exchange.seal_cert,
+            &self.config.exchange.seal_key,
+        ) else {
             return Err(ServeError::NoSeal);
         };
         let seal = SealKey::new(tls::read_key(key)?, tls::read_certs(cert)?);

@@ -9,7 +9,7 @@ use bridge_proto::pb;
 use bridge_proto::pb::exchange_service_client::ExchangeServiceClient;
 use bridge_proto::pb::peer_service_client::PeerServiceClient;
 use eidas_bridge::demo::{
-    channel_to, client_identity, start_node, start_pair, walk_ecosystem, trust_of, NodeOptions,
+    channel_to, client_identity, start_node, start_pair, trust_of, walk_ecosystem, NodeOptions,
     Pair, FR_DIRECTORY,
 };
 use eidas_bridge::exchange::{
@@ -107,7 +107,9 @@ async fn receive(
             .unwrap();
         if ack {
             tx.send(pb::ReceiveRequest {
-                action: Some(pb::receive_request::Action::AckMessageId(m.message_id.clone())),
+                action: Some(pb::receive_request::Action::AckMessageId(
+                    m.message_id.clone(),
+                )),
             })
             .await
             .unwrap();
@@ -144,7 +146,12 @@ async fn end_to_end_and_back_and_resend_not_delivered_twice() {
     let mut be = ExchangeServiceClient::new(p.be.operator_channel().unwrap());
 
     let first = fr
-        .submit(envelope("m-1", NURSE, ("canonical", "hcid:BE:nihii-hospital:71000436"), b"hello"))
+        .submit(envelope(
+            "m-1",
+            NURSE,
+            ("canonical", "hcid:BE:nihii-hospital:71000436"),
+            b"hello",
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -156,7 +163,12 @@ async fn end_to_end_and_back_and_resend_not_delivered_twice() {
 
     // A resend gets the first answer and is never delivered again.
     let again = fr
-        .submit(envelope("m-1", NURSE, ("canonical", "hcid:BE:nihii-hospital:71000436"), b"hello"))
+        .submit(envelope(
+            "m-1",
+            NURSE,
+            ("canonical", "hcid:BE:nihii-hospital:71000436"),
+            b"hello",
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -164,7 +176,12 @@ async fn end_to_end_and_back_and_resend_not_delivered_twice() {
     assert_eq!(again.journal_index, first.journal_index);
     // Same id, other payload: refused, the first stands.
     let conflict = fr
-        .submit(envelope("m-1", NURSE, ("canonical", "hcid:BE:nihii-hospital:71000436"), b"other"))
+        .submit(envelope(
+            "m-1",
+            NURSE,
+            ("canonical", "hcid:BE:nihii-hospital:71000436"),
+            b"other",
+        ))
         .await
         .unwrap_err();
     assert_eq!(conflict.code(), Code::AlreadyExists);
@@ -190,9 +207,14 @@ async fn end_to_end_and_back_and_resend_not_delivered_twice() {
     assert_eq!(receipt.payload_sha256, Sha256::digest(b"hello").to_vec());
 
     // And back: the hospital answers the nurse, who reads it in MSSanté form.
-    be.submit(envelope("r-1", HOSPITAL, ("canonical", "hcid:FR:rpps:10003456789"), b"reply"))
-        .await
-        .unwrap();
+    be.submit(envelope(
+        "r-1",
+        HOSPITAL,
+        ("canonical", "hcid:FR:rpps:10003456789"),
+        b"reply",
+    ))
+    .await
+    .unwrap();
     wait_state(&mut be, "r-1", HOSPITAL, pb::ExchangeState::Delivered).await;
     let got = receive(&mut fr, 1, true).await;
     assert_eq!(got[0].message_id, "r-1");
@@ -208,9 +230,14 @@ async fn unacknowledged_messages_come_again_after_reconnect() {
     let p = pair(dir.path()).await;
     let mut fr = ExchangeServiceClient::new(p.fr.operator_channel().unwrap());
     let mut be = ExchangeServiceClient::new(p.be.operator_channel().unwrap());
-    fr.submit(envelope("u-1", NURSE, ("canonical", "hcid:BE:nihii-hospital:71000436"), b"x"))
-        .await
-        .unwrap();
+    fr.submit(envelope(
+        "u-1",
+        NURSE,
+        ("canonical", "hcid:BE:nihii-hospital:71000436"),
+        b"x",
+    ))
+    .await
+    .unwrap();
     wait_state(&mut fr, "u-1", NURSE, pb::ExchangeState::Delivered).await;
     let first = receive(&mut be, 1, false).await;
     let second = receive(&mut be, 1, true).await;
@@ -247,9 +274,14 @@ async fn a_down_peer_gets_the_message_when_it_returns() {
     .await
     .unwrap();
     let mut fr = ExchangeServiceClient::new(fr_node.operator_channel().unwrap());
-    fr.submit(envelope("d-1", NURSE, ("canonical", "hcid:BE:nihii-hospital:71000436"), b"later"))
-        .await
-        .unwrap();
+    fr.submit(envelope(
+        "d-1",
+        NURSE,
+        ("canonical", "hcid:BE:nihii-hospital:71000436"),
+        b"later",
+    ))
+    .await
+    .unwrap();
     // At least two failed attempts, status still accepted with a reason.
     let mut status;
     loop {
@@ -361,17 +393,26 @@ async fn refused_peers_seals_and_receipts() {
     let mut t = sealed(e, &e.seals["FR"], &e.cas["FR"], "s-2", b"sealed");
     t.payload = b"SEALED".to_vec();
     let s = as_fr.deliver(t).await.unwrap_err();
-    assert_eq!((s.code(), reason(&s).as_str()), (Code::InvalidArgument, "SEAL_INVALID"));
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::InvalidArgument, "SEAL_INVALID")
+    );
     // Tampered seal bytes.
     let mut t = sealed(e, &e.seals["FR"], &e.cas["FR"], "s-3", b"sealed");
     let last = t.seal.len() - 1;
     t.seal[last] ^= 1;
     let s = as_fr.deliver(t).await.unwrap_err();
-    assert_eq!((s.code(), reason(&s).as_str()), (Code::InvalidArgument, "SEAL_INVALID"));
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::InvalidArgument, "SEAL_INVALID")
+    );
     // A seal from a withdrawn service (and another country) is not trusted.
     let t = sealed(e, &e.withdrawn_seal, &e.withdrawn_ca, "s-4", b"sealed");
     let s = as_fr.deliver(t).await.unwrap_err();
-    assert_eq!((s.code(), reason(&s).as_str()), (Code::PermissionDenied, "SEAL_UNTRUSTED"));
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::PermissionDenied, "SEAL_UNTRUSTED")
+    );
 
     // A caller whose certificate comes from a withdrawn BE service: the handshake passes (the CA
     // is listed) but the trust store refuses it, so it holds no peer role at FR.
@@ -397,7 +438,10 @@ async fn refused_peers_seals_and_receipts() {
         .deliver(sealed(e, &e.seals["BE"], &e.cas["BE"], "w-1", b"x"))
         .await
         .unwrap_err();
-    assert_eq!((s.code(), reason(&s).as_str()), (Code::PermissionDenied, "ROLE_NOT_GRANTED"));
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::PermissionDenied, "ROLE_NOT_GRANTED")
+    );
 
     // A certificate from no trusted list: the handshake itself is refused.
     let pki = eidas_bridge::devpki::DevPki::new(&dir.path().join("stranger"));
@@ -414,22 +458,31 @@ async fn refused_peers_seals_and_receipts() {
         .deliver(sealed(e, &e.seals["FR"], &e.cas["FR"], "x-1", b"x"))
         .await
         .unwrap_err();
-    assert_eq!(s.code(), Code::Unavailable);
+    // TLS 1.3: the client finishes first and learns of the refusal as a broken connection.
+    assert!(
+        matches!(s.code(), Code::Unavailable | Code::Unknown),
+        "{s:?}"
+    );
+    assert_eq!(reason(&s), "");
 
     // A tampered receipt is refused by the sender's check.
     let mut fr = ExchangeServiceClient::new(p.fr.operator_channel().unwrap());
-    fr.submit(envelope("t-1", NURSE, ("canonical", "hcid:BE:nihii-hospital:71000436"), b"t"))
-        .await
-        .unwrap();
+    fr.submit(envelope(
+        "t-1",
+        NURSE,
+        ("canonical", "hcid:BE:nihii-hospital:71000436"),
+        b"t",
+    ))
+    .await
+    .unwrap();
     wait_state(&mut fr, "t-1", NURSE, pb::ExchangeState::Delivered).await;
-    let record = p
-        .fr
-        .exchange
-        .status(
-            &eidas_bridge::exchange::Address::new("sender", NURSE.0, NURSE.1.into()).unwrap(),
-            "t-1",
-        )
-        .unwrap();
+    let record =
+        p.fr.exchange
+            .status(
+                &eidas_bridge::exchange::Address::new("sender", NURSE.0, NURSE.1.into()).unwrap(),
+                "t-1",
+            )
+            .unwrap();
     assert_eq!(record.state, OutboxState::Delivered);
     let stored = record.receipt.clone().unwrap();
     let now = OffsetDateTime::now_utc();
@@ -464,7 +517,10 @@ async fn refused_peers_seals_and_receipts() {
     forged.seal_chain = fr_seal.chain_der().unwrap();
     assert!(matches!(
         verify_receipt(&forged, &record, "FR", p.trust.as_ref(), now).unwrap_err(),
-        ExchangeError::Untrusted { what: "receipt", .. }
+        ExchangeError::Untrusted {
+            what: "receipt",
+            ..
+        }
     ));
     let _ = Arc::clone(&p.trust);
     p.fr.stop().await;

@@ -45,7 +45,10 @@ impl Out {
 
 /// Runs the demo.
 pub fn run(_args: DemoArgs, json: bool) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -112,7 +115,9 @@ async fn exchange_one(
             .await
             .map_err(|s| format!("status: {}", s.message()))?
             .into_inner();
-        if s.state == pb::ExchangeState::Delivered as i32 || s.state == pb::ExchangeState::Failed as i32 {
+        if s.state == pb::ExchangeState::Delivered as i32
+            || s.state == pb::ExchangeState::Failed as i32
+        {
             break s;
         }
         if started.elapsed() > DELIVERY_WAIT {
@@ -163,7 +168,11 @@ async fn exchange_one(
     if msg.payload != payload {
         return Err("received payload differs".into());
     }
-    let show = |a: &Option<pb::Address>| a.as_ref().map(|a| format!("{} ({})", a.value, a.space)).unwrap_or_default();
+    let show = |a: &Option<pb::Address>| {
+        a.as_ref()
+            .map(|a| format!("{} ({})", a.value, a.space))
+            .unwrap_or_default()
+    };
     out.step(
         &format!("{} operator receives it in its own space", to.country),
         json!({"message_id": msg.message_id, "sender": show(&msg.sender), "recipient": show(&msg.recipient),
@@ -171,7 +180,9 @@ async fn exchange_one(
     );
     ack_tx
         .send(pb::ReceiveRequest {
-            action: Some(pb::receive_request::Action::AckMessageId(msg.message_id.clone())),
+            action: Some(pb::receive_request::Action::AckMessageId(
+                msg.message_id.clone(),
+            )),
         })
         .await
         .map_err(|e| err(&e))?;
@@ -211,7 +222,9 @@ async fn demo(out: Out) -> Result<(), String> {
         max: Duration::from_secs(2),
         ..RetryPolicy::default()
     };
-    let pair = start_pair(&eco, dir.path(), retry).await.map_err(|e| err(&e))?;
+    let pair = start_pair(&eco, dir.path(), retry)
+        .await
+        .map_err(|e| err(&e))?;
     out.step(
         "two bridges started; each walked the LOTL and national lists from the OJ anchor",
         json!({"FR": pair.fr.addr.to_string(), "BE": pair.be.addr.to_string(),

@@ -188,7 +188,10 @@ impl Exchange {
             ("recipient_hcid", d.recipient_hcid == content.recipient_hcid),
             ("origin_peer", d.origin_peer == content.origin_peer),
             ("payload_sha256", d.payload_sha256 == content.payload_sha256),
-            ("payload_size", d.payload.len() as u64 == content.payload_size),
+            (
+                "payload_size",
+                d.payload.len() as u64 == content.payload_size,
+            ),
             (
                 "payload",
                 <[u8; 32]>::from(Sha256::digest(&d.payload)) == content.payload_sha256,
@@ -239,17 +242,23 @@ impl Exchange {
         };
         let signed_content = receipt_content
             .encode()
-            .map_err(|kind| ExchangeError::Seal { what: "receipt", kind })?;
+            .map_err(|kind| ExchangeError::Seal {
+                what: "receipt",
+                kind,
+            })?;
         let stored = StoredReceipt {
             signature: self
                 .seal
                 .sign(&signed_content)
-                .map_err(|kind| ExchangeError::Seal { what: "receipt", kind })?,
+                .map_err(|kind| ExchangeError::Seal {
+                    what: "receipt",
+                    kind,
+                })?,
             signed_content,
-            seal_chain: self
-                .seal
-                .chain_der()
-                .map_err(|kind| ExchangeError::Seal { what: "receipt", kind })?,
+            seal_chain: self.seal.chain_der().map_err(|kind| ExchangeError::Seal {
+                what: "receipt",
+                kind,
+            })?,
         };
         let record = InboxRecord {
             message_id: content.message_id,

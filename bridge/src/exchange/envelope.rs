@@ -146,8 +146,14 @@ mod tests {
             ok("m", &d, 3).unwrap_err(),
             EnvelopeErrorKind::PayloadTooLarge { size: 7, limit: 3 }
         );
-        assert_eq!(ok("m", &d[..31], 100).unwrap_err(), EnvelopeErrorKind::DigestLength(31));
-        assert_eq!(ok("m", &[0; 32], 100).unwrap_err(), EnvelopeErrorKind::DigestMismatch);
+        assert_eq!(
+            ok("m", &d[..31], 100).unwrap_err(),
+            EnvelopeErrorKind::DigestLength(31)
+        );
+        assert_eq!(
+            ok("m", &[0; 32], 100).unwrap_err(),
+            EnvelopeErrorKind::DigestMismatch
+        );
         assert_eq!(
             Address::new("recipient", "smtp", "x".into()).unwrap_err(),
             EnvelopeErrorKind::Space { field: "recipient" }

@@ -174,8 +174,8 @@ impl Relay {
             let at = OffsetDateTime::now_utc();
             trusted_for(trust.as_ref(), chain, at, Usage::Qwac, &country).is_ok()
         });
-        let channel = tls::connect_checked(&peer.address, &identity, check)
-            .map_err(|e| e.to_string())?;
+        let channel =
+            tls::connect_checked(&peer.address, &identity, check).map_err(|e| e.to_string())?;
         let client = PeerServiceClient::new(channel);
         channels.insert(peer.country.clone(), client.clone());
         Ok(client)
@@ -239,7 +239,8 @@ impl Relay {
             .encode()
             .and_then(|c| Ok((self.ex.seal.sign(&c)?, c)))
             .and_then(|(s, c)| Ok((s, c, self.ex.seal.chain_der()?)));
-        let (seal, sealed_content, seal_chain) = sealed.map_err(|e| (format!("seal: {e}"), false))?;
+        let (seal, sealed_content, seal_chain) =
+            sealed.map_err(|e| (format!("seal: {e}"), false))?;
         let request = pb::SealedEnvelope {
             message_id: record.message_id.clone(),
             sender_hcid: record.sender.clone(),
@@ -291,7 +292,13 @@ impl Relay {
         }
     }
 
-    async fn delivered(&self, key: &[u8], mut record: OutboxRecord, receipt: StoredReceipt, now: i64) {
+    async fn delivered(
+        &self,
+        key: &[u8],
+        mut record: OutboxRecord,
+        receipt: StoredReceipt,
+        now: i64,
+    ) {
         let forwarded = self.entry(EntryKind::Forwarded, &record, now);
         let receipted = self.entry(EntryKind::Receipt, &record, now);
         let (f, r) = tokio::join!(

@@ -37,7 +37,11 @@ impl SnapshotTrust {
             let certs = anchors.entry(list.territory.clone()).or_default();
             for tsp in &list.providers {
                 for svc in &tsp.services {
-                    certs.extend(svc.certificates.iter().filter_map(|d| X509::from_der(d).ok()));
+                    certs.extend(
+                        svc.certificates
+                            .iter()
+                            .filter_map(|d| X509::from_der(d).ok()),
+                    );
                 }
             }
         }

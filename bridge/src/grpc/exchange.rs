@@ -224,7 +224,9 @@ impl ExchangeService for ExchangeApi {
         req: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::Receipt>, Status> {
         let record = lookup(&self.ex, req.into_inner())?;
-        let stored = record.receipt.ok_or(Error::from(ExchangeError::NoReceipt))?;
+        let stored = record
+            .receipt
+            .ok_or(Error::from(ExchangeError::NoReceipt))?;
         let content = ReceiptContent::decode(&stored.signed_content).map_err(|kind| {
             Error::from(ExchangeError::Seal {
                 what: "receipt",

@@ -13,9 +13,9 @@ pub use access::{
     allowed_roles, fingerprint, subject_string, AccessPolicy, AuthorizeLayer, BadPrincipal, Caller,
     PeerGrants, Principal, Role,
 };
-pub use exchange::ExchangeApi;
-pub use peer::PeerApi;
 pub use addressing::{AddressingApi, MAX_IMPORT_BYTES};
+pub use exchange::ExchangeApi;
 pub use journal::{entry_to_pb, JournalApi};
 pub use observe::ObserveLayer;
+pub use peer::PeerApi;
 pub use status::ERROR_DOMAIN;

@@ -120,8 +120,16 @@ fn map_exchange(e: &ExchangeError) -> Mapped {
         }
         ExchangeError::InProgress => Mapped::new(Code::Aborted, "IN_PROGRESS", text),
         ExchangeError::UnknownPeer => Mapped::new(Code::PermissionDenied, "UNKNOWN_PEER", text),
-        ExchangeError::Untrusted { what, peer, reasons } => {
-            let reason = if *what == "seal" { "SEAL_UNTRUSTED" } else { "RECEIPT_UNTRUSTED" };
+        ExchangeError::Untrusted {
+            what,
+            peer,
+            reasons,
+        } => {
+            let reason = if *what == "seal" {
+                "SEAL_UNTRUSTED"
+            } else {
+                "RECEIPT_UNTRUSTED"
+            };
             let mut m = Mapped::new(Code::PermissionDenied, reason, text);
             let reasons: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
             m.metadata = vec![
@@ -131,7 +139,11 @@ fn map_exchange(e: &ExchangeError) -> Mapped {
             m
         }
         ExchangeError::Seal { what, kind } => {
-            let reason = if *what == "seal" { "SEAL_INVALID" } else { "RECEIPT_INVALID" };
+            let reason = if *what == "seal" {
+                "SEAL_INVALID"
+            } else {
+                "RECEIPT_INVALID"
+            };
             let mut m = Mapped::new(Code::InvalidArgument, reason, text);
             m.metadata = vec![("check".to_owned(), kind.to_string())];
             m
