@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod address;
+pub mod bench;
 pub mod demo;
 pub mod journal;
 
@@ -42,6 +43,9 @@ pub enum Command {
     /// Two gateways (FR and BE) on loopback exchange a message end to end, trusting each other
     /// only through a generated test LOTL and national lists.
     Demo(demo::DemoArgs),
+    /// Load generators (`bench submit`: end-to-end exchange throughput and latency).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Translate addresses between national spaces; import and look up the directory.
     #[command(subcommand)]
     Address(address::AddressCommand),
@@ -56,6 +60,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::Demo(args) => demo::run(args, cli.json),
+        Command::Bench(cmd) => bench::run(cmd, cli.json),
         Command::Address(cmd) => address::run(cmd, cli.json),
         Command::Journal(cmd) => journal::run(cmd, cli.json),
     }
