@@ -86,20 +86,35 @@ pub fn spawn_relay(ex: Arc<Exchange>, client: ClientIdentity) -> RelayGuard {
         permits: Arc::new(Semaphore::new(MAX_CONCURRENT_ATTEMPTS)),
     });
     let task = tokio::spawn(async move {
+        let mut next_scan = tokio::time::Instant::now();
         loop {
             let wake = relay.ex.relay_wake.notified();
             tokio::pin!(wake);
             wake.as_mut().enable();
-            let next = match relay.scan().await {
-                Ok(next) => next,
-                Err(e) => {
+            // Fresh acceptances go straight to an attempt; the outbox is scanned only for due
+            // retries and for what an earlier process left pending.
+            let fresh = relay
+                .ex
+                .fresh
+                .lock()
+                .map(|mut f| std::mem::take(&mut *f))
+                .unwrap_or_default();
+            let now = unix_nanos(OffsetDateTime::now_utc());
+            for key in fresh {
+                if let Err(e) = relay.start(key, now).await {
+                    tracing::warn!(error = %e, "relay start failed");
+                }
+            }
+            if tokio::time::Instant::now() >= next_scan {
+                let wait = relay.scan().await.unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "relay scan failed");
                     IDLE_RESCAN
-                }
-            };
+                });
+                next_scan = tokio::time::Instant::now() + wait.min(IDLE_RESCAN);
+            }
             tokio::select! {
                 _ = wake => {}
-                _ = tokio::time::sleep(next.min(IDLE_RESCAN)) => {}
+                _ = tokio::time::sleep_until(next_scan) => {}
                 _ = stopped.wait_for(|s| *s) => break,
             }
         }
@@ -124,39 +139,50 @@ impl Relay {
         let now = unix_nanos(OffsetDateTime::now_utc());
         let mut next = IDLE_RESCAN;
         for key in self.ex.outbox.pending(SCAN_LIMIT)? {
-            let Some(record) = self.ex.outbox.get(&key)? else {
-                continue;
-            };
-            if record.journal_indexes.is_empty() || record.state.is_terminal() {
-                continue;
+            if let Some(wait) = self.start(key, now).await? {
+                next = next.min(wait);
             }
-            if record.next_attempt_at > now {
-                let wait = u64::try_from(record.next_attempt_at - now).unwrap_or(0);
-                next = next.min(Duration::from_nanos(wait));
-                continue;
-            }
-            {
-                let Ok(mut set) = self.in_flight.lock() else {
-                    continue;
-                };
-                if !set.insert(key.clone()) {
-                    continue;
-                }
-            }
-            let Ok(permit) = self.permits.clone().acquire_owned().await else {
-                break;
-            };
-            let relay = self.clone();
-            tokio::spawn(async move {
-                relay.attempt(&key, record).await;
-                if let Ok(mut set) = relay.in_flight.lock() {
-                    set.remove(&key);
-                }
-                drop(permit);
-                relay.ex.relay_wake.notify_one();
-            });
         }
         Ok(next)
+    }
+
+    /// Starts an attempt for `key` if it is due and not already in flight; otherwise returns
+    /// how long until it is due (`None` when there is nothing to wait for).
+    async fn start(
+        self: &Arc<Self>,
+        key: Vec<u8>,
+        now: i64,
+    ) -> Result<Option<Duration>, crate::store::StoreError> {
+        let Some(record) = self.ex.outbox.get(&key)? else {
+            return Ok(None);
+        };
+        if record.journal_indexes.is_empty() || record.state.is_terminal() {
+            return Ok(None);
+        }
+        if record.next_attempt_at > now {
+            let wait = u64::try_from(record.next_attempt_at - now).unwrap_or(0);
+            return Ok(Some(Duration::from_nanos(wait)));
+        }
+        {
+            let Ok(mut set) = self.in_flight.lock() else {
+                return Ok(None);
+            };
+            if !set.insert(key.clone()) {
+                return Ok(None);
+            }
+        }
+        let Ok(permit) = self.permits.clone().acquire_owned().await else {
+            return Ok(None);
+        };
+        let relay = self.clone();
+        tokio::spawn(async move {
+            relay.attempt(&key, record).await;
+            if let Ok(mut set) = relay.in_flight.lock() {
+                set.remove(&key);
+            }
+            drop(permit);
+        });
+        Ok(None)
     }
 
     fn channel(&self, peer: &Peer) -> Result<PeerServiceClient<Channel>, String> {

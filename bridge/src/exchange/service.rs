@@ -62,6 +62,8 @@ pub struct Exchange {
     in_flight: Mutex<HashSet<Vec<u8>>>,
     pub(super) arrivals: Notify,
     pub(super) relay_wake: Notify,
+    /// Keys accepted since the relay last looked: attempted at once, without an outbox scan.
+    pub(super) fresh: Mutex<Vec<Vec<u8>>>,
 }
 
 /// Releases an in-flight key when the submit or delivery ends, however it ends.
@@ -101,6 +103,7 @@ impl Exchange {
             in_flight: Mutex::new(HashSet::new()),
             arrivals: Notify::new(),
             relay_wake: Notify::new(),
+            fresh: Mutex::new(Vec::new()),
         }
     }
 
@@ -226,9 +229,12 @@ impl Exchange {
         let receipt = self.journal.append_async(&entry).await?;
         record.journal_indexes.push(receipt.index);
         self.outbox
-            .update(key, &record)
+            .update(key.clone(), &record)
             .await
             .map_err(ExchangeError::from)?;
+        if let Ok(mut fresh) = self.fresh.lock() {
+            fresh.push(key);
+        }
         self.relay_wake.notify_one();
         tracing::debug!(message.id = %record.message_id, journal.index = receipt.index, peer = %record.peer, "accepted");
         Ok(Accepted {
