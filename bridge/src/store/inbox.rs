@@ -188,3 +188,71 @@ impl InboxStore {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn record(id: &str, seq: u64) -> InboxRecord {
+        InboxRecord {
+            message_id: id.into(),
+            sender: "hcid:FR:rpps:10003456789".into(),
+            recipient: "hcid:BE:nihii-hospital:71000436".into(),
+            origin_peer: "FR".into(),
+            payload_sha256: [2; 32],
+            received_at: 5,
+            journal_index: 0,
+            seq,
+            acked: false,
+            receipt: StoredReceipt {
+                signed_content: vec![1],
+                signature: vec![2],
+                seal_chain: vec![],
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn delivered_in_order_until_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let inbox = store.inbox().unwrap();
+        let (a, b) = (inbox.next_seq().unwrap(), inbox.next_seq().unwrap());
+        assert!(b > a);
+        let ka = inbox_key("FR", "a");
+        assert_eq!(
+            inbox
+                .insert(ka.clone(), &record("a", a), b"pa".to_vec())
+                .await
+                .unwrap(),
+            None
+        );
+        let kb = inbox_key("FR", "b");
+        assert_eq!(
+            inbox
+                .insert(kb.clone(), &record("b", b), b"pb".to_vec())
+                .await
+                .unwrap(),
+            None
+        );
+        // A redelivery keeps the first record.
+        assert_eq!(
+            inbox
+                .insert(ka.clone(), &record("a", 99), b"zz".to_vec())
+                .await
+                .unwrap(),
+            Some(record("a", a))
+        );
+        let all = inbox.unacked_after(None, 10).unwrap();
+        let ids: Vec<_> = all.iter().map(|(r, _)| r.message_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(inbox.unacked_after(Some(a), 10).unwrap().len(), 1);
+        assert!(inbox.ack(ka.clone()).await.unwrap());
+        assert!(!inbox.ack(ka.clone()).await.unwrap());
+        let left = inbox.unacked_after(None, 10).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].1, b"pb");
+        assert!(inbox.get(&ka).unwrap().unwrap().acked);
+    }
+}

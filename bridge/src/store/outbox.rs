@@ -229,3 +229,65 @@ impl OutboxStore {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn record(id: &str) -> OutboxRecord {
+        OutboxRecord {
+            message_id: id.into(),
+            sender: "hcid:FR:rpps:10003456789".into(),
+            recipient: "hcid:BE:nihii-hospital:71000436".into(),
+            peer: "BE".into(),
+            payload_sha256: [1; 32],
+            payload_size: 3,
+            state: OutboxState::Accepted,
+            attempts: 0,
+            accepted_at: 1,
+            updated_at: 1,
+            next_attempt_at: 1,
+            reason: None,
+            journal_indexes: vec![],
+            receipt: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn first_insert_wins_and_terminal_records_leave_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let outbox = store.outbox().unwrap();
+        let key = outbox_key("s", "m");
+        let mut rec = record("m");
+        assert_eq!(
+            outbox
+                .insert(key.clone(), &rec, b"abc".to_vec())
+                .await
+                .unwrap(),
+            Inserted::New
+        );
+        let mut other = record("m");
+        other.payload_size = 9;
+        assert_eq!(
+            outbox
+                .insert(key.clone(), &other, b"x".to_vec())
+                .await
+                .unwrap(),
+            Inserted::Existing(Box::new(rec.clone()))
+        );
+        assert!(outbox.pending(10).unwrap().is_empty());
+        outbox.update(key.clone(), &rec).await.unwrap();
+        assert_eq!(outbox.pending(10).unwrap(), vec![key.clone()]);
+        assert_eq!(outbox.payload(&key).unwrap().unwrap(), b"abc");
+        rec.state = OutboxState::Delivered;
+        outbox.update(key.clone(), &rec).await.unwrap();
+        assert!(outbox.pending(10).unwrap().is_empty());
+        assert_eq!(outbox.payload(&key).unwrap(), None);
+        assert_eq!(
+            outbox.get(&key).unwrap().unwrap().state,
+            OutboxState::Delivered
+        );
+    }
+}
