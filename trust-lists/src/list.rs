@@ -16,6 +16,15 @@ pub struct VerifiedList {
     pub signature: SignatureInfo,
 }
 
+impl VerifiedList {
+    /// Whether the XAdES signing-certificate property matches the list version
+    /// (`SigningCertificateV2` for TL v6, `SigningCertificate` before): a structure finding
+    /// that DSS reports as a warning (specs/trust-lists.md row 8), not a refusal.
+    pub fn xades_matches_version(&self) -> bool {
+        self.signature.signing_certificate_v2 == (self.list.version >= 6)
+    }
+}
+
 /// Parses a TS 119 612 list without checking its signature (for display and for reading the
 /// territory and type of a file before choosing its signers).
 ///

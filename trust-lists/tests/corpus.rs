@@ -54,6 +54,7 @@ fn lotl_chain() -> Vec<TrustedList> {
         .chain(["EU-lotl-seq390-2026-08-03.xml"].iter())
     {
         let v = verify_list(&read(name), &signers).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert!(v.xades_matches_version(), "{name}");
         signers = announced(&v.list, "EU");
         assert!(!signers.is_empty(), "{name} announces EU signers");
         out.push(v.list);
@@ -99,6 +100,11 @@ fn national_lists_verify_with_lotl_390_certificates() {
             verify_list(&bytes, &signers).unwrap_or_else(|e| panic!("{name}: {e:?}"))
         };
         assert_eq!(v.list.territory, name[..2]);
+        assert!(
+            v.xades_matches_version(),
+            "{name}: v{} list",
+            v.list.version
+        );
         if parsed.territory != "DE" {
             assert_eq!(
                 trust_lists::verify_announced(&bytes, lotl)

@@ -44,6 +44,9 @@ pub struct SignatureInfo {
     pub signing_time: OffsetDateTime,
     /// The `SignatureMethod` URI.
     pub algorithm: String,
+    /// The signer is named by `SigningCertificateV2` (expected in TL v6) rather than
+    /// `SigningCertificate` (TL v5 and older); DSS's structure check warns on a mismatch.
+    pub signing_certificate_v2: bool,
 }
 
 impl SignatureInfo {
@@ -214,11 +217,12 @@ pub(crate) fn verify(
     };
 
     // 5. XAdES-BES signed properties.
-    let signing_time = xades::check(signed_props, &signer, named.as_ref())?;
+    let props = xades::check(signed_props, &signer, named.as_ref())?;
     Ok(SignatureInfo {
         signer,
-        signing_time,
+        signing_time: props.signing_time,
         algorithm,
+        signing_certificate_v2: props.v2,
     })
 }
 

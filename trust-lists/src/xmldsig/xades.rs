@@ -30,13 +30,19 @@ pub(crate) fn signed_properties<'a, 'i>(
     child(qp, XADES_NS, "SignedProperties").map_err(|_| SignatureErrorKind::NotXades132)
 }
 
+/// What the XAdES properties said.
+pub(crate) struct Properties {
+    pub(crate) signing_time: OffsetDateTime,
+    /// `SigningCertificateV2` (EN 319 132-1) rather than the v1 `SigningCertificate`.
+    pub(crate) v2: bool,
+}
+
 /// Checks SigningCertificate(V2) against the signer and SigningTime against its validity.
-/// Returns the signing time.
 pub(crate) fn check(
     signed_props: Node<'_, '_>,
     signer: &X509,
     key_info_cert: Option<&X509>,
-) -> Result<OffsetDateTime, SignatureErrorKind> {
+) -> Result<Properties, SignatureErrorKind> {
     let ssp = child(signed_props, XADES_NS, "SignedSignatureProperties")?;
 
     // SigningCertificate (v1) or SigningCertificateV2: one of the Cert digests is the signer's.
@@ -88,5 +94,8 @@ pub(crate) fn check(
     if !(after_start && before_end) {
         return Err(SignatureErrorKind::SigningTimeOutsideValidity);
     }
-    Ok(when)
+    Ok(Properties {
+        signing_time: when,
+        v2: sc.tag_name().name() == "SigningCertificateV2",
+    })
 }
