@@ -138,7 +138,16 @@ impl Relay {
     async fn scan(self: &Arc<Self>) -> Result<Duration, crate::store::StoreError> {
         let now = unix_nanos(OffsetDateTime::now_utc());
         let mut next = IDLE_RESCAN;
-        for key in self.ex.outbox.pending(SCAN_LIMIT)? {
+        for (key, next_at) in self.ex.outbox.pending(SCAN_LIMIT)? {
+            // Not due, or already being attempted: no need to decode the record.
+            if next_at > now {
+                let wait = u64::try_from(next_at - now).unwrap_or(0);
+                next = next.min(Duration::from_nanos(wait));
+                continue;
+            }
+            if self.in_flight.lock().is_ok_and(|s| s.contains(&key)) {
+                continue;
+            }
             if let Some(wait) = self.start(key, now).await? {
                 next = next.min(wait);
             }

@@ -1,7 +1,8 @@
 //! The outbox: envelopes accepted from the local operator, waiting for (or done with) relay to
 //! their home peer bridge. Three trees: `outbox.records` (key -> JSON state record, kept as
 //! evidence after delivery), `outbox.payloads` (key -> payload bytes, removed once the message is
-//! terminal) and `outbox.pending` (key -> empty, the non-terminal messages the relay works on).
+//! terminal) and `outbox.pending` (key -> next attempt time, big-endian Unix nanoseconds: the
+//! non-terminal messages the relay works on, readable without decoding their records).
 //! The key is the canonical sender and the message id, NUL-separated: message ids are unique per
 //! sender (DESIGN.md, "Exchange semantics").
 //!
@@ -181,6 +182,7 @@ impl OutboxStore {
     pub async fn update(&self, key: Vec<u8>, record: &OutboxRecord) -> Result<(), StoreError> {
         let value = encode(record)?;
         let terminal = record.state.is_terminal();
+        let next = record.next_attempt_at.to_be_bytes();
         let (records, payloads, pending) = (
             self.records.clone(),
             self.payloads.clone(),
@@ -193,7 +195,7 @@ impl OutboxStore {
                     pending.remove(&key)?;
                     payloads.remove(&key)?;
                 } else {
-                    pending.insert(&key, &[])?;
+                    pending.insert(&key, &next)?;
                 }
                 Ok(())
             })
@@ -216,15 +218,17 @@ impl OutboxStore {
         Ok(self.payloads.get(key)?.map(|v| v.to_vec()))
     }
 
-    /// Keys of every non-terminal message, at most `limit`.
+    /// Keys of every non-terminal message with its next attempt time (Unix nanoseconds), at
+    /// most `limit`.
     ///
     /// # Errors
     /// Storage failures.
-    pub fn pending(&self, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    pub fn pending(&self, limit: usize) -> Result<Vec<(Vec<u8>, i64)>, StoreError> {
         let mut out = Vec::new();
         for item in self.pending.iter().take(limit) {
-            let (k, _) = item?;
-            out.push(k.to_vec());
+            let (k, v) = item?;
+            let next = <[u8; 8]>::try_from(v.as_ref()).map_or(0, i64::from_be_bytes);
+            out.push((k.to_vec(), next));
         }
         Ok(out)
     }
@@ -279,7 +283,7 @@ mod tests {
         );
         assert!(outbox.pending(10).unwrap().is_empty());
         outbox.update(key.clone(), &rec).await.unwrap();
-        assert_eq!(outbox.pending(10).unwrap(), vec![key.clone()]);
+        assert_eq!(outbox.pending(10).unwrap(), vec![(key.clone(), 1)]);
         assert_eq!(outbox.payload(&key).unwrap().unwrap(), b"abc");
         rec.state = OutboxState::Delivered;
         outbox.update(key.clone(), &rec).await.unwrap();
