@@ -74,6 +74,8 @@ pub struct Config {
     pub trust: TrustSettings,
     /// Wallet presentations.
     pub identity: IdentitySettings,
+    /// Exchanges with peer bridges.
+    pub exchange: ExchangeConfig,
 }
 
 /// `[identity]`.
@@ -129,6 +131,21 @@ impl Default for TrustSettings {
             lote_signers: Vec::new(),
         }
     }
+}
+
+/// `[exchange]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeConfig {
+    /// PEM seal certificate chain (a qualified seal certificate in production), leaf first.
+    pub seal_cert: Option<PathBuf>,
+    /// PEM private key of the seal.
+    pub seal_key: Option<PathBuf>,
+    /// Peer bridges: (country, `host:port`), from entries `"CC=host:port"`.
+    pub peers: Vec<(String, String)>,
+    /// Largest accepted payload in bytes.
+    pub max_payload: u64,
+    /// Retry policy applied to every peer.
+    pub retry: crate::exchange::RetryPolicy,
 }
 
 /// `[journal]`.
@@ -322,6 +339,7 @@ enum Kind {
     Bytes,
     Switch,
     Bool,
+    PeerList,
 }
 
 impl Kind {
@@ -342,6 +360,7 @@ impl Kind {
             Kind::Bytes => "a positive number of bytes",
             Kind::Switch => "\"on\" or \"off\" (or a boolean)",
             Kind::Bool => "true or false",
+            Kind::PeerList => "a list of \"CC=host:port\" entries",
         }
     }
 }
@@ -379,6 +398,14 @@ const KEYS: &[(&str, Kind)] = &[
     ("trust.lote_signers", Kind::PathList),
     ("identity.issuer_anchors", Kind::PathList),
     ("identity.accept_legacy_typ", Kind::Bool),
+    ("exchange.seal_cert", Kind::Path),
+    ("exchange.seal_key", Kind::Path),
+    ("exchange.peers", Kind::PeerList),
+    ("exchange.max_payload", Kind::Bytes),
+    ("exchange.retry_initial", Kind::Duration),
+    ("exchange.retry_max", Kind::Duration),
+    ("exchange.deadline", Kind::Duration),
+    ("exchange.attempt_timeout", Kind::Duration),
 ];
 
 /// The environment variable that overrides a dotted key.
@@ -401,6 +428,7 @@ enum Value {
     Bytes(u64),
     Switch(bool),
     Bool(bool),
+    Peers(Vec<(String, String)>),
 }
 
 impl Config {
@@ -429,6 +457,13 @@ impl Config {
             addressing: TranslatorConfig::default(),
             trust: TrustSettings::default(),
             identity: IdentitySettings::default(),
+            exchange: ExchangeConfig {
+                seal_cert: None,
+                seal_key: None,
+                peers: Vec::new(),
+                max_payload: crate::exchange::DEFAULT_MAX_PAYLOAD,
+                retry: crate::exchange::RetryPolicy::default(),
+            },
         }
     }
 
@@ -545,6 +580,16 @@ impl Config {
             ("trust.lote_signers", Value::Paths(p)) => self.trust.lote_signers = p,
             ("identity.issuer_anchors", Value::Paths(p)) => self.identity.issuer_anchors = p,
             ("identity.accept_legacy_typ", Value::Bool(b)) => self.identity.accept_legacy_typ = b,
+            ("exchange.seal_cert", Value::Path(p)) => self.exchange.seal_cert = Some(p),
+            ("exchange.seal_key", Value::Path(p)) => self.exchange.seal_key = Some(p),
+            ("exchange.peers", Value::Peers(p)) => self.exchange.peers = p,
+            ("exchange.max_payload", Value::Bytes(n)) => self.exchange.max_payload = n,
+            ("exchange.retry_initial", Value::Duration(d)) => self.exchange.retry.initial = d,
+            ("exchange.retry_max", Value::Duration(d)) => self.exchange.retry.max = d,
+            ("exchange.deadline", Value::Duration(d)) => self.exchange.retry.deadline = d,
+            ("exchange.attempt_timeout", Value::Duration(d)) => {
+                self.exchange.retry.attempt_timeout = d
+            }
             (access, Value::Principals(list)) => {
                 let role = match access {
                     "access.operator" => Role::Operator,
@@ -588,7 +633,7 @@ fn parse_toml(kind: Kind, raw: &toml::Value) -> Result<Value, ConfigErrorKind> {
         expected: kind.expected(),
     };
     match kind {
-        Kind::PathList | Kind::PrincipalList => {
+        Kind::PathList | Kind::PrincipalList | Kind::PeerList => {
             let items = raw.as_array().ok_or(wrong.clone())?;
             let mut texts = Vec::with_capacity(items.len());
             for item in items {
@@ -666,7 +711,7 @@ fn parse_text(kind: Kind, text: &str) -> Result<Value, ConfigErrorKind> {
             _ => Err(bad()),
         },
         // In the environment a list is comma-separated.
-        Kind::PathList | Kind::PrincipalList => {
+        Kind::PathList | Kind::PrincipalList | Kind::PeerList => {
             let items: Vec<&str> = text
                 .split(',')
                 .map(str::trim)
@@ -691,6 +736,27 @@ fn parse_list(kind: Kind, items: &[&str]) -> Result<Value, ConfigErrorKind> {
                 paths.push(PathBuf::from(item));
             }
             Ok(Value::Paths(paths))
+        }
+        Kind::PeerList => {
+            let mut peers = Vec::new();
+            for item in items {
+                let bad = || ConfigErrorKind::BadValue {
+                    value: (*item).to_owned(),
+                    expected: kind.expected(),
+                };
+                let (cc, addr) = item.split_once('=').ok_or_else(bad)?;
+                let country_ok = cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase());
+                let addr_ok = addr.rsplit_once(':').is_some_and(|(h, p)| {
+                    !h.is_empty()
+                        && p.parse::<u16>().is_ok()
+                        && addr.bytes().all(|b| b.is_ascii_graphic())
+                });
+                if !country_ok || !addr_ok {
+                    return Err(bad());
+                }
+                peers.push((cc.to_owned(), addr.to_owned()));
+            }
+            Ok(Value::Peers(peers))
         }
         _ => {
             let mut principals = Vec::new();
@@ -761,6 +827,34 @@ mod tests {
         assert_eq!(c.metrics.listen, None);
         assert_eq!(c.access.grants.len(), 1);
         assert_eq!(c.access.grants[0].0, Role::Auditor);
+    }
+
+    #[test]
+    fn exchange_keys() {
+        let file = r#"
+            [exchange]
+            peers = ["BE=127.0.0.1:7444", "DE=bridge.de.test:443"]
+            max_payload = 4096
+            deadline = "1h"
+        "#;
+        let mut env = no_env();
+        env.insert("BRIDGE_EXCHANGE_RETRY_INITIAL".into(), "100ms".into());
+        let c = Config::load(Some(file), &env).unwrap();
+        assert_eq!(
+            c.exchange.peers,
+            vec![
+                ("BE".to_owned(), "127.0.0.1:7444".to_owned()),
+                ("DE".to_owned(), "bridge.de.test:443".to_owned())
+            ]
+        );
+        assert_eq!(c.exchange.max_payload, 4096);
+        assert_eq!(c.exchange.retry.deadline, Duration::from_secs(3600));
+        assert_eq!(c.exchange.retry.initial, Duration::from_millis(100));
+        let bad = Config::load(
+            Some("[exchange]\npeers = [\"be=x:1\", \"BE=nohost\"]"),
+            &no_env(),
+        );
+        assert_eq!(bad.unwrap_err().0.len(), 1);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! exactly one place (`grpc/status.rs`).
 
 use crate::addressing::AddressError;
+use crate::exchange::ExchangeError;
 use crate::grpc::Role;
 use crate::journal::JournalError;
 use crate::store::directory::DirectoryStoreError;
@@ -45,6 +46,9 @@ pub enum Error {
     /// A wallet presentation or its challenge was refused.
     #[error(transparent)]
     Presentation(#[from] crate::identity::PresentationError),
+    /// An exchange was refused or failed (DESIGN.md, "Exchange semantics").
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
     /// The named thing does not exist.
     #[error("{what} not found")]
     NotFound {

@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bridge_proto::pb::addressing_service_server::AddressingServiceServer;
+use bridge_proto::pb::exchange_service_server::ExchangeServiceServer;
 use bridge_proto::pb::identity_service_server::IdentityServiceServer;
 use bridge_proto::pb::journal_service_server::JournalServiceServer;
+use bridge_proto::pb::peer_service_server::PeerServiceServer;
 use bridge_proto::pb::trust_service_server::TrustServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -17,9 +19,10 @@ use tonic::transport::Server;
 use crate::addressing::Translator;
 use crate::config::Config;
 use crate::devpki::DevPki;
+use crate::exchange::{spawn_relay, Exchange, ExchangeSettings, Peer, PeerSet, PeerTrust, SealKey};
 use crate::grpc::{
-    fingerprint, AccessPolicy, AddressingApi, AuthorizeLayer, IdentityApi, JournalApi,
-    ObserveLayer, Principal, Role, TrustApi,
+    fingerprint, AccessPolicy, AddressingApi, AuthorizeLayer, ExchangeApi, IdentityApi,
+    JournalApi, ObserveLayer, PeerApi, PeerGrants, Principal, Role, TrustApi,
 };
 use crate::identity::{PemTrustAnchors, WalletVerifier};
 use crate::journal::{
@@ -72,6 +75,9 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The exchange needs `exchange.seal_cert` and `exchange.seal_key`.
+    #[error("exchange.seal_cert and exchange.seal_key must be configured to enable exchanges")]
+    NoSeal,
     /// In-flight calls were still running when the grace period ended; they were cut.
     #[error("in-flight calls did not finish within the {0:?} grace period")]
     GraceExpired(std::time::Duration),
@@ -90,6 +96,7 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     dev_pki: Option<DevPki>,
     trust: Arc<Refresher>,
+    exchange: Option<(Arc<Exchange>, tls::ClientIdentity)>,
 }
 
 /// What `prepare` set up, for the operator to read.
@@ -209,6 +216,7 @@ impl Gateway {
             translator: Arc::new(translator),
             metrics: Arc::new(Metrics::new()?),
             dev_pki,
+            exchange: None,
             config,
         };
         Ok((gateway, report))
@@ -246,6 +254,71 @@ impl Gateway {
     /// The trust refresher and state.
     pub fn trust(&self) -> &Arc<Refresher> {
         &self.trust
+    }
+
+    /// Enables `ExchangeService`, `PeerService` and the relay, with `trust` (the trusted lists)
+    /// as the only source of trust in peer bridges: callers whose chain is a qualified website or
+    /// seal certificate of a configured peer country get [`Role::Peer`], the TLS acceptor accepts
+    /// chains of those countries' listed services, and the relay connects with this gateway's own
+    /// TLS certificate (its QWAC in production).
+    ///
+    /// # Errors
+    /// [`ServeError::NoSeal`], unreadable seal material, store failures.
+    pub fn enable_exchange(&mut self, trust: Arc<dyn PeerTrust>) -> Result<(), ServeError> {
+        let (Some(cert), Some(key)) = (
+            &self.config.exchange.seal_cert,
+            &self.config.exchange.seal_key,
+        ) else {
+            return Err(ServeError::NoSeal);
+        };
+        let seal = SealKey::new(tls::read_key(key)?, tls::read_certs(cert)?);
+        let peers = PeerSet::new(self.config.exchange.peers.iter().map(|(cc, addr)| Peer {
+            country: cc.clone(),
+            address: addr.clone(),
+            retry: self.config.exchange.retry,
+        }));
+        let countries: Vec<String> = peers.countries().map(str::to_owned).collect();
+        let mut server_cas = Vec::new();
+        for cc in &countries {
+            let anchors = trust.anchors(cc);
+            self.identity.client_cas.extend(anchors.iter().cloned());
+            server_cas.extend(anchors);
+        }
+        self.policy = Arc::new((*self.policy).clone().with_peers(PeerGrants {
+            trust: trust.clone(),
+            countries,
+        }));
+        let settings = ExchangeSettings {
+            local_peer: self.config.bridge.country.clone(),
+            max_payload: self.config.exchange.max_payload,
+            peers,
+        };
+        let exchange = Exchange::new(
+            settings,
+            self.translator.clone(),
+            self.store.outbox()?,
+            self.store.inbox()?,
+            self.journal.clone(),
+            seal,
+            trust,
+        );
+        let client = tls::ClientIdentity {
+            chain: self.identity.chain.clone(),
+            key: Some(self.identity.key.clone()),
+            server_cas,
+        };
+        self.exchange = Some((Arc::new(exchange), client));
+        Ok(())
+    }
+
+    /// The exchange, when enabled.
+    pub fn exchange(&self) -> Option<&Arc<Exchange>> {
+        self.exchange.as_ref().map(|(e, _)| e)
+    }
+
+    /// The address translator.
+    pub fn translator(&self) -> &Arc<Translator<crate::store::directory::DirectoryStore>> {
+        &self.translator
     }
 
     /// The configuration in force.
@@ -323,6 +396,19 @@ impl Gateway {
             }))
         });
 
+        // The relay lives as long as the server: its guard is dropped when `run` returns.
+        let relay = self
+            .exchange
+            .as_ref()
+            .map(|(ex, client)| spawn_relay(ex.clone(), client.clone()));
+        let (exchange_api, peer_api) = match &self.exchange {
+            Some((ex, _)) => (
+                Some(ExchangeServiceServer::new(ExchangeApi::new(ex.clone()))),
+                Some(PeerServiceServer::new(PeerApi::new(ex.clone()))),
+            ),
+            None => (None, None),
+        };
+
         let server = Server::builder()
             .timeout(self.config.server.rpc_timeout)
             .layer(ObserveLayer::new(self.metrics.clone()))
@@ -341,6 +427,8 @@ impl Gateway {
                 self.translator.clone(),
             )))
             .add_service(TrustServiceServer::new(TrustApi::new(self.trust.clone())))
+            .add_optional_service(exchange_api)
+            .add_optional_service(peer_api)
             .serve_with_incoming_shutdown(incoming, signal);
 
         let grace = self.config.server.shutdown_grace;
@@ -359,6 +447,9 @@ impl Gateway {
         }
         if let Some(guard) = refresh_guard {
             guard.shutdown().await;
+        }
+        if let Some(relay) = relay {
+            relay.stop().await;
         }
         // Durable state is flushed by its owners on every write; this final flush only shortens
         // sled's recovery on the next start.

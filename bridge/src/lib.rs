@@ -13,6 +13,7 @@
 //! - [`trust`]: the trust-list snapshot in force, its sources (files, directory, HTTPS), refresh
 //!   and persistence.
 //! - [`store`]: the only module that opens sled; hands typed trees to the others.
+//! - [`demo`]: two bridges on loopback from the generated test ecosystem (demo, tests, bench).
 //! - [`devpki`]: the development PKI generated on first run.
 //! - [`metrics`]: Prometheus registry and `/metrics` endpoint.
 //! - [`cli`]: the `eidas-bridge` command line.
@@ -21,6 +22,7 @@
 pub mod addressing;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod devpki;
 pub mod error;
 pub mod exchange;

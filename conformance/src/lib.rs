@@ -13,7 +13,7 @@
 
 pub mod addressing;
 mod case;
-pub mod ecosystem;
+pub use test_ecosystem as ecosystem;
 pub mod journal;
 pub mod report;
 pub mod trust;

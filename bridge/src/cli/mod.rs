@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 pub mod address;
 pub mod identity;
+pub mod bench;
+pub mod demo;
 pub mod journal;
 pub mod trust;
 
@@ -40,6 +42,12 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Two gateways (FR and BE) on loopback exchange a message end to end, trusting each other
+    /// only through a generated test LOTL and national lists.
+    Demo(demo::DemoArgs),
+    /// Load generators (`bench submit`: end-to-end exchange throughput and latency).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Translate addresses between national spaces; import and look up the directory.
     #[command(subcommand)]
     Address(address::AddressCommand),
@@ -59,6 +67,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Demo(args) => demo::run(args, cli.json),
+        Command::Bench(cmd) => bench::run(cmd, cli.json),
         Command::Address(cmd) => address::run(cmd, cli.json),
         Command::Identity(cmd) => identity::run(cmd, cli.json),
         Command::Journal(cmd) => journal::run(cmd, cli.json),

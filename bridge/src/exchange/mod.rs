@@ -1,9 +1,36 @@
 //! Exchanges between bridges: envelopes accepted from the local operator, sealed and relayed to
 //! the recipient's home bridge with retries, answered with signed receipts, and delivered to the
 //! receiving side's operator with explicit acknowledgement. Knows nothing of gRPC.
+//!
+//! # Layout
+//! - `envelope`: the validated operator envelope.
+//! - `service`: [`Exchange`]: Submit (dedupe, outbox, journal) and status.
+//! - `deliver`: the receiving side (seal and chain checks, inbox, receipts) and receipt checks.
+//! - `relay`: the background relay with retries ([`spawn_relay`], [`RelayGuard`]).
+//! - `peers`: configured peer bridges and their [`RetryPolicy`].
+//! - `trust`: [`PeerTrust`], the trusted lists as seen by the exchange.
+//! - `seal`: canonical sealed and receipt content, signing and verification.
+//! - `error`: [`EnvelopeErrorKind`], [`ExchangeError`].
 
+mod deliver;
+mod envelope;
+mod error;
+mod peers;
+mod relay;
 mod seal;
+mod service;
+mod trust;
 
+pub use deliver::{verify_receipt, Inbound, SealedDelivery};
+pub use envelope::{check_message_id, Address, Envelope, DEFAULT_MAX_PAYLOAD, MAX_MESSAGE_ID_LEN};
+pub use error::{EnvelopeErrorKind, ExchangeError};
+pub use peers::{
+    Peer, PeerSet, RetryPolicy, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_DEADLINE, DEFAULT_RETRY_INITIAL,
+    DEFAULT_RETRY_MAX,
+};
+pub use relay::{spawn_relay, RelayGuard, MAX_CONCURRENT_ATTEMPTS};
 pub use seal::{
     verify_signature, ReceiptContent, SealErrorKind, SealKey, SealedContent, MAX_FIELD_LEN,
 };
+pub use service::{unix_nanos, Accepted, Exchange, ExchangeSettings};
+pub use trust::{trusted_for, PeerTrust, SnapshotTrust};

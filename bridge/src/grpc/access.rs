@@ -131,8 +131,10 @@ pub struct Caller {
     pub subject: String,
     /// The presented chain, DER, leaf first.
     pub chain: Arc<[Vec<u8>]>,
-    /// Roles granted by configuration.
+    /// Roles granted by configuration, or by the trusted lists for peer bridges.
     pub roles: Vec<Role>,
+    /// For a peer bridge: the country whose trusted list vouches for its certificate.
+    pub peer_country: Option<String>,
 }
 
 impl Caller {
@@ -142,16 +144,49 @@ impl Caller {
     }
 }
 
+/// Grants of [`Role::Peer`] computed from the trusted lists: a caller whose TLS chain is a
+/// qualified website (or seal) certificate of a configured peer country, under a service granted
+/// at the instant of the call, is that country's bridge (DESIGN.md, "Trust model and roles").
+#[derive(Debug, Clone)]
+pub struct PeerGrants {
+    /// The trusted lists.
+    pub trust: Arc<dyn crate::exchange::PeerTrust>,
+    /// Countries of the configured peers.
+    pub countries: Vec<String>,
+}
+
+impl PeerGrants {
+    /// The peer country `chain` belongs to at `at`, if any.
+    pub fn country_of(&self, chain: &[Vec<u8>], at: time::OffsetDateTime) -> Option<String> {
+        [trust_lists::Usage::Qwac, trust_lists::Usage::QSeal]
+            .into_iter()
+            .map(|usage| self.trust.validate(chain, at, usage))
+            .find(|r| r.trusted)
+            .and_then(|r| r.territory)
+            .filter(|t| self.countries.contains(t))
+    }
+}
+
 /// The grants of `[access]`, resolved against callers' certificates.
 #[derive(Debug, Clone, Default)]
 pub struct AccessPolicy {
     grants: Vec<(Role, Principal)>,
+    peers: Option<PeerGrants>,
 }
 
 impl AccessPolicy {
     /// A policy from configuration grants.
     pub fn new(grants: Vec<(Role, Principal)>) -> AccessPolicy {
-        AccessPolicy { grants }
+        AccessPolicy {
+            grants,
+            peers: None,
+        }
+    }
+
+    /// Adds [`Role::Peer`] grants from the trusted lists.
+    pub fn with_peers(mut self, peers: PeerGrants) -> AccessPolicy {
+        self.peers = Some(peers);
+        self
     }
 
     /// Resolves a verified TLS peer into a caller. `None` when the leaf does not parse, which the
@@ -170,6 +205,14 @@ impl AccessPolicy {
             })
             .map(|(r, _)| *r)
             .collect();
+        // The instant of the call is the validation instant (the validator itself reads no clock).
+        let peer_country = self
+            .peers
+            .as_ref()
+            .and_then(|p| p.country_of(&peer.chain, time::OffsetDateTime::now_utc()));
+        if peer_country.is_some() {
+            roles.push(Role::Peer);
+        }
         roles.sort();
         roles.dedup();
         Some(Caller {
@@ -177,6 +220,7 @@ impl AccessPolicy {
             subject,
             chain: peer.chain.clone(),
             roles,
+            peer_country,
         })
     }
 }

@@ -4,18 +4,22 @@
 mod access;
 mod addressing;
 mod identity;
+mod exchange;
 mod journal;
 mod observe;
+mod peer;
 mod status;
 mod trust;
 
 pub use access::{
     allowed_roles, fingerprint, subject_string, AccessPolicy, AuthorizeLayer, BadPrincipal, Caller,
-    Principal, Role,
+    PeerGrants, Principal, Role,
 };
 pub use addressing::{AddressingApi, MAX_IMPORT_BYTES};
 pub use identity::IdentityApi;
+pub use exchange::ExchangeApi;
 pub use journal::{entry_to_pb, JournalApi};
 pub use observe::ObserveLayer;
+pub use peer::PeerApi;
 pub use status::ERROR_DOMAIN;
 pub use trust::{TrustApi, ValidateRequest};

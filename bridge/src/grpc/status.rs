@@ -9,6 +9,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::addressing::AddressError;
 use crate::error::Error;
 use crate::identity::{ChallengeErrorKind, PresentationError};
+use crate::exchange::ExchangeError;
 use crate::journal::{JournalError, ProofError};
 use crate::store::directory::DirectoryStoreError;
 
@@ -82,12 +83,88 @@ fn map(err: &Error) -> Mapped {
             err.to_string(),
         ),
         Error::Presentation(e) => map_presentation(e),
+        Error::Exchange(e) => map_exchange(e),
         Error::NotFound { what } => Mapped::new(
             Code::NotFound,
             &format!("{}_NOT_FOUND", what.to_ascii_uppercase()),
             err.to_string(),
         ),
         Error::Internal(detail) => Mapped::internal(detail),
+    }
+}
+
+fn map_exchange(e: &ExchangeError) -> Mapped {
+    let text = e.to_string();
+    match e {
+        ExchangeError::Envelope(kind) => {
+            let field = match kind {
+                crate::exchange::EnvelopeErrorKind::MessageId { .. } => "envelope.message_id",
+                crate::exchange::EnvelopeErrorKind::Space { field: "sender" }
+                | crate::exchange::EnvelopeErrorKind::Address { field: "sender" } => {
+                    "envelope.sender"
+                }
+                crate::exchange::EnvelopeErrorKind::Space { .. }
+                | crate::exchange::EnvelopeErrorKind::Address { .. } => "envelope.recipient",
+                crate::exchange::EnvelopeErrorKind::PayloadTooLarge { .. } => "envelope.payload",
+                _ => "envelope.payload_sha256",
+            };
+            let reason = match kind {
+                crate::exchange::EnvelopeErrorKind::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+                crate::exchange::EnvelopeErrorKind::DigestMismatch => "PAYLOAD_DIGEST_MISMATCH",
+                _ => "INVALID_FIELD",
+            };
+            let mut m = Mapped::new(Code::InvalidArgument, reason, text.clone());
+            m.violation = Some((field, text));
+            m
+        }
+        ExchangeError::NoHomePeer { country } => {
+            let mut m = Mapped::new(Code::FailedPrecondition, "NO_HOME_PEER", text);
+            m.metadata = vec![("country".to_owned(), country.clone())];
+            m
+        }
+        ExchangeError::IdempotencyConflict => {
+            Mapped::new(Code::AlreadyExists, "MESSAGE_ID_REUSED", text)
+        }
+        ExchangeError::InProgress => Mapped::new(Code::Aborted, "IN_PROGRESS", text),
+        ExchangeError::UnknownPeer => Mapped::new(Code::PermissionDenied, "UNKNOWN_PEER", text),
+        ExchangeError::Untrusted {
+            what,
+            peer,
+            reasons,
+        } => {
+            let reason = if *what == "seal" {
+                "SEAL_UNTRUSTED"
+            } else {
+                "RECEIPT_UNTRUSTED"
+            };
+            let mut m = Mapped::new(Code::PermissionDenied, reason, text);
+            let reasons: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
+            m.metadata = vec![
+                ("peer".to_owned(), peer.clone()),
+                ("reasons".to_owned(), reasons.join("; ")),
+            ];
+            m
+        }
+        ExchangeError::Seal { what, kind } => {
+            let reason = if *what == "seal" {
+                "SEAL_INVALID"
+            } else {
+                "RECEIPT_INVALID"
+            };
+            let mut m = Mapped::new(Code::InvalidArgument, reason, text);
+            m.metadata = vec![("check".to_owned(), kind.to_string())];
+            m
+        }
+        ExchangeError::WrongPeer { field, .. } => {
+            let mut m = Mapped::new(Code::PermissionDenied, "WRONG_PEER", text.clone());
+            m.metadata = vec![("field".to_owned(), (*field).to_owned())];
+            m
+        }
+        ExchangeError::NotFound => Mapped::new(Code::NotFound, "MESSAGE_NOT_FOUND", text),
+        ExchangeError::NoReceipt => Mapped::new(Code::FailedPrecondition, "NO_RECEIPT_YET", text),
+        ExchangeError::Storage { .. } => Mapped::internal(e),
+        #[allow(unreachable_patterns)]
+        _ => Mapped::internal(e),
     }
 }
 

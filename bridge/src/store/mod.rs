@@ -3,8 +3,10 @@
 
 pub mod directory;
 mod durable;
+pub mod inbox;
 pub mod journal;
 pub mod trust;
+pub mod outbox;
 
 pub use durable::GroupCommit;
 
@@ -105,6 +107,22 @@ impl Store {
     /// When its trees cannot be opened.
     pub fn trust(&self) -> Result<trust::TrustSnapshotStore, StoreError> {
         trust::TrustSnapshotStore::open(self)
+    }
+
+    /// The exchange outbox's trees.
+    ///
+    /// # Errors
+    /// When its trees cannot be opened.
+    pub fn outbox(&self) -> Result<outbox::OutboxStore, StoreError> {
+        outbox::OutboxStore::open(&self.db, self.commit.clone())
+    }
+
+    /// The exchange inbox's trees.
+    ///
+    /// # Errors
+    /// When its trees cannot be opened.
+    pub fn inbox(&self) -> Result<inbox::InboxStore, StoreError> {
+        inbox::InboxStore::open(&self.db, self.commit.clone())
     }
 
     /// The raw handle, for the typed tree modules of this directory only.

@@ -47,12 +47,38 @@ impl ClientIdentity {
     }
 }
 
+/// A check of the server's chain (DER, leaf first) made after the handshake, in place of the
+/// host name check: peer bridges are identified by their trusted-list certificate, not by the
+/// name they are dialled at.
+pub type ServerCheck = Arc<dyn Fn(&[Vec<u8>]) -> bool + Send + Sync>;
+
 /// Opens a lazily-connecting gRPC channel to `authority` (`host:port`) over mutual TLS. The server
 /// name checked is the host part: a DNS name or an IP address in the server's subjectAltName.
 ///
 /// # Errors
 /// When the TLS material is unusable or the authority is not a valid URI authority.
 pub fn connect(authority: &str, identity: &ClientIdentity) -> Result<Channel, TlsError> {
+    open(authority, identity, None)
+}
+
+/// As [`connect`], but the server is accepted when its chain verifies against
+/// `identity.server_cas` and `check` approves it; the host name is not checked.
+///
+/// # Errors
+/// As [`connect`].
+pub fn connect_checked(
+    authority: &str,
+    identity: &ClientIdentity,
+    check: ServerCheck,
+) -> Result<Channel, TlsError> {
+    open(authority, identity, Some(check))
+}
+
+fn open(
+    authority: &str,
+    identity: &ClientIdentity,
+    check: Option<ServerCheck>,
+) -> Result<Channel, TlsError> {
     let connector = Arc::new(identity.connector()?);
     let endpoint =
         Endpoint::from_shared(format!("http://{authority}")).map_err(|e| TlsError::Connect {
@@ -61,6 +87,7 @@ pub fn connect(authority: &str, identity: &ClientIdentity) -> Result<Channel, Tl
         })?;
     let channel = endpoint.connect_with_connector_lazy(tower::service_fn(move |uri: Uri| {
         let connector = connector.clone();
+        let check = check.clone();
         async move {
             let host = uri.host().unwrap_or("localhost").trim_matches(['[', ']']);
             let port = uri.port_u16().unwrap_or(443);
@@ -68,6 +95,7 @@ pub fn connect(authority: &str, identity: &ClientIdentity) -> Result<Channel, Tl
             tcp.set_nodelay(true)?;
             let ssl = connector
                 .configure()
+                .map(|c| c.verify_hostname(check.is_none()))
                 .and_then(|c| c.into_ssl(host))
                 .map_err(std::io::Error::other)?;
             let mut stream = SslStream::new(ssl, tcp).map_err(std::io::Error::other)?;
@@ -75,6 +103,19 @@ pub fn connect(authority: &str, identity: &ClientIdentity) -> Result<Channel, Tl
                 .connect()
                 .await
                 .map_err(std::io::Error::other)?;
+            if let Some(check) = check {
+                let chain: Vec<Vec<u8>> = stream
+                    .ssl()
+                    .peer_cert_chain()
+                    .map(|c| c.iter().filter_map(|x| x.to_der().ok()).collect())
+                    .unwrap_or_default();
+                if !check(&chain) {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        "server certificate not trusted for this peer",
+                    ));
+                }
+            }
             Ok::<_, std::io::Error>(TokioIo::new(stream))
         }
     }));

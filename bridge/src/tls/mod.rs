@@ -8,7 +8,7 @@
 mod client;
 mod server;
 
-pub use client::{connect, ClientIdentity};
+pub use client::{connect, connect_checked, ClientIdentity, ServerCheck};
 pub use server::{incoming, PeerIdentity, ServerIdentity, TlsConnection};
 
 use std::path::{Path, PathBuf};

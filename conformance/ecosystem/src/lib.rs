@@ -3,6 +3,15 @@
 //! as real ones are, QTSP CAs issuing qualified seal and website certificates for bridges, a
 //! PID provider, and a BE service granted then withdrawn. Keys and certificates depend only on
 //! the seed; ECDSA and PSS signature values are randomised by nature.
+//!
+//! It is its own package (depending only on openssl) so that both `conformance` and the
+//! `eidas-bridge demo` command can use it without a dependency cycle.
+//!
+//! # Layout
+//! - [`keys`]: deterministic RSA and EC keys from the seed.
+//! - [`certs`]: certificate profiles (CA, list signer, QSeal, QWAC, PID issuer) and issuance.
+//! - [`tsl`]: TS 119 612 list text (scheme, pointers, TSPs, services).
+//! - [`xades`]: enveloped XAdES-BES signing of the lists.
 
 pub mod certs;
 pub mod keys;

@@ -12,7 +12,7 @@ use openssl::pkey::Id;
 use openssl::rsa::Padding;
 use openssl::sign::{RsaPssSaltlen, Signer};
 
-use super::certs::Party;
+use crate::certs::Party;
 
 const DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 const XADES: &str = "http://uri.etsi.org/01903/v1.3.2#";

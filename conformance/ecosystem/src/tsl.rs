@@ -2,8 +2,8 @@
 
 use base64::Engine;
 
-use super::certs::Party;
-use super::xades::esc;
+use crate::certs::Party;
+use crate::xades::esc;
 
 /// TS 119 612 namespace.
 const TSL: &str = "http://uri.etsi.org/02231/v2#";

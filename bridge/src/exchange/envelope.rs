@@ -1,0 +1,166 @@
+//! The operator's envelope as a validated domain value: a bounded message id, two addresses with
+//! their spaces, and a payload whose SHA-256 has been checked. The payload is opaque: it is never
+//! parsed, logged or journaled.
+
+use sha2::{Digest, Sha256};
+
+use super::EnvelopeErrorKind;
+use crate::addressing::{Space, MAX_INPUT_LEN};
+
+/// Longest message id: the journal's bound for the field (`journal::entry`, 256 bytes), so every
+/// accepted id can be journaled.
+pub const MAX_MESSAGE_ID_LEN: usize = 256;
+
+/// Default payload bound: 3 MiB, under tonic's 4 MiB default message limit once the envelope's
+/// other fields and protobuf framing are added, so a too-large payload gets this clear error
+/// rather than a transport one.
+pub const DEFAULT_MAX_PAYLOAD: u64 = 3 * 1024 * 1024;
+
+/// An address in a national space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    /// The space.
+    pub space: Space,
+    /// The address as written in that space.
+    pub value: String,
+}
+
+impl Address {
+    /// Validates the space name and bounds the value.
+    ///
+    /// # Errors
+    /// [`EnvelopeErrorKind::Space`] or [`EnvelopeErrorKind::Address`].
+    pub fn new(field: &'static str, space: &str, value: String) -> Result<Self, EnvelopeErrorKind> {
+        let space = Space::parse(space).map_err(|_| EnvelopeErrorKind::Space { field })?;
+        if value.is_empty() || value.len() > MAX_INPUT_LEN {
+            return Err(EnvelopeErrorKind::Address { field });
+        }
+        Ok(Address { space, value })
+    }
+}
+
+/// A validated envelope.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// Caller-chosen idempotency key.
+    pub message_id: String,
+    /// Sender, in the sender's space.
+    pub sender: Address,
+    /// Recipient, in the sender's space (or canonical).
+    pub recipient: Address,
+    /// Opaque payload.
+    pub payload: Vec<u8>,
+    /// Its SHA-256, checked.
+    pub payload_sha256: [u8; 32],
+}
+
+impl std::fmt::Debug for Envelope {
+    // The payload is health data: never formatted, only its size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Envelope")
+            .field("message_id", &self.message_id)
+            .field("payload_size", &self.payload.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a message id: 1..=[`MAX_MESSAGE_ID_LEN`] bytes of printable ASCII (0x21..=0x7E).
+///
+/// # Errors
+/// [`EnvelopeErrorKind::MessageId`].
+pub fn check_message_id(id: &str) -> Result<(), EnvelopeErrorKind> {
+    if id.is_empty() || id.len() > MAX_MESSAGE_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(EnvelopeErrorKind::MessageId {
+            max: MAX_MESSAGE_ID_LEN,
+        });
+    }
+    Ok(())
+}
+
+impl Envelope {
+    /// Validates every field; the payload bound is `max_payload` bytes.
+    ///
+    /// # Errors
+    /// See [`EnvelopeErrorKind`].
+    pub fn new(
+        message_id: String,
+        sender: Address,
+        recipient: Address,
+        payload: Vec<u8>,
+        payload_sha256: &[u8],
+        max_payload: u64,
+    ) -> Result<Envelope, EnvelopeErrorKind> {
+        check_message_id(&message_id)?;
+        let size = payload.len() as u64;
+        if size > max_payload {
+            return Err(EnvelopeErrorKind::PayloadTooLarge {
+                size,
+                limit: max_payload,
+            });
+        }
+        let digest: [u8; 32] = payload_sha256
+            .try_into()
+            .map_err(|_| EnvelopeErrorKind::DigestLength(payload_sha256.len()))?;
+        if <[u8; 32]>::from(Sha256::digest(&payload)) != digest {
+            return Err(EnvelopeErrorKind::DigestMismatch);
+        }
+        Ok(Envelope {
+            message_id,
+            sender,
+            recipient,
+            payload,
+            payload_sha256: digest,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(v: &str) -> Address {
+        Address::new("sender", "canonical", v.into()).unwrap()
+    }
+
+    #[test]
+    fn checks_every_field() {
+        let p = b"payload".to_vec();
+        let d = Sha256::digest(&p).to_vec();
+        let ok = |id: &str, d: &[u8], max| {
+            Envelope::new(id.into(), addr("a"), addr("b"), p.clone(), d, max)
+        };
+        assert!(ok("m-1", &d, 100).is_ok());
+        assert_eq!(
+            ok("", &d, 100).unwrap_err(),
+            EnvelopeErrorKind::MessageId { max: 256 }
+        );
+        assert_eq!(
+            ok("a b", &d, 100).unwrap_err(),
+            EnvelopeErrorKind::MessageId { max: 256 }
+        );
+        assert_eq!(
+            ok(&"x".repeat(257), &d, 100).unwrap_err(),
+            EnvelopeErrorKind::MessageId { max: 256 }
+        );
+        assert_eq!(
+            ok("m", &d, 3).unwrap_err(),
+            EnvelopeErrorKind::PayloadTooLarge { size: 7, limit: 3 }
+        );
+        assert_eq!(
+            ok("m", &d[..31], 100).unwrap_err(),
+            EnvelopeErrorKind::DigestLength(31)
+        );
+        assert_eq!(
+            ok("m", &[0; 32], 100).unwrap_err(),
+            EnvelopeErrorKind::DigestMismatch
+        );
+        assert_eq!(
+            Address::new("recipient", "smtp", "x".into()).unwrap_err(),
+            EnvelopeErrorKind::Space { field: "recipient" }
+        );
+        assert_eq!(
+            Address::new("recipient", "mssante", String::new()).unwrap_err(),
+            EnvelopeErrorKind::Address { field: "recipient" }
+        );
+    }
+}

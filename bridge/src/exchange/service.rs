@@ -1,0 +1,261 @@
+//! The exchange core shared by the gRPC handlers and the relay: accepting envelopes (Submit), their
+//! status and receipts. Delivery from peers and the inbox are in `deliver.rs`; the relay in
+//! `relay.rs`. Time comes in as a parameter (`now`, Unix nanoseconds).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use super::{Envelope, ExchangeError, PeerSet, PeerTrust, SealKey};
+use crate::addressing::{Participant, Space, Translator};
+use crate::error::{Error, Result};
+use crate::journal::{EntryKind, Journal, JournalEntry, PayloadDigest};
+use crate::store::directory::DirectoryStore;
+use crate::store::inbox::InboxStore;
+use crate::store::outbox::{outbox_key, Inserted, OutboxRecord, OutboxState, OutboxStore};
+
+/// Unix nanoseconds of an instant (journal and record times).
+pub fn unix_nanos(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Who this bridge is and what it accepts.
+#[derive(Debug, Clone)]
+pub struct ExchangeSettings {
+    /// This bridge's peer id: its country.
+    pub local_peer: String,
+    /// Payload bound in bytes (`exchange.max_payload`).
+    pub max_payload: u64,
+    /// The peer bridges.
+    pub peers: PeerSet,
+}
+
+/// The answer to a Submit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The message id.
+    pub message_id: String,
+    /// Its state when answered.
+    pub state: OutboxState,
+    /// Index of its `accepted` journal entry.
+    pub journal_index: u64,
+    /// Canonical recipient.
+    pub recipient: String,
+    /// Home peer of the recipient.
+    pub peer: String,
+    /// True when this repeats the first answer.
+    pub duplicate: bool,
+}
+
+/// The exchange: outbox, inbox, journal, seal and trust of one bridge.
+#[derive(Debug)]
+pub struct Exchange {
+    pub(super) settings: ExchangeSettings,
+    pub(super) translator: Arc<Translator<DirectoryStore>>,
+    pub(super) outbox: OutboxStore,
+    pub(super) inbox: InboxStore,
+    pub(super) journal: Arc<Journal>,
+    pub(super) seal: SealKey,
+    pub(super) trust: Arc<dyn PeerTrust>,
+    in_flight: Mutex<HashSet<Vec<u8>>>,
+    pub(super) arrivals: Notify,
+    pub(super) relay_wake: Notify,
+    /// Keys accepted since the relay last looked: attempted at once, without an outbox scan.
+    pub(super) fresh: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Releases an in-flight key when the submit or delivery ends, however it ends.
+pub(super) struct InFlight<'a> {
+    set: &'a Mutex<HashSet<Vec<u8>>>,
+    key: Vec<u8>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.set.lock() {
+            s.remove(&self.key);
+        }
+    }
+}
+
+impl Exchange {
+    /// Assembles the exchange.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: ExchangeSettings,
+        translator: Arc<Translator<DirectoryStore>>,
+        outbox: OutboxStore,
+        inbox: InboxStore,
+        journal: Arc<Journal>,
+        seal: SealKey,
+        trust: Arc<dyn PeerTrust>,
+    ) -> Exchange {
+        Exchange {
+            settings,
+            translator,
+            outbox,
+            inbox,
+            journal,
+            seal,
+            trust,
+            in_flight: Mutex::new(HashSet::new()),
+            arrivals: Notify::new(),
+            relay_wake: Notify::new(),
+            fresh: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &ExchangeSettings {
+        &self.settings
+    }
+
+    /// The trust in force.
+    pub fn trust(&self) -> &Arc<dyn PeerTrust> {
+        &self.trust
+    }
+
+    /// The space native to this bridge's country (canonical when it has none).
+    pub fn local_space(&self) -> Space {
+        Space::ALL
+            .into_iter()
+            .find(|s| s.country() == Some(self.settings.local_peer.as_str()))
+            .unwrap_or(Space::Canonical)
+    }
+
+    pub(super) fn enter(&self, key: &[u8]) -> Result<InFlight<'_>> {
+        let mut set = self
+            .in_flight
+            .lock()
+            .map_err(|_| Error::Internal("in-flight set poisoned".into()))?;
+        if !set.insert(key.to_vec()) {
+            return Err(ExchangeError::InProgress.into());
+        }
+        Ok(InFlight {
+            set: &self.in_flight,
+            key: key.to_vec(),
+        })
+    }
+
+    fn identify(&self, space: Space, value: &str) -> Result<Participant> {
+        Ok(self.translator.identify(space, value)?)
+    }
+
+    /// Accepts an envelope: translates both addresses, finds the recipient's home peer, dedupes
+    /// by (sender, message id), stores durably in the outbox, journals `accepted`, then answers.
+    ///
+    /// # Errors
+    /// Address refusals, [`ExchangeError::NoHomePeer`], [`ExchangeError::IdempotencyConflict`],
+    /// [`ExchangeError::InProgress`], storage and journal failures (then nothing is acknowledged).
+    pub async fn submit(&self, env: Envelope, now: i64) -> Result<Accepted> {
+        // 1. Canonical sender and recipient.
+        let sender = self.identify(env.sender.space, &env.sender.value)?;
+        let recipient = self.identify(env.recipient.space, &env.recipient.value)?;
+        // 2. The recipient's home peer: the directory's, else the configured peer of its country.
+        let country = recipient.hcid.country().to_owned();
+        let peer = self
+            .translator
+            .directory()
+            .home_peer(&recipient.hcid)?
+            .unwrap_or_else(|| country.clone());
+        if peer == self.settings.local_peer || self.settings.peers.get(&peer).is_none() {
+            return Err(ExchangeError::NoHomePeer { country }.into());
+        }
+        let (sender, recipient) = (sender.to_string(), recipient.to_string());
+        // 3. Dedupe: one submit per key at a time; a finished one answers again.
+        let key = outbox_key(&sender, &env.message_id);
+        let _guard = self.enter(&key)?;
+        let mut record = match self.outbox.get(&key).map_err(ExchangeError::from)? {
+            Some(rec) => rec,
+            None => {
+                let rec = OutboxRecord {
+                    message_id: env.message_id.clone(),
+                    sender: sender.clone(),
+                    recipient: recipient.clone(),
+                    peer: peer.clone(),
+                    payload_sha256: env.payload_sha256,
+                    payload_size: env.payload.len() as u64,
+                    state: OutboxState::Accepted,
+                    attempts: 0,
+                    accepted_at: now,
+                    updated_at: now,
+                    next_attempt_at: now,
+                    reason: None,
+                    journal_indexes: Vec::new(),
+                    receipt: None,
+                };
+                // 4. Durable in the outbox before anything is journaled or answered.
+                match self
+                    .outbox
+                    .insert(key.clone(), &rec, env.payload)
+                    .await
+                    .map_err(ExchangeError::from)?
+                {
+                    Inserted::New => rec,
+                    Inserted::Existing(old) => *old,
+                }
+            }
+        };
+        if record.payload_sha256 != env.payload_sha256 {
+            return Err(ExchangeError::IdempotencyConflict.into());
+        }
+        if let Some(&index) = record.journal_indexes.first() {
+            return Ok(Accepted {
+                message_id: record.message_id,
+                state: record.state,
+                journal_index: index,
+                recipient: record.recipient,
+                peer: record.peer,
+                duplicate: true,
+            });
+        }
+        // 5. Journal `accepted` (durable when it resolves), then make the record relayable.
+        let entry = JournalEntry {
+            kind: EntryKind::Accepted,
+            unix_nanos: now,
+            message_id: Some(record.message_id.clone()),
+            sender: Some(record.sender.clone()),
+            recipient: Some(record.recipient.clone()),
+            peer: Some(record.peer.clone()),
+            payload: Some(PayloadDigest {
+                sha256: record.payload_sha256,
+                size: record.payload_size,
+            }),
+            trust_snapshot: None,
+            reason: None,
+        };
+        let receipt = self.journal.append_async(&entry).await?;
+        record.journal_indexes.push(receipt.index);
+        self.outbox
+            .update(key.clone(), &record)
+            .await
+            .map_err(ExchangeError::from)?;
+        if let Ok(mut fresh) = self.fresh.lock() {
+            fresh.push(key);
+        }
+        self.relay_wake.notify_one();
+        tracing::debug!(message.id = %record.message_id, journal.index = receipt.index, peer = %record.peer, "accepted");
+        Ok(Accepted {
+            message_id: record.message_id,
+            state: OutboxState::Accepted,
+            journal_index: receipt.index,
+            recipient: record.recipient,
+            peer: record.peer,
+            duplicate: false,
+        })
+    }
+
+    /// The outbox record of `(sender, message_id)`.
+    ///
+    /// # Errors
+    /// Address refusals, [`ExchangeError::NotFound`], storage failures.
+    pub fn status(&self, sender: &super::Address, message_id: &str) -> Result<OutboxRecord> {
+        let sender = self.identify(sender.space, &sender.value)?.to_string();
+        self.outbox
+            .get(&outbox_key(&sender, message_id))
+            .map_err(ExchangeError::from)?
+            .ok_or_else(|| ExchangeError::NotFound.into())
+    }
+}

@@ -1,0 +1,297 @@
+//! The outbox: envelopes accepted from the local operator, waiting for (or done with) relay to
+//! their home peer bridge. Three trees: `outbox.records` (key -> JSON state record, kept as
+//! evidence after delivery), `outbox.payloads` (key -> payload bytes, removed once the message is
+//! terminal) and `outbox.pending` (key -> next attempt time, big-endian Unix nanoseconds: the
+//! non-terminal messages the relay works on, readable without decoding their records).
+//! The key is the canonical sender and the message id, NUL-separated: message ids are unique per
+//! sender (DESIGN.md, "Exchange semantics").
+//!
+//! Every write that precedes an acknowledgement goes through [`GroupCommit`] so it is durable.
+
+use serde::{Deserialize, Serialize};
+
+use super::{GroupCommit, StoreError};
+
+const RECORDS: &str = "outbox.records";
+const PAYLOADS: &str = "outbox.payloads";
+const PENDING: &str = "outbox.pending";
+
+/// Where a message is in its life (GetStatus).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Durable in the outbox, not yet answered by the peer.
+    Accepted,
+    /// The peer took the envelope but its receipt did not verify (yet).
+    Forwarded,
+    /// The peer's signed receipt was verified and journaled.
+    Delivered,
+    /// Given up: the deadline passed or the peer refused for good.
+    Failed,
+}
+
+impl OutboxState {
+    /// True for states the relay no longer works on.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, OutboxState::Delivered | OutboxState::Failed)
+    }
+}
+
+/// A receipt kept as evidence: the signed bytes, the signature and the signer's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredReceipt {
+    /// Canonical receipt content (see `exchange::ReceiptContent`).
+    pub signed_content: Vec<u8>,
+    /// The receiving bridge's seal over `signed_content`.
+    pub signature: Vec<u8>,
+    /// The receiving bridge's seal chain, DER, leaf first.
+    pub seal_chain: Vec<Vec<u8>>,
+}
+
+/// The state of one outgoing message. No payload and no native addresses: only what the
+/// journal may hold too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    /// The sender's idempotency key.
+    pub message_id: String,
+    /// Canonical sender (`hcid`, with role when known).
+    pub sender: String,
+    /// Canonical recipient.
+    pub recipient: String,
+    /// The recipient's home peer bridge.
+    pub peer: String,
+    /// SHA-256 of the payload.
+    pub payload_sha256: [u8; 32],
+    /// Payload length.
+    pub payload_size: u64,
+    /// Current state.
+    pub state: OutboxState,
+    /// Delivery attempts made.
+    pub attempts: u32,
+    /// Unix nanoseconds of acceptance.
+    pub accepted_at: i64,
+    /// Unix nanoseconds of the last change.
+    pub updated_at: i64,
+    /// Unix nanoseconds before which the relay does not try again.
+    pub next_attempt_at: i64,
+    /// Why the last attempt did not succeed, or why the message failed.
+    pub reason: Option<String>,
+    /// Journal indexes of this message's entries, in order (`accepted` first).
+    pub journal_indexes: Vec<u64>,
+    /// The verified receipt, once delivered.
+    pub receipt: Option<StoredReceipt>,
+}
+
+/// What [`OutboxStore::insert`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// The record is new and now durable.
+    New,
+    /// A record already exists under the key: the first one is returned untouched.
+    Existing(Box<OutboxRecord>),
+}
+
+/// The outbox's trees.
+#[derive(Debug, Clone)]
+pub struct OutboxStore {
+    records: sled::Tree,
+    payloads: sled::Tree,
+    pending: sled::Tree,
+    commit: GroupCommit,
+}
+
+fn corrupt(detail: &dyn std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        tree: RECORDS,
+        detail: detail.to_string(),
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<OutboxRecord, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(&e))
+}
+
+fn encode(record: &OutboxRecord) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(record).map_err(|e| corrupt(&e))
+}
+
+/// The key of a message: canonical sender, NUL, message id (neither contains NUL).
+pub fn outbox_key(sender: &str, message_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(sender.len() + 1 + message_id.len());
+    key.extend_from_slice(sender.as_bytes());
+    key.push(0);
+    key.extend_from_slice(message_id.as_bytes());
+    key
+}
+
+impl OutboxStore {
+    /// Opens the trees.
+    ///
+    /// # Errors
+    /// When sled cannot open them.
+    pub(crate) fn open(db: &sled::Db, commit: GroupCommit) -> Result<OutboxStore, StoreError> {
+        Ok(OutboxStore {
+            records: db.open_tree(RECORDS)?,
+            payloads: db.open_tree(PAYLOADS)?,
+            pending: db.open_tree(PENDING)?,
+            commit,
+        })
+    }
+
+    /// Stores a new record and its payload durably, unless the key exists: then the first record
+    /// is returned and nothing is written. The check and the write run on the single committer
+    /// thread, so two concurrent inserts of one key cannot both win.
+    ///
+    /// # Errors
+    /// Storage or sync failures: the insert must then be treated as not done.
+    pub async fn insert(
+        &self,
+        key: Vec<u8>,
+        record: &OutboxRecord,
+        payload: Vec<u8>,
+    ) -> Result<Inserted, StoreError> {
+        let value = encode(record)?;
+        let (records, payloads) = (self.records.clone(), self.payloads.clone());
+        let found = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let found_in = found.clone();
+        self.commit
+            .write(move |_| {
+                if let Some(old) = records.get(&key)? {
+                    if let Ok(mut slot) = found_in.lock() {
+                        *slot = Some(old);
+                    }
+                    return Ok(());
+                }
+                payloads.insert(&key, payload)?;
+                records.insert(&key, value)?;
+                Ok(())
+            })
+            .await?;
+        let old = found.lock().ok().and_then(|mut s| s.take());
+        match old {
+            None => Ok(Inserted::New),
+            Some(bytes) => Ok(Inserted::Existing(Box::new(decode(&bytes)?))),
+        }
+    }
+
+    /// Replaces the record durably; keeps it in the pending set while it is not terminal and
+    /// drops the payload once it is.
+    ///
+    /// # Errors
+    /// Storage or sync failures.
+    pub async fn update(&self, key: Vec<u8>, record: &OutboxRecord) -> Result<(), StoreError> {
+        let value = encode(record)?;
+        let terminal = record.state.is_terminal();
+        let next = record.next_attempt_at.to_be_bytes();
+        let (records, payloads, pending) = (
+            self.records.clone(),
+            self.payloads.clone(),
+            self.pending.clone(),
+        );
+        self.commit
+            .write(move |_| {
+                records.insert(&key, value)?;
+                if terminal {
+                    pending.remove(&key)?;
+                    payloads.remove(&key)?;
+                } else {
+                    pending.insert(&key, &next)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// The record under `key`.
+    ///
+    /// # Errors
+    /// Storage failures, a corrupt record.
+    pub fn get(&self, key: &[u8]) -> Result<Option<OutboxRecord>, StoreError> {
+        self.records.get(key)?.map(|b| decode(&b)).transpose()
+    }
+
+    /// The payload under `key`, while the message is not terminal.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn payload(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.payloads.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Keys of every non-terminal message with its next attempt time (Unix nanoseconds), at
+    /// most `limit`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn pending(&self, limit: usize) -> Result<Vec<(Vec<u8>, i64)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.pending.iter().take(limit) {
+            let (k, v) = item?;
+            let next = <[u8; 8]>::try_from(v.as_ref()).map_or(0, i64::from_be_bytes);
+            out.push((k.to_vec(), next));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn record(id: &str) -> OutboxRecord {
+        OutboxRecord {
+            message_id: id.into(),
+            sender: "hcid:FR:rpps:10003456789".into(),
+            recipient: "hcid:BE:nihii-hospital:71000436".into(),
+            peer: "BE".into(),
+            payload_sha256: [1; 32],
+            payload_size: 3,
+            state: OutboxState::Accepted,
+            attempts: 0,
+            accepted_at: 1,
+            updated_at: 1,
+            next_attempt_at: 1,
+            reason: None,
+            journal_indexes: vec![],
+            receipt: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn first_insert_wins_and_terminal_records_leave_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let outbox = store.outbox().unwrap();
+        let key = outbox_key("s", "m");
+        let mut rec = record("m");
+        assert_eq!(
+            outbox
+                .insert(key.clone(), &rec, b"abc".to_vec())
+                .await
+                .unwrap(),
+            Inserted::New
+        );
+        let mut other = record("m");
+        other.payload_size = 9;
+        assert_eq!(
+            outbox
+                .insert(key.clone(), &other, b"x".to_vec())
+                .await
+                .unwrap(),
+            Inserted::Existing(Box::new(rec.clone()))
+        );
+        assert!(outbox.pending(10).unwrap().is_empty());
+        outbox.update(key.clone(), &rec).await.unwrap();
+        assert_eq!(outbox.pending(10).unwrap(), vec![(key.clone(), 1)]);
+        assert_eq!(outbox.payload(&key).unwrap().unwrap(), b"abc");
+        rec.state = OutboxState::Delivered;
+        outbox.update(key.clone(), &rec).await.unwrap();
+        assert!(outbox.pending(10).unwrap().is_empty());
+        assert_eq!(outbox.payload(&key).unwrap(), None);
+        assert_eq!(
+            outbox.get(&key).unwrap().unwrap().state,
+            OutboxState::Delivered
+        );
+    }
+}

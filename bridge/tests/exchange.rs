@@ -1,0 +1,528 @@
+//! Two bridges (FR, BE) in one process on 127.0.0.1:0, trusting each other only through the
+//! generated test LOTL and national lists: end to end and back, a down peer, resends, refused
+//! certificates, tampered seals and receipts.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bridge_proto::pb;
+use bridge_proto::pb::exchange_service_client::ExchangeServiceClient;
+use bridge_proto::pb::peer_service_client::PeerServiceClient;
+use eidas_bridge::demo::{
+    channel_to, client_identity, start_node, start_pair, trust_of, walk_ecosystem, NodeOptions,
+    Pair, FR_DIRECTORY,
+};
+use eidas_bridge::exchange::{
+    verify_receipt, ExchangeError, RetryPolicy, SealErrorKind, SealKey, SealedContent,
+};
+use eidas_bridge::store::outbox::OutboxState;
+use sha2::{Digest, Sha256};
+use test_ecosystem::Ecosystem;
+use time::OffsetDateTime;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+fn eco() -> &'static Ecosystem {
+    static ECO: OnceLock<Ecosystem> = OnceLock::new();
+    ECO.get_or_init(|| Ecosystem::generate(b"eidas-bridge exchange tests").unwrap())
+}
+
+fn retry() -> RetryPolicy {
+    RetryPolicy {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(300),
+        ..RetryPolicy::default()
+    }
+}
+
+fn addr(space: &str, value: &str) -> Option<pb::Address> {
+    Some(pb::Address {
+        space: space.into(),
+        value: value.into(),
+    })
+}
+
+const NURSE: (&str, &str) = ("mssante", "jean-marie.dupont@infirmier.mssante.fr");
+const HOSPITAL: (&str, &str) = ("ehealthbox", "ehbox:HOSPITAL:NIHII-HOSPITAL:71000436");
+
+fn envelope(id: &str, from: (&str, &str), to: (&str, &str), payload: &[u8]) -> pb::SubmitRequest {
+    pb::SubmitRequest {
+        envelope: Some(pb::Envelope {
+            message_id: id.into(),
+            sender: addr(from.0, from.1),
+            recipient: addr(to.0, to.1),
+            payload: payload.to_vec(),
+            payload_sha256: Sha256::digest(payload).to_vec(),
+            ..Default::default()
+        }),
+    }
+}
+
+async fn wait_state(
+    client: &mut ExchangeServiceClient<tonic::transport::Channel>,
+    id: &str,
+    from: (&str, &str),
+    want: pb::ExchangeState,
+) -> pb::ExchangeStatus {
+    for _ in 0..600 {
+        let s = client
+            .get_status(pb::GetStatusRequest {
+                message_id: id.into(),
+                sender: addr(from.0, from.1),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if s.state == want as i32 {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{id} never reached {want:?}");
+}
+
+/// Opens a Receive stream, collects `n` messages, acknowledges them, closes.
+async fn receive(
+    client: &mut ExchangeServiceClient<tonic::transport::Channel>,
+    n: usize,
+    ack: bool,
+) -> Vec<pb::InboundMessage> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tx.send(pb::ReceiveRequest {
+        action: Some(pb::receive_request::Action::Start(pb::ReceiveStart {})),
+    })
+    .await
+    .unwrap();
+    let mut stream = client
+        .receive(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(30), stream.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if ack {
+            tx.send(pb::ReceiveRequest {
+                action: Some(pb::receive_request::Action::AckMessageId(
+                    m.message_id.clone(),
+                )),
+            })
+            .await
+            .unwrap();
+        }
+        out.push(m);
+    }
+    drop(tx);
+    while let Ok(Some(_)) = stream.message().await {}
+    out
+}
+
+/// Nothing more is waiting: a fresh stream yields nothing within a short while.
+async fn nothing_waiting(client: &mut ExchangeServiceClient<tonic::transport::Channel>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut stream = client
+        .receive(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let got = tokio::time::timeout(Duration::from_millis(500), stream.message()).await;
+    assert!(got.is_err(), "unexpected message: {got:?}");
+    drop(tx);
+}
+
+async fn pair(dir: &std::path::Path) -> Pair {
+    start_pair(eco(), dir, retry()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_and_back_and_resend_not_delivered_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pair(dir.path()).await;
+    let mut fr = ExchangeServiceClient::new(p.fr.operator_channel().unwrap());
+    let mut be = ExchangeServiceClient::new(p.be.operator_channel().unwrap());
+
+    let first = fr
+        .submit(envelope(
+            "m-1",
+            NURSE,
+            ("canonical", "hcid:BE:nihii-hospital:71000436"),
+            b"hello",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.peer_id, "BE");
+    assert_eq!(first.recipient_hcid, "hcid:BE:nihii-hospital:71000436");
+    assert!(!first.duplicate);
+    let status = wait_state(&mut fr, "m-1", NURSE, pb::ExchangeState::Delivered).await;
+    assert_eq!(status.journal_indexes.len(), 3); // accepted, forwarded, receipt
+
+    // A resend gets the first answer and is never delivered again.
+    let again = fr
+        .submit(envelope(
+            "m-1",
+            NURSE,
+            ("canonical", "hcid:BE:nihii-hospital:71000436"),
+            b"hello",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.duplicate);
+    assert_eq!(again.journal_index, first.journal_index);
+    // Same id, other payload: refused, the first stands.
+    let conflict = fr
+        .submit(envelope(
+            "m-1",
+            NURSE,
+            ("canonical", "hcid:BE:nihii-hospital:71000436"),
+            b"other",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(conflict.code(), Code::AlreadyExists);
+
+    let got = receive(&mut be, 1, true).await;
+    assert_eq!(got[0].message_id, "m-1");
+    assert_eq!(got[0].payload, b"hello");
+    assert_eq!(got[0].from_peer, "FR");
+    assert_eq!(got[0].recipient.as_ref().unwrap().value, HOSPITAL.1);
+    assert_eq!(got[0].sender_hcid, "hcid:FR:rpps:10003456789;role=nurse");
+    nothing_waiting(&mut be).await;
+
+    // The receipt is evidence: signed by BE's seal, fetched later.
+    let receipt = fr
+        .get_receipt(pb::GetStatusRequest {
+            message_id: "m-1".into(),
+            sender: addr(NURSE.0, NURSE.1),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(receipt.receiver_peer_id, "BE");
+    assert_eq!(receipt.payload_sha256, Sha256::digest(b"hello").to_vec());
+
+    // And back: the hospital answers the nurse, who reads it in MSSanté form.
+    be.submit(envelope(
+        "r-1",
+        HOSPITAL,
+        ("canonical", "hcid:FR:rpps:10003456789"),
+        b"reply",
+    ))
+    .await
+    .unwrap();
+    wait_state(&mut be, "r-1", HOSPITAL, pb::ExchangeState::Delivered).await;
+    let got = receive(&mut fr, 1, true).await;
+    assert_eq!(got[0].message_id, "r-1");
+    assert_eq!(got[0].recipient.as_ref().unwrap().value, NURSE.1);
+    assert_eq!(got[0].recipient.as_ref().unwrap().space, "mssante");
+    p.fr.stop().await;
+    p.be.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_messages_come_again_after_reconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pair(dir.path()).await;
+    let mut fr = ExchangeServiceClient::new(p.fr.operator_channel().unwrap());
+    let mut be = ExchangeServiceClient::new(p.be.operator_channel().unwrap());
+    fr.submit(envelope(
+        "u-1",
+        NURSE,
+        ("canonical", "hcid:BE:nihii-hospital:71000436"),
+        b"x",
+    ))
+    .await
+    .unwrap();
+    wait_state(&mut fr, "u-1", NURSE, pb::ExchangeState::Delivered).await;
+    let first = receive(&mut be, 1, false).await;
+    let second = receive(&mut be, 1, true).await;
+    assert_eq!(first[0].message_id, second[0].message_id);
+    nothing_waiting(&mut be).await;
+    p.fr.stop().await;
+    p.be.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_peer_gets_the_message_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = eco();
+    let eco_dir = eidas_bridge::demo::write_ecosystem(e, dir.path()).unwrap();
+    let trust = trust_of(&walk_ecosystem(e, OffsetDateTime::now_utc()).unwrap());
+    // Reserve BE's port, then leave it closed while FR sends.
+    let be_addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let fr_node = start_node(
+        &eco_dir,
+        NodeOptions {
+            country: "FR".into(),
+            data_dir: dir.path().join("fr"),
+            listener: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            peers: vec![("BE".into(), be_addr.to_string())],
+            trust: trust.clone(),
+            directory_tsv: Some(FR_DIRECTORY.into()),
+            retry: retry(),
+            tls_identity: None,
+        },
+    )
+    .await
+    .unwrap();
+    let mut fr = ExchangeServiceClient::new(fr_node.operator_channel().unwrap());
+    fr.submit(envelope(
+        "d-1",
+        NURSE,
+        ("canonical", "hcid:BE:nihii-hospital:71000436"),
+        b"later",
+    ))
+    .await
+    .unwrap();
+    // At least two failed attempts, status still accepted with a reason.
+    let mut status;
+    loop {
+        status = fr
+            .get_status(pb::GetStatusRequest {
+                message_id: "d-1".into(),
+                sender: addr(NURSE.0, NURSE.1),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if status.attempts >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status.state, pb::ExchangeState::Accepted as i32);
+    assert!(!status.reason.is_empty());
+    let be_node = start_node(
+        &eco_dir,
+        NodeOptions {
+            country: "BE".into(),
+            data_dir: dir.path().join("be"),
+            listener: tokio::net::TcpListener::bind(be_addr).await.unwrap(),
+            peers: vec![("FR".into(), fr_node.addr.to_string())],
+            trust,
+            directory_tsv: None,
+            retry: retry(),
+            tls_identity: None,
+        },
+    )
+    .await
+    .unwrap();
+    wait_state(&mut fr, "d-1", NURSE, pb::ExchangeState::Delivered).await;
+    let mut be = ExchangeServiceClient::new(be_node.operator_channel().unwrap());
+    let got = receive(&mut be, 1, true).await;
+    assert_eq!(got[0].payload, b"later");
+    fr_node.stop().await;
+    be_node.stop().await;
+}
+
+fn sealed(
+    e: &Ecosystem,
+    seal_party: &test_ecosystem::certs::Party,
+    chain_ca: &test_ecosystem::certs::Party,
+    id: &str,
+    payload: &[u8],
+) -> pb::SealedEnvelope {
+    let key = SealKey::new(
+        seal_party.key.clone(),
+        vec![seal_party.cert.clone(), chain_ca.cert.clone()],
+    );
+    let _ = e;
+    let content = SealedContent {
+        message_id: id.into(),
+        sender_hcid: "hcid:FR:rpps:10003456789;role=nurse".into(),
+        recipient_hcid: "hcid:BE:nihii-hospital:71000436".into(),
+        payload_sha256: Sha256::digest(payload).into(),
+        payload_size: payload.len() as u64,
+        origin_peer: "FR".into(),
+        destination_peer: "BE".into(),
+        sealed_at: 0,
+    };
+    let bytes = content.encode().unwrap();
+    pb::SealedEnvelope {
+        message_id: id.into(),
+        sender_hcid: content.sender_hcid.clone(),
+        recipient_hcid: content.recipient_hcid.clone(),
+        payload: payload.to_vec(),
+        payload_sha256: content.payload_sha256.to_vec(),
+        origin_peer_id: "FR".into(),
+        seal: key.sign(&bytes).unwrap(),
+        sealed_content: bytes,
+        seal_chain: key.chain_der().unwrap(),
+    }
+}
+
+fn reason(s: &tonic::Status) -> String {
+    s.get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_peers_seals_and_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = eco();
+    let p = pair(dir.path()).await;
+    let eco_dir = &p.eco_dir;
+    let fr_qwac = client_identity(
+        &eco_dir.join("qwac-FR.chain.pem"),
+        &eco_dir.join("qwac-FR.key.pem"),
+        Vec::new(),
+    )
+    .unwrap();
+    let mut as_fr =
+        PeerServiceClient::new(channel_to(p.be.addr, "BE", &fr_qwac, p.trust.clone()).unwrap());
+
+    // A correct seal is accepted (baseline for the tampering below).
+    let good = sealed(e, &e.seals["FR"], &e.cas["FR"], "s-1", b"sealed");
+    let receipt = as_fr.deliver(good.clone()).await.unwrap().into_inner();
+    assert_eq!(receipt.message_id, "s-1");
+    // A redelivery returns the same receipt.
+    let again = as_fr.deliver(good.clone()).await.unwrap().into_inner();
+    assert_eq!(again.signed_content, receipt.signed_content);
+
+    // Tampered payload next to a valid seal.
+    let mut t = sealed(e, &e.seals["FR"], &e.cas["FR"], "s-2", b"sealed");
+    t.payload = b"SEALED".to_vec();
+    let s = as_fr.deliver(t).await.unwrap_err();
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::InvalidArgument, "SEAL_INVALID")
+    );
+    // Tampered seal bytes.
+    let mut t = sealed(e, &e.seals["FR"], &e.cas["FR"], "s-3", b"sealed");
+    let last = t.seal.len() - 1;
+    t.seal[last] ^= 1;
+    let s = as_fr.deliver(t).await.unwrap_err();
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::InvalidArgument, "SEAL_INVALID")
+    );
+    // A seal from a withdrawn service (and another country) is not trusted.
+    let t = sealed(e, &e.withdrawn_seal, &e.withdrawn_ca, "s-4", b"sealed");
+    let s = as_fr.deliver(t).await.unwrap_err();
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::PermissionDenied, "SEAL_UNTRUSTED")
+    );
+
+    // A caller whose certificate comes from a withdrawn BE service: the handshake passes (the CA
+    // is listed) but the trust store refuses it, so it holds no peer role at FR.
+    let withdrawn_dir = dir.path().join("withdrawn");
+    std::fs::create_dir_all(&withdrawn_dir).unwrap();
+    let mut chain = e.withdrawn_seal.cert.to_pem().unwrap();
+    chain.extend(e.withdrawn_ca.cert.to_pem().unwrap());
+    std::fs::write(withdrawn_dir.join("chain.pem"), chain).unwrap();
+    std::fs::write(
+        withdrawn_dir.join("key.pem"),
+        e.withdrawn_seal.key.private_key_to_pem_pkcs8().unwrap(),
+    )
+    .unwrap();
+    let withdrawn = client_identity(
+        &withdrawn_dir.join("chain.pem"),
+        &withdrawn_dir.join("key.pem"),
+        Vec::new(),
+    )
+    .unwrap();
+    let mut as_withdrawn =
+        PeerServiceClient::new(channel_to(p.fr.addr, "FR", &withdrawn, p.trust.clone()).unwrap());
+    let s = as_withdrawn
+        .deliver(sealed(e, &e.seals["BE"], &e.cas["BE"], "w-1", b"x"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::PermissionDenied, "ROLE_NOT_GRANTED")
+    );
+
+    // A certificate from no trusted list: the handshake itself is refused.
+    let pki = eidas_bridge::devpki::DevPki::new(&dir.path().join("stranger"));
+    pki.ensure().unwrap();
+    let stranger = client_identity(
+        &pki.client_cert(eidas_bridge::grpc::Role::Peer),
+        &pki.client_key(eidas_bridge::grpc::Role::Peer),
+        Vec::new(),
+    )
+    .unwrap();
+    let mut as_stranger =
+        PeerServiceClient::new(channel_to(p.be.addr, "BE", &stranger, p.trust.clone()).unwrap());
+    let s = as_stranger
+        .deliver(sealed(e, &e.seals["FR"], &e.cas["FR"], "x-1", b"x"))
+        .await
+        .unwrap_err();
+    // TLS 1.3: the client finishes first and learns of the refusal as a broken connection.
+    assert!(
+        matches!(s.code(), Code::Unavailable | Code::Unknown),
+        "{s:?}"
+    );
+    assert_eq!(reason(&s), "");
+
+    // A tampered receipt is refused by the sender's check.
+    let mut fr = ExchangeServiceClient::new(p.fr.operator_channel().unwrap());
+    fr.submit(envelope(
+        "t-1",
+        NURSE,
+        ("canonical", "hcid:BE:nihii-hospital:71000436"),
+        b"t",
+    ))
+    .await
+    .unwrap();
+    wait_state(&mut fr, "t-1", NURSE, pb::ExchangeState::Delivered).await;
+    let record =
+        p.fr.exchange
+            .status(
+                &eidas_bridge::exchange::Address::new("sender", NURSE.0, NURSE.1.into()).unwrap(),
+                "t-1",
+            )
+            .unwrap();
+    assert_eq!(record.state, OutboxState::Delivered);
+    let stored = record.receipt.clone().unwrap();
+    let now = OffsetDateTime::now_utc();
+    verify_receipt(&stored, &record, "FR", p.trust.as_ref(), now).unwrap();
+    let mut bad = stored.clone();
+    let last = bad.signature.len() - 1;
+    bad.signature[last] ^= 1;
+    assert_eq!(
+        verify_receipt(&bad, &record, "FR", p.trust.as_ref(), now).unwrap_err(),
+        ExchangeError::Seal {
+            what: "receipt",
+            kind: SealErrorKind::BadSignature
+        }
+    );
+    let mut bad = stored.clone();
+    let n = bad.signed_content.len();
+    bad.signed_content[n - 1] ^= 1; // the journal index
+    assert_eq!(
+        verify_receipt(&bad, &record, "FR", p.trust.as_ref(), now).unwrap_err(),
+        ExchangeError::Seal {
+            what: "receipt",
+            kind: SealErrorKind::BadSignature
+        }
+    );
+    // Signed by the wrong bridge (FR's own seal): not BE's qualified seal.
+    let fr_seal = SealKey::new(
+        e.seals["FR"].key.clone(),
+        vec![e.seals["FR"].cert.clone(), e.cas["FR"].cert.clone()],
+    );
+    let mut forged = stored.clone();
+    forged.signature = fr_seal.sign(&forged.signed_content).unwrap();
+    forged.seal_chain = fr_seal.chain_der().unwrap();
+    assert!(matches!(
+        verify_receipt(&forged, &record, "FR", p.trust.as_ref(), now).unwrap_err(),
+        ExchangeError::Untrusted {
+            what: "receipt",
+            ..
+        }
+    ));
+    let _ = Arc::clone(&p.trust);
+    p.fr.stop().await;
+    p.be.stop().await;
+}
