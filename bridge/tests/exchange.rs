@@ -526,3 +526,54 @@ async fn refused_peers_seals_and_receipts() {
     p.fr.stop().await;
     p.be.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_fails_at_its_deadline_with_a_journaled_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = eco();
+    let eco_dir = eidas_bridge::demo::write_ecosystem(e, dir.path()).unwrap();
+    let trust = trust_of(&walk_ecosystem(e, OffsetDateTime::now_utc()).unwrap());
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let fr_node = start_node(
+        &eco_dir,
+        NodeOptions {
+            country: "FR".into(),
+            data_dir: dir.path().join("fr"),
+            listener: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            peers: vec![("BE".into(), closed.to_string())],
+            trust,
+            directory_tsv: Some(FR_DIRECTORY.into()),
+            retry: RetryPolicy {
+                deadline: Duration::from_millis(400),
+                ..retry()
+            },
+            tls_identity: None,
+        },
+    )
+    .await
+    .unwrap();
+    let mut fr = ExchangeServiceClient::new(fr_node.operator_channel().unwrap());
+    fr.submit(envelope(
+        "f-1",
+        NURSE,
+        ("canonical", "hcid:BE:nihii-hospital:71000436"),
+        b"x",
+    ))
+    .await
+    .unwrap();
+    let status = wait_state(&mut fr, "f-1", NURSE, pb::ExchangeState::Failed).await;
+    assert_eq!(status.reason, "deadline_exceeded");
+    let last = *status.journal_indexes.last().unwrap();
+    let entry = fr_node
+        .journal
+        .replay(last, last + 1)
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.1.kind, eidas_bridge::journal::EntryKind::Failed);
+    assert_eq!(entry.1.reason.as_deref(), Some("deadline_exceeded"));
+    fr_node.stop().await;
+}

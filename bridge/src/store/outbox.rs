@@ -41,11 +41,49 @@ impl OutboxState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredReceipt {
     /// Canonical receipt content (see `exchange::ReceiptContent`).
+    #[serde(with = "b64")]
     pub signed_content: Vec<u8>,
     /// The receiving bridge's seal over `signed_content`.
+    #[serde(with = "b64")]
     pub signature: Vec<u8>,
     /// The receiving bridge's seal chain, DER, leaf first.
+    #[serde(with = "b64_list")]
     pub seal_chain: Vec<Vec<u8>>,
+}
+
+/// Bytes as base64 text in the JSON records: a fraction of the size of a JSON number array.
+mod b64 {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A list of byte strings as base64 texts.
+mod b64_list {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(list: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(list.iter().map(|b| STANDARD.encode(b)))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        texts
+            .iter()
+            .map(|t| STANDARD.decode(t).map_err(serde::de::Error::custom))
+            .collect()
+    }
 }
 
 /// The state of one outgoing message. No payload and no native addresses: only what the
