@@ -21,8 +21,8 @@ use crate::config::Config;
 use crate::devpki::DevPki;
 use crate::exchange::{spawn_relay, Exchange, ExchangeSettings, Peer, PeerSet, PeerTrust, SealKey};
 use crate::grpc::{
-    fingerprint, AccessPolicy, AddressingApi, AuthorizeLayer, ExchangeApi, IdentityApi,
-    JournalApi, ObserveLayer, PeerApi, PeerGrants, Principal, Role, TrustApi,
+    fingerprint, AccessPolicy, AddressingApi, AuthorizeLayer, ExchangeApi, IdentityApi, JournalApi,
+    ObserveLayer, PeerApi, PeerGrants, Principal, Role, TrustApi,
 };
 use crate::identity::{PemTrustAnchors, WalletVerifier};
 use crate::journal::{

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod address;
-pub mod identity;
 pub mod bench;
 pub mod demo;
+pub mod identity;
 pub mod journal;
 pub mod trust;
 
@@ -117,13 +117,23 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
     runtime.block_on(async move {
         let listen = config.server.listen;
         let metrics_listen = config.metrics.listen;
-        let (gateway, report) = match Gateway::prepare(config) {
+        let (mut gateway, report) = match Gateway::prepare(config) {
             Ok(g) => g,
             Err(e) => {
                 eprintln!("cannot start: {e}");
                 return ExitCode::from(2);
             }
         };
+        // With a seal configured, the gateway relays: peers are trusted through the refreshing
+        // trusted lists only.
+        if gateway.config().exchange.seal_cert.is_some() {
+            let trust: std::sync::Arc<dyn crate::exchange::PeerTrust> =
+                gateway.trust().state().clone();
+            if let Err(e) = gateway.enable_exchange(trust) {
+                eprintln!("cannot start the exchange: {e}");
+                return ExitCode::from(2);
+            }
+        }
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => l,
             Err(e) => {

@@ -3,8 +3,8 @@
 
 mod access;
 mod addressing;
-mod identity;
 mod exchange;
+mod identity;
 mod journal;
 mod observe;
 mod peer;
@@ -16,8 +16,8 @@ pub use access::{
     PeerGrants, Principal, Role,
 };
 pub use addressing::{AddressingApi, MAX_IMPORT_BYTES};
-pub use identity::IdentityApi;
 pub use exchange::ExchangeApi;
+pub use identity::IdentityApi;
 pub use journal::{entry_to_pb, JournalApi};
 pub use observe::ObserveLayer;
 pub use peer::PeerApi;

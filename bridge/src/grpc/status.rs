@@ -8,8 +8,8 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::addressing::AddressError;
 use crate::error::Error;
-use crate::identity::{ChallengeErrorKind, PresentationError};
 use crate::exchange::ExchangeError;
+use crate::identity::{ChallengeErrorKind, PresentationError};
 use crate::journal::{JournalError, ProofError};
 use crate::store::directory::DirectoryStoreError;
 

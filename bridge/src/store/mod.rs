@@ -5,8 +5,8 @@ pub mod directory;
 mod durable;
 pub mod inbox;
 pub mod journal;
-pub mod trust;
 pub mod outbox;
+pub mod trust;
 
 pub use durable::GroupCommit;
 

@@ -10,6 +10,7 @@
 //! - `refresh`: walk, persist, install and journal; the background task and its drop guard.
 
 mod issuers;
+mod peers;
 mod refresh;
 mod source;
 
