@@ -2,9 +2,11 @@
 //!
 //! `replay` and `export` read the journal of a stopped bridge (the store is single-process:
 //! sled locks its files); a running bridge serves the same through `JournalService`. `verify`
-//! needs only the export file, and optionally a checkpoint the auditor kept.
-//! Exit status: 0 valid / done, 1 the export is invalid (reason and first bad index printed),
-//! 2 usage or input error (one line on stderr).
+//! needs only the export file, and optionally a checkpoint the auditor kept; with `--recheck
+//! --data DIR` it also re-runs every recorded trust decision against the trust snapshots and
+//! certificate chains archived in that (stopped) bridge's store (`journal::recheck`).
+//! Exit status: 0 valid / done, 1 the export is invalid or a recheck finding (divergence,
+//! missing or altered archive material), 2 usage or input error (one line on stderr).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,11 +17,15 @@ use serde_json::json;
 
 use crate::journal::audit::{verify_export, VerifyReport};
 use crate::journal::checkpoint::MAX_NOTE_LEN;
-use crate::journal::export::{export, ExportError};
+use crate::journal::export::{export, ExportError, ExportFile};
 use crate::journal::keyfile::{journal_dir, read_verifier};
+use crate::journal::recheck::{recheck as recheck_entries, RecheckFinding, RecheckReport};
 use crate::journal::Replay;
 use crate::journal::{JournalEntry, JournalStorage};
+use crate::store::evidence::EvidenceStore;
 use crate::store::journal::SledJournalStorage;
+use crate::store::trust::TrustSnapshotStore;
+use crate::store::Store;
 
 /// Largest export `verify` reads into memory (2 GiB, about 8 million entries of a typical
 /// 250 bytes with their framing); a larger export is refused rather than exhausting memory.
@@ -57,6 +63,13 @@ pub enum JournalCommand {
         /// A checkpoint note kept from earlier; the export must extend it.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        /// Re-run every recorded trust decision against the archived snapshot in force at the
+        /// time, and report divergences (needs --data).
+        #[arg(long, requires = "data")]
+        recheck: bool,
+        /// Data directory of the (stopped) bridge whose store archives the snapshots and chains.
+        #[arg(long, requires = "recheck")]
+        data: Option<PathBuf>,
     },
 }
 
@@ -140,7 +153,12 @@ fn execute(cmd: JournalCommand, json: bool, out: &mut dyn Write) -> Result<u8, I
             }
             Ok(0)
         }
-        JournalCommand::Verify { file, checkpoint } => {
+        JournalCommand::Verify {
+            file,
+            checkpoint,
+            recheck,
+            data,
+        } => {
             let bytes = read_bounded(&file, MAX_EXPORT_BYTES)?;
             let kept =
                 match &checkpoint {
@@ -152,8 +170,35 @@ fn execute(cmd: JournalCommand, json: bool, out: &mut dyn Write) -> Result<u8, I
                     }
                     None => None,
                 };
+            // Open the archives before verifying, so a bad --data is an input error (status 2).
+            let archives = match (recheck, &data) {
+                (true, Some(d)) => Some(open_archives(d)?),
+                (true, None) => {
+                    return Err(InputError::Journal("--recheck needs --data DIR".into()))
+                }
+                _ => None,
+            };
             match verify_export(&bytes, kept.as_deref()) {
-                Ok(report) => print_report(&report, json, out).map_err(wr),
+                Ok(report) => {
+                    let verified = print_report(&report, json, out).map_err(wr)?;
+                    let Some((snapshots, evidence)) = archives else {
+                        return Ok(verified);
+                    };
+                    let file = ExportFile::parse(&bytes)
+                        .map_err(|e| InputError::Journal(e.to_string()))?;
+                    let entries: Vec<(u64, JournalEntry)> = file
+                        .records
+                        .iter()
+                        .filter_map(|r| Some((r.index, JournalEntry::decode(&r.entry).ok()?)))
+                        .collect();
+                    let rr = recheck_entries(
+                        entries.iter().map(|(i, e)| (*i, e)),
+                        &snapshots,
+                        &evidence,
+                    );
+                    let rechecked = print_recheck(&rr, json, out).map_err(wr)?;
+                    Ok(verified.max(rechecked))
+                }
                 Err(e @ (ExportError::BadMagic | ExportError::UnsupportedVersion(_))) => {
                     Err(InputError::Journal(format!("{}: {e}", file.display())))
                 }
@@ -169,6 +214,21 @@ fn execute(cmd: JournalCommand, json: bool, out: &mut dyn Write) -> Result<u8, I
             }
         }
     }
+}
+
+fn open_archives(data: &Path) -> Result<(TrustSnapshotStore, EvidenceStore), InputError> {
+    let store_dir = data.join("store");
+    if !store_dir.is_dir() {
+        return Err(InputError::Io(store_dir, std::io::ErrorKind::NotFound));
+    }
+    let store = Store::open(data).map_err(|e| InputError::Journal(e.to_string()))?;
+    let snapshots = store
+        .trust()
+        .map_err(|e| InputError::Journal(e.to_string()))?;
+    let evidence = store
+        .evidence()
+        .map_err(|e| InputError::Journal(e.to_string()))?;
+    Ok((snapshots, evidence))
 }
 
 fn open_storage(data: &Path) -> Result<Arc<dyn JournalStorage>, InputError> {
@@ -256,6 +316,72 @@ fn print_report(r: &VerifyReport, json: bool, out: &mut dyn Write) -> std::io::R
     Ok(if r.is_valid() { 0 } else { 1 })
 }
 
+fn finding_json(f: &RecheckFinding) -> serde_json::Value {
+    let mut v = json!({"finding": f.name(), "index": f.index()});
+    match f {
+        RecheckFinding::Divergence(d) => {
+            v["kind"] = json!(d.kind.as_str());
+            v["message_id"] = json!(d.message_id);
+            v["decision"] = json!(d.decision.as_str());
+            v["snapshot"] = json!(hex::encode(d.snapshot));
+            v["recorded"] = json!(d.recorded.as_str());
+            v["recheck"] = json!(d.recheck.as_str());
+            v["reasons"] = json!(d.reasons.iter().map(|r| r.to_string()).collect::<Vec<_>>());
+        }
+        RecheckFinding::SnapshotMissing { snapshot, .. } => {
+            v["snapshot"] = json!(hex::encode(snapshot));
+        }
+        RecheckFinding::ChainMissing { chain, .. } => v["chain"] = json!(hex::encode(chain)),
+        RecheckFinding::ChainCorrupt { chain, error, .. } => {
+            v["chain"] = json!(hex::encode(chain));
+            v["error"] = json!(error.as_ref().map(|e| e.to_string()));
+        }
+        RecheckFinding::SnapshotSubstituted {
+            snapshot, found, ..
+        } => {
+            v["snapshot"] = json!(hex::encode(snapshot));
+            v["found"] = json!(hex::encode(found));
+        }
+        RecheckFinding::ArchiveUnreadable { error, .. } => v["error"] = json!(error.to_string()),
+    }
+    v
+}
+
+fn print_recheck(r: &RecheckReport, json: bool, out: &mut dyn Write) -> std::io::Result<u8> {
+    if json {
+        let findings: Vec<_> = r.findings.iter().map(finding_json).collect();
+        let v = json!({
+            "recheck": {
+                "clean": r.is_clean(), "entries": r.entries, "rechecked": r.rechecked,
+                "agreed": r.agreed, "skipped": r.skipped, "divergences": r.divergences().count(),
+                "findings": findings,
+            }
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(
+            out,
+            "recheck: {} decisions rechecked, {} agree, {} divergent, {} other findings",
+            r.rechecked,
+            r.agreed,
+            r.divergences().count(),
+            r.findings.len() - r.divergences().count()
+        )?;
+        for f in &r.findings {
+            let v = finding_json(f);
+            let detail: Vec<String> = v
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| !matches!(k.as_str(), "finding" | "index"))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(out, "  {} at {}: {}", f.name(), f.index(), detail.join(" "))?;
+        }
+    }
+    Ok(if r.is_clean() { 0 } else { 1 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +409,7 @@ mod tests {
                 peer: None,
                 payload: None,
                 trust_snapshot: None,
+                evidence: None,
                 reason: None,
             };
             j.append(&e).unwrap();
@@ -328,6 +455,8 @@ mod tests {
             JournalCommand::Verify {
                 file: file.clone(),
                 checkpoint: None,
+                recheck: false,
+                data: None,
             },
             true,
         );
@@ -345,6 +474,8 @@ mod tests {
             JournalCommand::Verify {
                 file,
                 checkpoint: None,
+                recheck: false,
+                data: None,
             },
             false,
         );
@@ -370,6 +501,8 @@ mod tests {
             JournalCommand::Verify {
                 file: old,
                 checkpoint: Some(kept),
+                recheck: false,
+                data: None,
             },
             true,
         );
@@ -397,6 +530,8 @@ mod tests {
             JournalCommand::Verify {
                 file: f,
                 checkpoint: None,
+                recheck: false,
+                data: None,
             },
             false,
         );

@@ -141,6 +141,7 @@ impl IdentityService for IdentityApi {
                 peer: None,
                 payload: None,
                 trust_snapshot: None,
+                evidence: None,
                 reason: None,
             })
             .await
