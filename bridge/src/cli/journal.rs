@@ -512,6 +512,144 @@ mod tests {
         assert_eq!(v["first_bad_index"], 3);
     }
 
+    /// A bridge data directory whose journal names an archived (empty) snapshot and chain in
+    /// `kinds` entries; returns the export path and the two digests.
+    fn recheck_fixture(data: &Path, kinds: &[EntryKind]) -> (PathBuf, [u8; 32], [u8; 32]) {
+        use crate::journal::{Decision, Evidence};
+        let (snapshot, chain) = {
+            let store = Store::open(data).unwrap();
+            let empty = trust_lists::Snapshot {
+                at: time::OffsetDateTime::UNIX_EPOCH,
+                entries: Vec::new(),
+                reports: Vec::new(),
+            };
+            let snapshot = store.trust().unwrap().save(&empty).unwrap();
+            let chain = store
+                .evidence()
+                .unwrap()
+                .archive(&[vec![0x30, 0x01, 0x00]])
+                .unwrap();
+            (snapshot, chain)
+        };
+        {
+            let dir = journal_dir(data);
+            let key = load_or_create_key(&dir, "cli.test/journal").unwrap();
+            let storage = Arc::new(SledJournalStorage::open(&dir).unwrap());
+            let j = Journal::open(storage, key, &JournalConfig::default()).unwrap();
+            for (i, kind) in kinds.iter().enumerate() {
+                j.append(&JournalEntry {
+                    kind: *kind,
+                    unix_nanos: 1_780_000_000_000_000_000 + i as i64,
+                    message_id: Some(format!("m{i}")),
+                    sender: None,
+                    recipient: None,
+                    peer: Some("BE".into()),
+                    payload: None,
+                    trust_snapshot: Some(snapshot),
+                    evidence: Some(Evidence {
+                        decision: Decision::PeerTls,
+                        chain,
+                    }),
+                    reason: (*kind == EntryKind::Failed).then(|| "peer_untrusted".into()),
+                })
+                .unwrap();
+            }
+        }
+        let file = data.join("export.bin");
+        let (r, _) = exec(
+            JournalCommand::Export {
+                data: data.into(),
+                out: file.clone(),
+            },
+            false,
+        );
+        assert_eq!(r, Ok(0));
+        (file, snapshot, chain)
+    }
+
+    fn verify_recheck(data: &Path, file: &Path) -> (Result<u8, String>, Vec<serde_json::Value>) {
+        let (r, out) = exec(
+            JournalCommand::Verify {
+                file: file.into(),
+                checkpoint: None,
+                recheck: true,
+                data: Some(data.into()),
+            },
+            true,
+        );
+        let lines = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (r, lines)
+    }
+
+    #[test]
+    fn recheck_agreeing_journal_is_status_0() {
+        let data = tempfile::tempdir().unwrap();
+        let (file, _, _) = recheck_fixture(data.path(), &[EntryKind::Failed, EntryKind::Failed]);
+        let (r, lines) = verify_recheck(data.path(), &file);
+        assert_eq!(r, Ok(0), "{lines:?}");
+        assert_eq!(lines[0]["valid"], true);
+        let rc = &lines[1]["recheck"];
+        assert_eq!(
+            (rc["clean"].as_bool(), rc["rechecked"].as_u64()),
+            (Some(true), Some(2))
+        );
+    }
+
+    #[test]
+    fn recheck_reports_divergence_and_altered_archives() {
+        let data = tempfile::tempdir().unwrap();
+        let kinds = [EntryKind::Failed, EntryKind::Received, EntryKind::Failed];
+        let (file, snapshot, chain) = recheck_fixture(data.path(), &kinds);
+        let (r, lines) = verify_recheck(data.path(), &file);
+        assert_eq!(r, Ok(1));
+        let f = &lines[1]["recheck"]["findings"];
+        assert_eq!(f.as_array().unwrap().len(), 1, "{f}");
+        assert_eq!(f[0]["finding"], "divergence");
+        assert_eq!(f[0]["index"], 1);
+        assert_eq!(f[0]["kind"], "received");
+        assert_eq!(f[0]["message_id"], "m1");
+        assert_eq!(f[0]["decision"], "peer_tls");
+        assert_eq!(f[0]["snapshot"], hex::encode(snapshot));
+        assert_eq!(
+            (&f[0]["recorded"], &f[0]["recheck"]),
+            (&json!("trusted"), &json!("untrusted"))
+        );
+        assert_eq!(f[0]["reasons"][0], "certificate 0 cannot be decoded");
+
+        // Alter the archived chain: the recheck names it instead of trusting the altered bytes.
+        {
+            let store = Store::open(data.path()).unwrap();
+            let chain_bytes = crate::journal::evidence::encode_chain(&[vec![0x30, 0x00]]).unwrap();
+            store.evidence().unwrap().put_raw(chain, &chain_bytes);
+            store.flush().unwrap();
+        }
+        let (r, lines) = verify_recheck(data.path(), &file);
+        assert_eq!(r, Ok(1));
+        let f = &lines[1]["recheck"]["findings"];
+        assert_eq!(f[0]["finding"], "chain_corrupt", "{f}");
+        assert_eq!(f[0]["chain"], hex::encode(chain));
+        assert_eq!(lines[1]["recheck"]["rechecked"], 0);
+    }
+
+    #[test]
+    fn recheck_without_a_store_is_status_2() {
+        let data = tempfile::tempdir().unwrap();
+        std::fs::write(data.path().join("x"), b"x").unwrap();
+        let (r, _) = exec(
+            JournalCommand::Verify {
+                file: data.path().join("x"),
+                checkpoint: None,
+                recheck: true,
+                data: Some(data.path().join("nope")),
+            },
+            false,
+        );
+        assert!(r.unwrap_err().contains("nope"));
+    }
+
     #[test]
     fn input_errors_are_status_2() {
         let data = tempfile::tempdir().unwrap();

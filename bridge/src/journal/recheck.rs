@@ -403,3 +403,147 @@ pub fn recheck<'a>(
     }
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::evidence::{encode_chain, Evidence};
+
+    fn empty_snapshot() -> Snapshot {
+        Snapshot {
+            at: OffsetDateTime::UNIX_EPOCH,
+            entries: Vec::new(),
+            reports: Vec::new(),
+        }
+    }
+
+    fn entry(kind: EntryKind, snapshot: [u8; 32], chain: [u8; 32]) -> JournalEntry {
+        JournalEntry {
+            kind,
+            unix_nanos: 1_780_000_000_000_000_000,
+            message_id: Some("m-1".into()),
+            sender: None,
+            recipient: None,
+            peer: Some("BE".into()),
+            payload: None,
+            trust_snapshot: Some(snapshot),
+            evidence: Some(Evidence {
+                decision: Decision::Seal,
+                chain,
+            }),
+            reason: (kind == EntryKind::Failed).then(|| "seal_untrusted".to_owned()),
+        }
+    }
+
+    struct Archives {
+        snapshots: HashMap<[u8; 32], Snapshot>,
+        chains: HashMap<[u8; 32], Vec<u8>>,
+        snapshot: [u8; 32],
+        chain: [u8; 32],
+    }
+
+    fn archives() -> Archives {
+        let s = empty_snapshot();
+        let snapshot = s.digest();
+        let bytes = encode_chain(&[vec![0x30, 0x03, 1, 2, 3]]).unwrap();
+        let chain = chain_digest(&bytes);
+        Archives {
+            snapshots: HashMap::from([(snapshot, s)]),
+            chains: HashMap::from([(chain, bytes)]),
+            snapshot,
+            chain,
+        }
+    }
+
+    fn run(a: &Archives, entries: &[JournalEntry]) -> RecheckReport {
+        recheck(
+            entries.iter().enumerate().map(|(i, e)| (i as u64, e)),
+            &a.snapshots,
+            &a.chains,
+        )
+    }
+
+    #[test]
+    fn agreeing_decisions_are_clean_and_divergent_ones_named() {
+        let a = archives();
+        let failed = entry(EntryKind::Failed, a.snapshot, a.chain);
+        let r = run(&a, &[failed.clone(), failed.clone()]);
+        assert_eq!((r.rechecked, r.agreed, r.is_clean()), (2, 2, true));
+
+        // A "received" entry says the seal was trusted; the (empty) snapshot trusts nothing.
+        let received = entry(EntryKind::Received, a.snapshot, a.chain);
+        let r = run(&a, &[failed, received]);
+        assert_eq!((r.rechecked, r.agreed), (2, 1));
+        let d: Vec<_> = r.divergences().collect();
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (d[0].index, d[0].kind, d[0].recorded, d[0].recheck),
+            (1, EntryKind::Received, Verdict::Trusted, Verdict::Untrusted)
+        );
+        assert_eq!(d[0].message_id.as_deref(), Some("m-1"));
+        assert_eq!(d[0].snapshot, a.snapshot);
+        assert!(!d[0].reasons.is_empty());
+    }
+
+    #[test]
+    fn missing_and_altered_material_are_findings() {
+        let mut a = archives();
+        let missing_snapshot = entry(EntryKind::Failed, [1; 32], a.chain);
+        let missing_chain = entry(EntryKind::Failed, a.snapshot, [2; 32]);
+        let corrupt = entry(EntryKind::Failed, a.snapshot, [3; 32]);
+        a.chains.insert([3; 32], encode_chain(&[vec![9]]).unwrap());
+        let r = run(&a, &[missing_snapshot, missing_chain, corrupt]);
+        assert_eq!(
+            r.findings,
+            vec![
+                RecheckFinding::SnapshotMissing {
+                    index: 0,
+                    snapshot: [1; 32]
+                },
+                RecheckFinding::ChainMissing {
+                    index: 1,
+                    chain: [2; 32]
+                },
+                RecheckFinding::ChainCorrupt {
+                    index: 2,
+                    chain: [3; 32],
+                    error: None
+                },
+            ]
+        );
+        assert_eq!(r.rechecked, 0);
+    }
+
+    #[test]
+    fn substituted_snapshot_is_named_once_and_still_used() {
+        let mut a = archives();
+        a.snapshots.insert([4; 32], empty_snapshot());
+        let e = entry(EntryKind::Received, [4; 32], a.chain);
+        let r = run(&a, &[e.clone(), e]);
+        assert_eq!(
+            r.findings[0],
+            RecheckFinding::SnapshotSubstituted {
+                index: 0,
+                snapshot: [4; 32],
+                found: a.snapshot
+            }
+        );
+        let indices: Vec<u64> = r.divergences().map(|d| d.index).collect();
+        assert_eq!(indices, vec![0, 1]);
+    }
+
+    #[test]
+    fn entries_without_a_decision_are_not_rechecked() {
+        let a = archives();
+        let mut no_evidence = entry(EntryKind::Received, a.snapshot, a.chain);
+        no_evidence.evidence = None;
+        let mut no_snapshot = entry(EntryKind::Received, a.snapshot, a.chain);
+        no_snapshot.trust_snapshot = None;
+        let loaded = entry(EntryKind::TrustListLoaded, a.snapshot, a.chain);
+        let r = run(&a, &[no_evidence, no_snapshot, loaded]);
+        assert_eq!(
+            (r.entries, r.rechecked, r.skipped, r.is_clean()),
+            (3, 0, 2, true)
+        );
+    }
+}

@@ -136,12 +136,6 @@ impl crate::journal::recheck::SnapshotArchive for TrustSnapshotStore {
     }
 }
 
-/// Overwrites the archived bytes under `digest` without any check: for tamper tests only.
-#[cfg(test)]
-pub(crate) fn put_raw_snapshot(store: &TrustSnapshotStore, digest: [u8; 32], snapshot: &Snapshot) {
-    let _ = store.snapshots.insert(digest, snapshot.to_bytes());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
