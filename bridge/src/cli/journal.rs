@@ -651,6 +651,29 @@ mod tests {
     }
 
     #[test]
+    fn recheck_and_data_require_each_other() {
+        #[derive(clap::Parser, Debug)]
+        struct Cli {
+            #[command(subcommand)]
+            cmd: JournalCommand,
+        }
+        use clap::Parser;
+        assert!(Cli::try_parse_from(["j", "verify", "f"]).is_ok());
+        assert!(Cli::try_parse_from(["j", "verify", "f", "--recheck"]).is_err());
+        assert!(Cli::try_parse_from(["j", "verify", "f", "--data", "d"]).is_err());
+        let cli = Cli::try_parse_from(["j", "verify", "f", "--recheck", "--data", "d"]).unwrap();
+        assert_eq!(
+            cli.cmd,
+            JournalCommand::Verify {
+                file: "f".into(),
+                checkpoint: None,
+                recheck: true,
+                data: Some("d".into()),
+            }
+        );
+    }
+
+    #[test]
     fn input_errors_are_status_2() {
         let data = tempfile::tempdir().unwrap();
         let (r, _) = exec(
