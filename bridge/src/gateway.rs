@@ -333,10 +333,10 @@ impl Gateway {
             .add_service(JournalServiceServer::new(JournalApi::new(
                 self.journal.clone(),
             )))
-            .add_service(IdentityServiceServer::new(IdentityApi::new(
-                self.wallet.clone(),
-                self.journal.clone(),
-            )))
+            .add_service(IdentityServiceServer::new(
+                IdentityApi::new(self.wallet.clone(), self.journal.clone())
+                    .with_evidence(self.store.evidence()?),
+            ))
             .add_service(AddressingServiceServer::new(AddressingApi::new(
                 self.translator.clone(),
             )))
