@@ -231,3 +231,28 @@ fn recheck_is_clean_then_names_the_entries_of_the_withdrawn_service() {
             .trusted
     );
 }
+
+/// The wallet-issuer decision of the identity verifier yields the evidence the journal needs:
+/// the chain it validated and the digest of the snapshot in force.
+#[test]
+fn trust_list_issuer_decision_carries_its_evidence() {
+    use eidas_bridge::identity::{IssuerEvidence, IssuerTrust, PemTrustAnchors};
+    use eidas_bridge::trust::{Loaded, TrustListIssuers, TrustState};
+
+    let e = Ecosystem::generate(b"eidas-bridge test seed").unwrap();
+    let good = snapshot(&e, e.tls["BE"].clone());
+    let state = Arc::new(TrustState::new());
+    state.install(Arc::new(Loaded::new(good.clone(), AT)));
+    let none: [&[u8]; 0] = [];
+    let issuers = TrustListIssuers::new(state, PemTrustAnchors::from_pem(&none).unwrap());
+    let trusted = issuers
+        .verify_chain(&[e.pid_issuer.cert.clone()], AT.unix_timestamp())
+        .unwrap();
+    assert_eq!(
+        trusted.evidence,
+        Some(IssuerEvidence {
+            chain: vec![e.pid_issuer.der()],
+            trust_snapshot: good.digest(),
+        })
+    );
+}
