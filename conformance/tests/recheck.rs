@@ -246,7 +246,10 @@ fn trust_list_issuer_decision_carries_its_evidence() {
     let none: [&[u8]; 0] = [];
     let issuers = TrustListIssuers::new(state, PemTrustAnchors::from_pem(&none).unwrap());
     let trusted = issuers
-        .verify_chain(&[e.pid_issuer.cert.clone()], AT.unix_timestamp())
+        .verify_chain(
+            std::slice::from_ref(&e.pid_issuer.cert),
+            AT.unix_timestamp(),
+        )
         .unwrap();
     assert_eq!(
         trusted.evidence,
