@@ -56,7 +56,8 @@ pub enum JournalCommand {
         out: PathBuf,
     },
     /// Verify an export offline: tree, checkpoint signatures, edits, deletions, reordering,
-    /// truncation, and rollback against a kept checkpoint.
+    /// truncation, and rollback against a kept checkpoint; with --recheck, every recorded trust
+    /// decision against the archived trust snapshot in force at the time.
     Verify {
         /// The export file.
         file: PathBuf,
