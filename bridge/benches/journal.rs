@@ -39,6 +39,7 @@ fn entry(i: u64) -> JournalEntry {
             size: 48_213,
         }),
         trust_snapshot: Some([0x11; 32]),
+        evidence: None,
         reason: None,
     }
 }

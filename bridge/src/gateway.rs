@@ -301,7 +301,8 @@ impl Gateway {
             self.journal.clone(),
             seal,
             trust,
-        );
+        )
+        .with_evidence(self.store.evidence()?);
         let client = tls::ClientIdentity {
             chain: self.identity.chain.clone(),
             key: Some(self.identity.key.clone()),
@@ -419,10 +420,10 @@ impl Gateway {
             .add_service(JournalServiceServer::new(JournalApi::new(
                 self.journal.clone(),
             )))
-            .add_service(IdentityServiceServer::new(IdentityApi::new(
-                self.wallet.clone(),
-                self.journal.clone(),
-            )))
+            .add_service(IdentityServiceServer::new(
+                IdentityApi::new(self.wallet.clone(), self.journal.clone())
+                    .with_evidence(self.store.evidence()?),
+            ))
             .add_service(AddressingServiceServer::new(AddressingApi::new(
                 self.translator.clone(),
             )))

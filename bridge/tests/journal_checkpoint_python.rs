@@ -73,6 +73,7 @@ fn python_verifies_bridge_checkpoint() {
             peer: Some("FR".into()),
             payload: None,
             trust_snapshot: None,
+            evidence: None,
             reason: None,
         };
         journal.append(&e).unwrap();

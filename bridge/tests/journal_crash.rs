@@ -35,6 +35,7 @@ fn entry(tag: &str) -> JournalEntry {
         peer: Some("BE".into()),
         payload: None,
         trust_snapshot: None,
+        evidence: None,
         reason: None,
     }
 }

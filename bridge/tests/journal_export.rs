@@ -28,6 +28,7 @@ fn entry(i: u64) -> JournalEntry {
             size: 1000 + i,
         }),
         trust_snapshot: Some([0xAB; 32]),
+        evidence: None,
         reason: (i % 5 == 4).then(|| "peer_unavailable".to_owned()),
     }
 }

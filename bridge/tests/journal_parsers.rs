@@ -25,6 +25,7 @@ proptest! {
             peer: Some("BE".into()),
             payload: Some(eidas_bridge::journal::PayloadDigest { sha256: [1; 32], size: 9 }),
             trust_snapshot: Some([2; 32]),
+            evidence: None,
             reason: Some("ok".into()),
         };
         let mut b = e.encode().unwrap();

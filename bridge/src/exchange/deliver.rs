@@ -12,7 +12,7 @@ use super::trust::trusted_for;
 use super::{Exchange, ExchangeError, PeerTrust, ReceiptContent, SealErrorKind, SealedContent};
 use crate::addressing::{Participant, Space};
 use crate::error::Result;
-use crate::journal::{EntryKind, JournalEntry, PayloadDigest};
+use crate::journal::{Decision, EntryKind, JournalEntry, PayloadDigest};
 use crate::store::inbox::{inbox_key, InboxRecord};
 use crate::store::outbox::{OutboxRecord, StoredReceipt};
 
@@ -215,8 +215,10 @@ impl Exchange {
         let sender = Participant::parse(&content.sender_hcid)?;
         let recipient = Participant::parse(&content.recipient_hcid)?;
         self.translator.render(&recipient, self.local_space())?;
-        // 7. Journal `received`, sign the receipt with its index, store durably, answer.
+        // 7. Journal `received` (with the seal chain as evidence of the trust decision), sign the
+        //    receipt with its index, store durably, answer.
         let now = unix_nanos(at);
+        let evidence = self.evidence_for(Decision::Seal, &d.seal_chain).await?;
         let entry = JournalEntry {
             kind: EntryKind::Received,
             unix_nanos: now,
@@ -229,6 +231,7 @@ impl Exchange {
                 size: content.payload_size,
             }),
             trust_snapshot: self.trust.snapshot_digest(),
+            evidence,
             reason: None,
         };
         let journaled = self.journal.append_async(&entry).await?;
@@ -351,6 +354,7 @@ impl Exchange {
                 peer: Some(rec.origin_peer),
                 payload: None,
                 trust_snapshot: None,
+                evidence: None,
                 reason: None,
             })
             .await?;

@@ -14,6 +14,8 @@ use std::time::Duration;
 use bridge_proto::pb;
 use bridge_proto::pb::peer_service_client::PeerServiceClient;
 use time::OffsetDateTime;
+
+use crate::journal::Decision;
 use tokio::sync::{watch, Semaphore};
 use tonic::transport::Channel;
 use trust_lists::Usage;
@@ -323,6 +325,7 @@ impl Relay {
                 size: record.payload_size,
             }),
             trust_snapshot: self.ex.trust.snapshot_digest(),
+            evidence: None,
             reason: None,
         }
     }
@@ -335,7 +338,19 @@ impl Relay {
         now: i64,
     ) {
         let forwarded = self.entry(EntryKind::Forwarded, &record, now);
-        let receipted = self.entry(EntryKind::Receipt, &record, now);
+        let mut receipted = self.entry(EntryKind::Receipt, &record, now);
+        // The receipt's seal chain was just validated: it is the evidence of this decision.
+        match self
+            .ex
+            .evidence_for(Decision::ReceiptSeal, &receipt.seal_chain)
+            .await
+        {
+            Ok(evidence) => receipted.evidence = evidence,
+            Err(e) => {
+                tracing::warn!(error = %e, "evidence archive failed after delivery; retrying later");
+                return;
+            }
+        }
         let (f, r) = tokio::join!(
             self.ex.journal.append_async(&forwarded),
             self.ex.journal.append_async(&receipted)

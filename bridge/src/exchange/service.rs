@@ -11,8 +11,9 @@ use tokio::sync::Notify;
 use super::{Envelope, ExchangeError, PeerSet, PeerTrust, SealKey};
 use crate::addressing::{Participant, Space, Translator};
 use crate::error::{Error, Result};
-use crate::journal::{EntryKind, Journal, JournalEntry, PayloadDigest};
+use crate::journal::{Decision, EntryKind, Evidence, Journal, JournalEntry, PayloadDigest};
 use crate::store::directory::DirectoryStore;
+use crate::store::evidence::EvidenceStore;
 use crate::store::inbox::InboxStore;
 use crate::store::outbox::{outbox_key, Inserted, OutboxRecord, OutboxState, OutboxStore};
 
@@ -64,6 +65,9 @@ pub struct Exchange {
     pub(super) relay_wake: Notify,
     /// Keys accepted since the relay last looked: attempted at once, without an outbox scan.
     pub(super) fresh: Mutex<Vec<Vec<u8>>>,
+    /// Where the certificate chains behind journaled trust decisions are archived, so that
+    /// `journal verify --recheck` can re-run them; `None` journals decisions without evidence.
+    evidence: Option<EvidenceStore>,
 }
 
 /// Releases an in-flight key when the submit or delivery ends, however it ends.
@@ -104,7 +108,39 @@ impl Exchange {
             arrivals: Notify::new(),
             relay_wake: Notify::new(),
             fresh: Mutex::new(Vec::new()),
+            evidence: None,
         }
+    }
+
+    /// Archives the chains of trust decisions in `evidence` and journals their digests.
+    pub fn with_evidence(mut self, evidence: EvidenceStore) -> Exchange {
+        self.evidence = Some(evidence);
+        self
+    }
+
+    /// Archives `chain` (durably, before the entry that cites it is appended) and returns the
+    /// evidence to journal with `decision`; `None` when no archive is configured.
+    ///
+    /// # Errors
+    /// Archive failures: the decision must then not be journaled as taken.
+    pub(super) async fn evidence_for(
+        &self,
+        decision: Decision,
+        chain: &[Vec<u8>],
+    ) -> Result<Option<Evidence>> {
+        let Some(store) = &self.evidence else {
+            return Ok(None);
+        };
+        let digest = store
+            .archive_async(chain)
+            .await
+            .map_err(|e| ExchangeError::Storage {
+                reason: format!("evidence archive: {e}"),
+            })?;
+        Ok(Some(Evidence {
+            decision,
+            chain: digest,
+        }))
     }
 
     /// The settings in force.
@@ -223,6 +259,7 @@ impl Exchange {
                 sha256: record.payload_sha256,
                 size: record.payload_size,
             }),
+            evidence: None,
             trust_snapshot: None,
             reason: None,
         };

@@ -10,7 +10,8 @@ use tonic::{Request, Response, Status};
 
 use crate::error::Error;
 use crate::identity::{MdocSession, PresentationFormat, WalletVerifier, MAX_PRESENTATION_BYTES};
-use crate::journal::{EntryKind, Journal, JournalEntry};
+use crate::journal::{Decision, EntryKind, Evidence, Journal, JournalEntry};
+use crate::store::evidence::EvidenceStore;
 
 /// Longest audience (verifier client_id) accepted: client_ids are URLs or DNS names with a prefix.
 const MAX_AUDIENCE_LEN: usize = 512;
@@ -20,12 +21,24 @@ const MAX_AUDIENCE_LEN: usize = 512;
 pub struct IdentityApi {
     verifier: Arc<WalletVerifier>,
     journal: Arc<Journal>,
+    evidence: Option<EvidenceStore>,
 }
 
 impl IdentityApi {
     /// Serves `verifier`, journaling into `journal`.
     pub fn new(verifier: Arc<WalletVerifier>, journal: Arc<Journal>) -> IdentityApi {
-        IdentityApi { verifier, journal }
+        IdentityApi {
+            verifier,
+            journal,
+            evidence: None,
+        }
+    }
+
+    /// Archives the issuer chain of each trust-list decision in `evidence` and journals its
+    /// digest with the snapshot's, so `journal verify --recheck` can re-run it.
+    pub fn with_evidence(mut self, evidence: EvidenceStore) -> IdentityApi {
+        self.evidence = Some(evidence);
+        self
     }
 }
 
@@ -130,6 +143,21 @@ impl IdentityService for IdentityApi {
             .health_professional
             .as_ref()
             .and_then(|h| h.hcid.clone());
+        // The decision's evidence is archived (durably) before the entry that names it.
+        let (trust_snapshot, evidence) = match (&self.evidence, &verified.issuer_evidence) {
+            (Some(store), Some(ev)) => {
+                let chain = store
+                    .archive_async(&ev.chain)
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let evidence = Evidence {
+                    decision: Decision::WalletIssuer,
+                    chain,
+                };
+                (Some(ev.trust_snapshot), Some(evidence))
+            }
+            _ => (None, None),
+        };
         let receipt = self
             .journal
             .append_async(&JournalEntry {
@@ -140,7 +168,8 @@ impl IdentityService for IdentityApi {
                 recipient: None,
                 peer: None,
                 payload: None,
-                trust_snapshot: None,
+                trust_snapshot,
+                evidence,
                 reason: None,
             })
             .await

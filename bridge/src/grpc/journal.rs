@@ -47,6 +47,11 @@ pub fn entry_to_pb(index: u64, entry: &JournalEntry, encoded: Vec<u8>) -> pb::Jo
         payload_size: entry.payload.map(|p| p.size).unwrap_or_default(),
         trust_snapshot_digest: entry.trust_snapshot.map(|d| d.to_vec()).unwrap_or_default(),
         reason: entry.reason.clone().unwrap_or_default(),
+        decision: entry
+            .evidence
+            .map(|e| e.decision.as_str().to_owned())
+            .unwrap_or_default(),
+        evidence_chain_digest: entry.evidence.map(|e| e.chain.to_vec()).unwrap_or_default(),
     }
 }
 

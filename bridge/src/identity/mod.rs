@@ -61,8 +61,9 @@ pub use sdjwt::{
 pub use status::{StaticStatusLists, StatusList, StatusListSource, MAX_STATUS_LIST_BYTES};
 pub use transcript::{openid4vp_session_transcript, Handover, SessionTranscriptBytes};
 pub use trust::{
-    check_issuer_san, parse_der_chain, IssuerTrust, PemTrustAnchors, TrustErrorKind, TrustedIssuer,
-    ValidatedChain, MAX_CACHED_CHAINS, MAX_CERT_BYTES, MAX_CHAIN_LEN,
+    check_issuer_san, parse_der_chain, IssuerEvidence, IssuerTrust, PemTrustAnchors,
+    TrustErrorKind, TrustedIssuer, ValidatedChain, MAX_CACHED_CHAINS, MAX_CERT_BYTES,
+    MAX_CHAIN_LEN,
 };
 pub use verifier::{
     MdocSession, PresentationError, PresentationFormat, VerifiedPresentation, WalletVerifier,

@@ -86,6 +86,19 @@ pub struct TrustedIssuer {
     pub leaf_sha256: String,
     /// Subject of the trust anchor the path ended at.
     pub anchor_subject: String,
+    /// What `journal verify --recheck` needs to re-run the decision, when a trust-list snapshot
+    /// took it (issue 6 point 5); `None` for configured anchors, which no snapshot archives.
+    #[serde(skip)]
+    pub evidence: Option<IssuerEvidence>,
+}
+
+/// The chain a trust-list decision validated and the digest of the snapshot it used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerEvidence {
+    /// The chain as validated, DER, leaf first.
+    pub chain: Vec<Vec<u8>>,
+    /// `trust_lists::Snapshot::digest` of the snapshot in force.
+    pub trust_snapshot: [u8; 32],
 }
 
 /// A validated chain: who the issuer is and the leaf key to check its signature with.
@@ -284,6 +297,7 @@ impl PemTrustAnchors {
                         .map(hex::encode)
                         .map_err(store_err)?,
                     anchor_subject: subject_string(&anchor),
+                    evidence: None,
                 },
                 window,
             )),

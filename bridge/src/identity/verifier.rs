@@ -65,6 +65,9 @@ pub struct VerifiedPresentation {
     pub health_professional: Option<HealthProfessional>,
     /// SHA-256 of the issuer's leaf certificate (or of its key), for the journal; no names.
     pub issuer_digest: Option<[u8; 32]>,
+    /// The issuer chain and trust snapshot, when the trust lists anchored the issuer: archived
+    /// and journaled so `journal verify --recheck` can re-run the decision.
+    pub issuer_evidence: Option<super::IssuerEvidence>,
 }
 
 /// Challenges plus issuer trust.
@@ -138,6 +141,10 @@ impl WalletVerifier {
                         super::IssuerIdentity::Certificate(t) => leaf_digest(t),
                         super::IssuerIdentity::ConfiguredKey { .. } => None,
                     },
+                    issuer_evidence: match &verified.issuer {
+                        super::IssuerIdentity::Certificate(t) => t.evidence.clone(),
+                        super::IssuerIdentity::ConfiguredKey { .. } => None,
+                    },
                     claims: verified.claims,
                 })
             }
@@ -175,6 +182,7 @@ impl WalletVerifier {
                 Ok(VerifiedPresentation {
                     health_professional: map_health_professional(&claims),
                     issuer_digest,
+                    issuer_evidence: first.as_ref().and_then(|d| d.issuer.evidence.clone()),
                     claims,
                 })
             }

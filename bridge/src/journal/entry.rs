@@ -5,27 +5,38 @@
 //! snapshot used for the decision, and a reason for failures. Payloads, person names and
 //! certificate subjects have no field here, so they cannot enter the journal by accident.
 //!
-//! # Encoding (version 1)
+//! # Encoding (versions 1 and 2)
 //! All integers are big-endian. One encoding per entry: the leaf hash of RFC 9162 section 2.1.1 is
 //! computed over exactly these bytes, so decoding is strict (unknown version or kind, over-long or
 //! empty strings, control characters, non-0/1 flags and trailing bytes are all refused) and
 //! `encode(decode(b)) == b` for every accepted `b`.
 //!
 //! ```text
-//! u8  version (= 1)            u8  kind (see EntryKind)
+//! u8  version (1 | 2)          u8  kind (see EntryKind)
 //! i64 time, Unix nanoseconds UTC (1677-09-21 .. 2262-04-11)
 //! str message id               str sender (hcid)      str recipient (hcid)      str peer
 //! u8  payload flag (0|1) [+ 32-byte SHA-256 + u64 size]
 //! u8  trust snapshot flag (0|1) [+ 32-byte SHA-256]
+//! version 2 only: u8 decision (1..=4, see Decision) + 32-byte chain digest (see `evidence`)
 //! str reason
 //! ```
 //! A `str` is a u16 length followed by that many bytes of UTF-8; length 0 means "absent", which is
 //! why present strings must be non-empty.
+//!
+//! Version 2 adds the [`Evidence`] of a trust decision. An entry without evidence is written as
+//! version 1 and one with evidence as version 2, which has no "absent" form: so journals written
+//! before version 2 still decode (with `evidence: None`), and each entry still has exactly one
+//! encoding (a version-2 entry without evidence would be a second encoding of a version-1 one).
 
 use thiserror::Error;
 
-/// The encoding version written by this code and the only one [`JournalEntry::decode`] accepts.
-pub const ENTRY_VERSION: u8 = 1;
+use super::evidence::{Decision, Evidence};
+
+/// The newest encoding version, written for entries that carry [`Evidence`].
+pub const ENTRY_VERSION: u8 = 2;
+
+/// The first encoding version, still written for entries without evidence and always decoded.
+pub const ENTRY_VERSION_1: u8 = 1;
 
 /// Longest message id in bytes. Message ids are caller-chosen idempotency keys; 256 bytes is the
 /// bound the exchange API documents for them and leaves room for a UUID or an RFC 5322 Message-ID.
@@ -46,6 +57,7 @@ pub const MAX_ENTRY_LEN: usize = 1
     + (2 + MAX_MESSAGE_ID_LEN)
     + 3 * (2 + MAX_ADDRESS_LEN)
     + (1 + 32 + 8)
+    + (1 + 32)
     + (1 + 32)
     + (2 + MAX_REASON_LEN);
 
@@ -133,6 +145,9 @@ pub struct JournalEntry {
     pub payload: Option<PayloadDigest>,
     /// SHA-256 of the trust snapshot the decision was taken against (kept for `--recheck`).
     pub trust_snapshot: Option<[u8; 32]>,
+    /// The decision taken against that snapshot and the digest of the chain it validated (kept
+    /// for `--recheck`; the chain is archived by `store::evidence`).
+    pub evidence: Option<Evidence>,
     /// Why, for failures and refusals.
     pub reason: Option<String>,
 }
@@ -149,7 +164,7 @@ pub enum EntryError {
         /// Bytes missing.
         needed: usize,
     },
-    /// Only [`ENTRY_VERSION`] is understood; a newer writer must not be misread.
+    /// Only versions 1 and [`ENTRY_VERSION`] are understood; a newer writer must not be misread.
     #[error("unsupported entry version {0}")]
     UnsupportedVersion(u8),
     /// The kind byte is not one of [`EntryKind`].
@@ -179,6 +194,9 @@ pub enum EntryError {
         /// Byte found.
         value: u8,
     },
+    /// The decision byte of a version-2 entry is not one of [`Decision`].
+    #[error("unknown decision {0}")]
+    UnknownDecision(u8),
     /// A failed exchange must say why (DESIGN.md: "fails with a reason, journaled").
     #[error("a failed entry needs a reason")]
     MissingReason,
@@ -196,8 +214,12 @@ impl JournalEntry {
         if self.kind == EntryKind::Failed && self.reason.is_none() {
             return Err(EntryError::MissingReason);
         }
-        let mut out = Vec::with_capacity(128);
-        out.push(ENTRY_VERSION);
+        let mut out = Vec::with_capacity(160);
+        out.push(if self.evidence.is_some() {
+            ENTRY_VERSION
+        } else {
+            ENTRY_VERSION_1
+        });
         out.push(self.kind as u8);
         out.extend_from_slice(&self.unix_nanos.to_be_bytes());
         put_str(
@@ -229,6 +251,10 @@ impl JournalEntry {
                 out.extend_from_slice(d);
             }
         }
+        if let Some(ev) = &self.evidence {
+            out.push(ev.decision as u8);
+            out.extend_from_slice(&ev.chain);
+        }
         put_str(&mut out, "reason", self.reason.as_deref(), MAX_REASON_LEN)?;
         Ok(out)
     }
@@ -241,7 +267,7 @@ impl JournalEntry {
     pub fn decode(bytes: &[u8]) -> Result<Self, EntryError> {
         let mut r = Reader { buf: bytes, pos: 0 };
         let version = r.u8()?;
-        if version != ENTRY_VERSION {
+        if version != ENTRY_VERSION && version != ENTRY_VERSION_1 {
             return Err(EntryError::UnsupportedVersion(version));
         }
         let kind = EntryKind::from_byte(r.u8()?)?;
@@ -262,6 +288,16 @@ impl JournalEntry {
         } else {
             None
         };
+        let evidence = if version == ENTRY_VERSION {
+            let b = r.u8()?;
+            let decision = Decision::from_byte(b).ok_or(EntryError::UnknownDecision(b))?;
+            Some(Evidence {
+                decision,
+                chain: r.array()?,
+            })
+        } else {
+            None
+        };
         let reason = r.str("reason", MAX_REASON_LEN)?;
         if kind == EntryKind::Failed && reason.is_none() {
             return Err(EntryError::MissingReason);
@@ -279,6 +315,7 @@ impl JournalEntry {
             peer,
             payload,
             trust_snapshot,
+            evidence,
             reason,
         })
     }
@@ -393,8 +430,40 @@ mod tests {
                 size: 4096,
             }),
             trust_snapshot: Some([9; 32]),
+            evidence: None,
             reason: None,
         }
+    }
+
+    #[test]
+    fn evidence_is_version_2_and_version_1_still_decodes() {
+        let v1 = sample().encode().unwrap();
+        assert_eq!(v1[0], ENTRY_VERSION_1);
+        assert_eq!(JournalEntry::decode(&v1).unwrap().evidence, None);
+        let mut e = sample();
+        e.evidence = Some(Evidence {
+            decision: Decision::ReceiptSeal,
+            chain: [5; 32],
+        });
+        let v2 = e.encode().unwrap();
+        assert_eq!((v2[0], v2.len()), (ENTRY_VERSION, v1.len() + 33));
+        assert_eq!(JournalEntry::decode(&v2).unwrap(), e);
+        assert!(v2.len() <= MAX_ENTRY_LEN);
+        // The decision byte sits right before the digest and the 2-byte empty reason.
+        let mut bad = v2.clone();
+        let at = bad.len() - 2 - 32 - 1;
+        bad[at] = 9;
+        assert_eq!(
+            JournalEntry::decode(&bad),
+            Err(EntryError::UnknownDecision(9))
+        );
+        // A version-1 body labelled version 2 lacks the evidence: refused, never misread.
+        let mut relabelled = v1;
+        relabelled[0] = ENTRY_VERSION;
+        assert!(matches!(
+            JournalEntry::decode(&relabelled),
+            Err(EntryError::Truncated { .. }) | Err(EntryError::UnknownDecision(_))
+        ));
     }
 
     #[test]
@@ -412,10 +481,10 @@ mod tests {
         b.push(0);
         assert_eq!(JournalEntry::decode(&b), Err(EntryError::TrailingBytes(1)));
         b.pop();
-        b[0] = 2;
+        b[0] = 3;
         assert_eq!(
             JournalEntry::decode(&b),
-            Err(EntryError::UnsupportedVersion(2))
+            Err(EntryError::UnsupportedVersion(3))
         );
         b[0] = 1;
         b[1] = 99;
@@ -450,7 +519,7 @@ mod tests {
 
     #[test]
     fn over_long_length_prefix_is_refused_before_reading() {
-        let mut b = vec![ENTRY_VERSION, 1];
+        let mut b = vec![ENTRY_VERSION_1, 1];
         b.extend_from_slice(&0i64.to_be_bytes());
         b.extend_from_slice(&u16::MAX.to_be_bytes());
         assert_eq!(

@@ -13,6 +13,7 @@ pub(crate) fn entry(i: u64) -> JournalEntry {
         peer: None,
         payload: None,
         trust_snapshot: Some([1; 32]),
+        evidence: None,
         reason: None,
     }
 }

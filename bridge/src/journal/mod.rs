@@ -2,6 +2,9 @@
 //! "Journal").
 //!
 //! - `entry`: [`JournalEntry`] and its canonical, strictly decoded binary encoding.
+//! - `evidence`: [`Evidence`] of a trust decision ([`Decision`] and the validated chain's digest)
+//!   and the canonical chain encoding the evidence archive stores.
+//! - `recheck`: [`recheck`], every recorded trust decision re-run against archived snapshots.
 //! - `merkle`: the RFC 9162 tree, proofs and the RFC's verification algorithms.
 //! - `checkpoint`: C2SP tlog-checkpoint notes signed with the Ed25519 [`JournalKey`].
 //! - `storage`: the [`JournalStorage`] seam (the sled implementation is `store::journal`).
@@ -28,15 +31,18 @@
 //! ```
 //!
 //! Entries record the digest of the trust snapshot each decision used
-//! ([`JournalEntry::trust_snapshot`]), so a later `verify --recheck` can re-run decisions against
-//! archived snapshots; that recheck is not implemented here yet.
+//! ([`JournalEntry::trust_snapshot`]) and the evidence of the decision
+//! ([`JournalEntry::evidence`]), so `verify --recheck` re-runs decisions against archived
+//! snapshots and chains ([`recheck`]).
 pub mod audit;
 pub mod checkpoint;
 pub mod entry;
+pub mod evidence;
 pub mod export;
 pub mod keyfile;
 pub mod log;
 pub mod merkle;
+pub mod recheck;
 pub mod replay;
 pub mod storage;
 mod writer;
@@ -44,9 +50,14 @@ mod writer;
 pub use audit::{verify_export, Finding, VerifyReport};
 pub use checkpoint::{Checkpoint, JournalKey, NoteError, NoteVerifier};
 pub use entry::{EntryError, EntryKind, JournalEntry, PayloadDigest};
+pub use evidence::{ChainErrorKind, Decision, Evidence};
 pub use export::{export, ExportError, ExportFile, ExportRecord};
 pub use keyfile::{journal_dir, load_or_create_key, read_verifier, KeyFileError};
 pub use log::{AppendReceipt, Journal, JournalConfig, JournalError, JournalStats, TreeHead};
 pub use merkle::{Hash, ProofError};
+pub use recheck::{
+    recheck, ArchiveErrorKind, Divergence, EvidenceArchive, RecheckFinding, RecheckReport,
+    SnapshotArchive, Verdict,
+};
 pub use replay::Replay;
 pub use storage::{JournalStorage, StorageError, StorageOp};

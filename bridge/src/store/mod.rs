@@ -1,8 +1,10 @@
 //! The only module that opens sled. It owns the database handle and hands typed trees to the journal,
-//! the outbox, the directory and the trust snapshot cache; nothing else imports sled.
+//! the outbox, the directory, the trust snapshot cache and the evidence archive; nothing else
+//! imports sled.
 
 pub mod directory;
 mod durable;
+pub mod evidence;
 pub mod inbox;
 pub mod journal;
 pub mod outbox;
@@ -123,6 +125,15 @@ impl Store {
     /// When its trees cannot be opened.
     pub fn inbox(&self) -> Result<inbox::InboxStore, StoreError> {
         inbox::InboxStore::open(&self.db, self.commit.clone())
+    }
+
+    /// The evidence archive (tree `evidence.chains`): certificate chains of journaled trust
+    /// decisions, by digest.
+    ///
+    /// # Errors
+    /// When its tree cannot be opened.
+    pub fn evidence(&self) -> Result<evidence::EvidenceStore, StoreError> {
+        evidence::EvidenceStore::open(self)
     }
 
     /// The raw handle, for the typed tree modules of this directory only.

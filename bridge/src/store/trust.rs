@@ -110,6 +110,32 @@ impl TrustSnapshotStore {
     }
 }
 
+/// For `journal verify --recheck`: the snapshot as stored, *without* the digest check of
+/// [`TrustSnapshotStore::archived`], so that the recheck can both name a substituted snapshot
+/// and show which decisions it would change.
+impl crate::journal::recheck::SnapshotArchive for TrustSnapshotStore {
+    fn snapshot(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<Snapshot>, crate::journal::recheck::ArchiveErrorKind> {
+        let unreadable = |reason: String| crate::journal::recheck::ArchiveErrorKind::Unreadable {
+            what: "trust snapshot",
+            digest: *digest,
+            reason,
+        };
+        let Some(bytes) = self
+            .snapshots
+            .get(digest)
+            .map_err(|e| unreadable(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        Snapshot::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|e| unreadable(e.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,9 @@ use time::OffsetDateTime;
 use trust_lists::{verify_lote, ListOfTrustedEntities, TrustStore, Usage};
 
 use super::TrustState;
-use crate::identity::{IssuerTrust, PemTrustAnchors, TrustErrorKind, TrustedIssuer};
+use crate::identity::{
+    IssuerEvidence, IssuerTrust, PemTrustAnchors, TrustErrorKind, TrustedIssuer,
+};
 
 /// [`IssuerTrust`] over the trust state, with configured anchors as the fallback.
 #[derive(Debug)]
@@ -78,7 +80,7 @@ impl IssuerTrust for TrustListIssuers {
         let ders: Vec<Vec<u8>> = chain.iter().filter_map(|c| c.to_der().ok()).collect();
         let instant = OffsetDateTime::from_unix_timestamp(at)
             .map_err(|_| TrustErrorKind::CertificateNotYetValid)?;
-        if let Ok((result, _)) = self.state.validate(&ders, instant, Usage::Pid) {
+        if let Ok((result, snapshot)) = self.state.validate(&ders, instant, Usage::Pid) {
             if result.trusted {
                 let leaf_der = leaf
                     .to_der()
@@ -92,6 +94,10 @@ impl IssuerTrust for TrustListIssuers {
                         result.service.unwrap_or_default(),
                         result.territory.unwrap_or_default()
                     ),
+                    evidence: Some(IssuerEvidence {
+                        chain: ders,
+                        trust_snapshot: snapshot,
+                    }),
                 });
             }
         }
@@ -111,6 +117,7 @@ impl IssuerTrust for TrustListIssuers {
                         result.service.unwrap_or_default(),
                         result.territory.unwrap_or_default()
                     ),
+                    evidence: None,
                 });
             }
         }

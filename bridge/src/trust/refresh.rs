@@ -202,6 +202,7 @@ impl Refresher {
             peer: None,
             payload: None,
             trust_snapshot: Some(digest),
+            evidence: None,
             reason: None,
         };
         if let Err(e) = journal.append_async(&entry).await {

@@ -34,6 +34,7 @@ fn entry(i: u64) -> JournalEntry {
             size: 1000 + i,
         }),
         trust_snapshot: Some([0xAB; 32]),
+        evidence: None,
         reason: failed.then(|| "peer_unavailable".to_owned()),
     }
 }
