@@ -192,6 +192,8 @@ pub async fn start_node(eco_dir: &Path, opts: NodeOptions) -> Result<Node, DemoE
     config.server.shutdown_grace = std::time::Duration::from_secs(5);
     config.metrics.listen = None;
     config.bridge.country = cc.clone();
+    // The demo's trust comes from the generated lists only; never fetch the official LOTL.
+    config.trust.refresh = false;
     let (cert, key) = opts.tls_identity.clone().unwrap_or_else(|| {
         (
             eco_dir.join(format!("qwac-{cc}.chain.pem")),
@@ -283,6 +285,8 @@ pub struct Pair {
     pub eco_dir: PathBuf,
     /// The trusted lists both use.
     pub trust: Arc<dyn PeerTrust>,
+    /// The verified snapshot behind `trust`, for archiving with kept data.
+    pub snapshot: Snapshot,
 }
 
 /// Starts FR and BE under `root` with the ecosystem `eco` and `retry` towards each other.
@@ -333,5 +337,6 @@ pub async fn start_pair(
         be,
         eco_dir,
         trust,
+        snapshot,
     })
 }

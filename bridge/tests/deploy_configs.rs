@@ -13,7 +13,7 @@ use eidas_bridge::config::{Config, ConfigErrorKind};
 
 /// Sections written in the deploy files whose keys the loader on this branch does not know yet:
 /// `[exchange]` (seal key, peers, retries) lands with the exchange branch.
-const PENDING_SECTIONS: &[&str] = &["exchange."];
+const PENDING_SECTIONS: &[&str] = &[];
 
 fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")

@@ -17,9 +17,15 @@ use crate::exchange::{ReceiptContent, RetryPolicy};
 /// How long the demo waits for a message to be delivered before it reports failure.
 const DELIVERY_WAIT: Duration = Duration::from_secs(30);
 
-/// Arguments of `demo` (none yet).
+/// Arguments of `demo`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Keep both bridges' data under DIR (`DIR/fr`, `DIR/be`), with the trust snapshot archived,
+    /// so their journals can be exported and verified (`journal verify --recheck`) afterwards.
+    /// Without it, everything lives in a temporary directory removed at the end.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<std::path::PathBuf>,
+}
 
 struct Out {
     json: bool,
@@ -44,7 +50,7 @@ impl Out {
 }
 
 /// Runs the demo.
-pub fn run(_args: DemoArgs, json: bool) -> ExitCode {
+pub fn run(args: DemoArgs, json: bool) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,7 +61,7 @@ pub fn run(_args: DemoArgs, json: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(demo(Out { json })) {
+    match rt.block_on(demo(Out { json }, args.data)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -209,22 +215,22 @@ async fn checkpoints(out: &Out, nodes: [&Node; 2]) {
     }
 }
 
-async fn demo(out: Out) -> Result<(), String> {
+async fn demo(out: Out, keep: Option<std::path::PathBuf>) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
-    let dir = tempfile::tempdir().map_err(|e| err(&e))?;
+    let temp = tempfile::tempdir().map_err(|e| err(&e))?;
+    let root = keep.clone().unwrap_or_else(|| temp.path().to_owned());
+    std::fs::create_dir_all(&root).map_err(|e| err(&e))?;
     let eco = test_ecosystem::Ecosystem::generate(DEMO_SEED).map_err(|e| err(&e))?;
     out.step(
         "generated test trust ecosystem",
-        json!({"lotl": test_ecosystem::LOTL_LOCATION, "lists": ["FR", "BE", "DE"], "dir": dir.path().display().to_string()}),
+        json!({"lotl": test_ecosystem::LOTL_LOCATION, "lists": ["FR", "BE", "DE"], "dir": root.display().to_string()}),
     );
     let retry = RetryPolicy {
         initial: Duration::from_millis(200),
         max: Duration::from_secs(2),
         ..RetryPolicy::default()
     };
-    let pair = start_pair(&eco, dir.path(), retry)
-        .await
-        .map_err(|e| err(&e))?;
+    let pair = start_pair(&eco, &root, retry).await.map_err(|e| err(&e))?;
     out.step(
         "two bridges started; each walked the LOTL and national lists from the OJ anchor",
         json!({"FR": pair.fr.addr.to_string(), "BE": pair.be.addr.to_string(),
@@ -255,7 +261,34 @@ async fn demo(out: Out) -> Result<(), String> {
         Ok::<(), String>(())
     }
     .await;
+    let (fr_dir, be_dir) = (pair.fr.data_dir.clone(), pair.be.data_dir.clone());
+    let snapshot = pair.snapshot.clone();
     pair.fr.stop().await;
     pair.be.stop().await;
-    result
+    result?;
+    if keep.is_some() {
+        // The bridges are stopped (sled released): archive the snapshot both decided against, so
+        // `journal verify --recheck` finds it by the digest their entries carry.
+        let dirs = [fr_dir.clone(), be_dir.clone()];
+        tokio::task::spawn_blocking(move || {
+            for dir in &dirs {
+                let store = crate::store::Store::open(dir).map_err(|e| err(&e))?;
+                store
+                    .trust()
+                    .and_then(|t| t.save(&snapshot))
+                    .map_err(|e| err(&e))?;
+            }
+            Ok::<(), String>(())
+        })
+        .await
+        .map_err(|e| err(&e))??;
+        out.step(
+            "data kept; audit each journal offline",
+            json!({
+                "export": format!("eidas-bridge journal export --data {} --out fr.export", fr_dir.display()),
+                "verify": format!("eidas-bridge journal verify fr.export --recheck --data {}", fr_dir.display()),
+            }),
+        );
+    }
+    Ok(())
 }

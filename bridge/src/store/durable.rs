@@ -24,9 +24,13 @@ const MAX_GROUP: usize = 1024;
 
 type Apply = Box<dyn FnOnce(&sled::Db) -> Result<(), StoreError> + Send>;
 
+/// Called once with the job's outcome: a tokio oneshot for async writers, a std channel for
+/// blocking ones (so a blocking writer never needs a runtime, and never panics inside one).
+type Done = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
 struct Job {
     apply: Apply,
-    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    done: Done,
 }
 
 /// The committer thread's handle. Dropping the last handle lets the thread finish what is queued,
@@ -92,7 +96,7 @@ impl GroupCommit {
                                 reason: e.to_string(),
                             }),
                         };
-                        let _ = done.send(outcome);
+                        done(outcome);
                     }
                 }
             })
@@ -123,7 +127,9 @@ impl GroupCommit {
         let (done, wait) = tokio::sync::oneshot::channel();
         let job = Job {
             apply: Box::new(apply),
-            done,
+            done: Box::new(move |outcome| {
+                let _ = done.send(outcome);
+            }),
         };
         let tx = self.sender()?;
         // The queue is bounded: a full queue blocks, so hand the send to the blocking pool.
@@ -142,14 +148,16 @@ impl GroupCommit {
         &self,
         apply: impl FnOnce(&sled::Db) -> Result<(), StoreError> + Send + 'static,
     ) -> Result<(), StoreError> {
-        let (done, wait) = tokio::sync::oneshot::channel();
+        let (done, wait) = mpsc::sync_channel(1);
         self.sender()?
             .send(Job {
                 apply: Box::new(apply),
-                done,
+                done: Box::new(move |outcome| {
+                    let _ = done.send(outcome);
+                }),
             })
             .map_err(|_| StoreError::Closed)?;
-        wait.blocking_recv().map_err(|_| StoreError::Closed)?
+        wait.recv().map_err(|_| StoreError::Closed)?
     }
 }
 
