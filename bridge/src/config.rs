@@ -192,6 +192,10 @@ pub struct ServerConfig {
 pub struct MetricsConfig {
     /// Address of the plain-HTTP `/metrics` endpoint; `None` when set to `off`.
     pub listen: Option<SocketAddr>,
+    /// Address of a plain-text listener serving only `grpc.health.v1` (for Kubernetes' native
+    /// gRPC probes and load balancers that cannot present a client certificate); `None` (`off`,
+    /// the default) serves health only behind mutual TLS.
+    pub health_listen: Option<SocketAddr>,
 }
 
 /// `[tls]`. When `cert`, `key` and `client_ca` are all absent, a development PKI is generated under
@@ -373,6 +377,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("server.handshake_timeout", Kind::Duration),
     ("server.rpc_timeout", Kind::Duration),
     ("metrics.listen", Kind::OptionalSocketAddr),
+    ("metrics.health_listen", Kind::OptionalSocketAddr),
     ("tls.cert", Kind::Path),
     ("tls.key", Kind::Path),
     ("tls.client_ca", Kind::PathList),
@@ -444,6 +449,7 @@ impl Config {
             },
             metrics: MetricsConfig {
                 listen: Some(parse_default_addr(DEFAULT_METRICS_LISTEN)),
+                health_listen: None,
             },
             tls: TlsConfig::default(),
             access: AccessConfig::default(),
@@ -553,6 +559,7 @@ impl Config {
             ("server.handshake_timeout", Value::Duration(d)) => self.server.handshake_timeout = d,
             ("server.rpc_timeout", Value::Duration(d)) => self.server.rpc_timeout = d,
             ("metrics.listen", Value::OptionalAddr(a)) => self.metrics.listen = a,
+            ("metrics.health_listen", Value::OptionalAddr(a)) => self.metrics.health_listen = a,
             ("tls.cert", Value::Path(p)) => self.tls.cert = Some(p),
             ("tls.key", Value::Path(p)) => self.tls.key = Some(p),
             ("tls.client_ca", Value::Paths(p)) => self.tls.client_ca = p,

@@ -78,6 +78,15 @@ pub enum ServeError {
     /// The exchange needs `exchange.seal_cert` and `exchange.seal_key`.
     #[error("exchange.seal_cert and exchange.seal_key must be configured to enable exchanges")]
     NoSeal,
+    /// The plain-text health listener could not be bound.
+    #[error("cannot listen for health on {addr}: {source}")]
+    HealthListen {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// In-flight calls were still running when the grace period ended; they were cut.
     #[error("in-flight calls did not finish within the {0:?} grace period")]
     GraceExpired(std::time::Duration),
@@ -390,6 +399,32 @@ impl Gateway {
             let _ = stop_tx.send(true);
         };
 
+        // Plain-text health, when configured: the same reporter, no other service, no TLS.
+        let health_task = match self.config.metrics.health_listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::HealthListen { addr, source })?;
+                let mut rx = stop_rx.clone();
+                let health = health_service.clone();
+                Some(tokio::spawn(async move {
+                    let served = Server::builder()
+                        .add_service(health)
+                        .serve_with_incoming_shutdown(
+                            tokio_stream::wrappers::TcpListenerStream::new(listener),
+                            async move {
+                                let _ = rx.wait_for(|stop| *stop).await;
+                            },
+                        )
+                        .await;
+                    if let Err(e) = served {
+                        tracing::warn!(error = %e, "plain-text health listener stopped");
+                    }
+                }))
+            }
+            None => None,
+        };
+
         let metrics_task = metrics_listener.map(|l| {
             let mut rx = stop_rx.clone();
             tokio::spawn(crate::metrics::serve(l, self.metrics.clone(), async move {
@@ -444,6 +479,9 @@ impl Gateway {
             _ = grace_timer => Err(ServeError::GraceExpired(grace)),
         };
         if let Some(task) = metrics_task {
+            task.abort();
+        }
+        if let Some(task) = health_task {
             task.abort();
         }
         if let Some(guard) = refresh_guard {

@@ -299,3 +299,49 @@ async fn http_get(addr: SocketAddr, path: &str) -> String {
     tcp.read_to_string(&mut out).await.unwrap();
     out
 }
+
+#[tokio::test]
+async fn plain_text_health_listener_serves_only_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let health_addr = free.local_addr().unwrap();
+    drop(free);
+    let mut config = Config::defaults();
+    config.server.data_dir = dir.path().join("data");
+    config.metrics.health_listen = Some(health_addr);
+    config.trust.refresh = false;
+    let (gateway, _) = Gateway::prepare(config).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(gateway.run(listener, None, async move {
+        let _ = stopped.await;
+    }));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{health_addr}"))
+        .unwrap()
+        .connect_lazy();
+    // The listener comes up inside `run`: retry briefly until it answers.
+    let mut status = None;
+    for _ in 0..100 {
+        match HealthClient::new(channel.clone())
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+        {
+            Ok(r) => {
+                status = Some(r.into_inner().status);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    assert_eq!(status, Some(ServingStatus::Serving as i32));
+    // Nothing else is reachable without mutual TLS.
+    let err = JournalServiceClient::new(channel)
+        .get_checkpoint(GetCheckpointRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
