@@ -1,0 +1,193 @@
+//! Tests of configuration loading.
+
+use super::keys::parse_duration;
+use super::*;
+
+fn no_env() -> BTreeMap<String, String> {
+    BTreeMap::new()
+}
+
+#[test]
+fn defaults_parse() {
+    let c = Config::load(None, &no_env()).unwrap();
+    assert_eq!(c.server.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(
+        c.metrics.listen.map(|a| a.to_string()).as_deref(),
+        Some(DEFAULT_METRICS_LISTEN)
+    );
+    assert!(c.tls.is_development());
+}
+
+#[test]
+fn file_and_env_apply_with_env_winning() {
+    let file = r#"
+        [server]
+        listen = "0.0.0.0:8443"
+        shutdown_grace = "3s"
+        [metrics]
+        listen = "off"
+        [access]
+        auditor = ["subject:CN=audit,O=ANS,C=FR"]
+    "#;
+    let mut env = no_env();
+    env.insert("BRIDGE_SERVER_LISTEN".into(), "127.0.0.1:9000".into());
+    env.insert("BRIDGE_LOG".into(), "debug".into());
+    let c = Config::load(Some(file), &env).unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:9000");
+    assert_eq!(c.server.shutdown_grace, Duration::from_secs(3));
+    assert_eq!(c.metrics.listen, None);
+    assert_eq!(c.access.grants.len(), 1);
+    assert_eq!(c.access.grants[0].0, Role::Auditor);
+}
+
+#[test]
+fn exchange_keys() {
+    let file = r#"
+        [exchange]
+        peers = ["BE=127.0.0.1:7444", "DE=bridge.de.test:443"]
+        max_payload = 4096
+        deadline = "1h"
+    "#;
+    let mut env = no_env();
+    env.insert("BRIDGE_EXCHANGE_RETRY_INITIAL".into(), "100ms".into());
+    let c = Config::load(Some(file), &env).unwrap();
+    assert_eq!(
+        c.exchange.peers,
+        vec![
+            ("BE".to_owned(), "127.0.0.1:7444".to_owned()),
+            ("DE".to_owned(), "bridge.de.test:443".to_owned())
+        ]
+    );
+    assert_eq!(c.exchange.max_payload, 4096);
+    assert_eq!(c.exchange.retry.deadline, Duration::from_secs(3600));
+    assert_eq!(c.exchange.retry.initial, Duration::from_millis(100));
+    let bad = Config::load(
+        Some("[exchange]\npeers = [\"be=x:1\", \"BE=nohost\"]"),
+        &no_env(),
+    );
+    assert_eq!(bad.unwrap_err().0.len(), 1);
+}
+
+#[test]
+fn every_bad_key_is_reported_at_once() {
+    let file = r#"
+        [server]
+        listn = "127.0.0.1:1"
+        shutdown_grace = 5
+        [bridge]
+        country = "France"
+    "#;
+    let mut env = no_env();
+    env.insert("BRIDGE_SERVER_RPC_TIMEOUT".into(), "soon".into());
+    env.insert("BRIDGE_NOPE".into(), "1".into());
+    let errors = Config::load(Some(file), &env).unwrap_err().0;
+    let keys: Vec<(&str, &ConfigErrorKind)> =
+        errors.iter().map(|e| (e.key.as_str(), &e.kind)).collect();
+    assert_eq!(errors.len(), 5, "{errors:?}");
+    assert!(keys.contains(&("server.listn", &ConfigErrorKind::UnknownKey)));
+    assert!(matches!(
+        errors
+            .iter()
+            .find(|e| e.key == "server.shutdown_grace")
+            .unwrap()
+            .kind,
+        ConfigErrorKind::WrongType { .. }
+    ));
+    assert!(matches!(
+        errors
+            .iter()
+            .find(|e| e.key == "bridge.country")
+            .unwrap()
+            .kind,
+        ConfigErrorKind::BadValue { .. }
+    ));
+    assert!(keys.contains(&("BRIDGE_NOPE", &ConfigErrorKind::UnknownKey)));
+    assert!(errors
+        .iter()
+        .any(|e| e.key == "BRIDGE_SERVER_RPC_TIMEOUT" && e.origin == Origin::Env));
+}
+
+#[test]
+fn trust_keys_parse_and_bad_ones_are_all_reported() {
+    let file = r#"
+        [trust]
+        lotl = "file:/srv/lotl.xml"
+        anchors = ["/etc/eidas-bridge/oj.pem"]
+        tl_dir = "/srv/tl"
+        refresh_interval = "2h"
+        max_list_bytes = 1000
+        refresh = "off"
+    "#;
+    let c = Config::load(Some(file), &no_env()).unwrap();
+    assert_eq!(c.trust.lotl, "file:/srv/lotl.xml");
+    assert_eq!(c.trust.tl_dir, Some(PathBuf::from("/srv/tl")));
+    assert_eq!(c.trust.refresh_interval, Duration::from_secs(7200));
+    assert_eq!(c.trust.max_list_bytes, 1000);
+    assert!(!c.trust.refresh);
+    assert_eq!(c.trust.oj_uri, crate::trust::OJ_2019_URI);
+
+    let mut env = no_env();
+    env.insert("BRIDGE_TRUST_REFRESH".into(), "on".into());
+    env.insert("BRIDGE_TRUST_ANCHORS".into(), "/a.pem, /b.pem".into());
+    env.insert("BRIDGE_TRUST_MAX_LIST_BYTES".into(), "4096".into());
+    let c = Config::load(Some(file), &env).unwrap();
+    assert!(c.trust.refresh);
+    assert_eq!(c.trust.anchors.len(), 2);
+    assert_eq!(c.trust.max_list_bytes, 4096);
+
+    let bad = r#"
+        [trust]
+        lotl = "http://ec.europa.eu/tools/lotl/eu-lotl.xml"
+        max_list_bytes = -1
+        refresh = "maybe"
+        fetch_timeout = "soon"
+    "#;
+    let errors = Config::load(Some(bad), &no_env()).unwrap_err().0;
+    let mut keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "trust.fetch_timeout",
+            "trust.lotl",
+            "trust.max_list_bytes",
+            "trust.refresh"
+        ]
+    );
+    assert!(errors
+        .iter()
+        .all(|e| matches!(e.kind, ConfigErrorKind::BadValue { .. })));
+}
+
+#[test]
+fn syntax_error_is_reported() {
+    let errors = Config::load(Some("[server\nlisten="), &no_env())
+        .unwrap_err()
+        .0;
+    assert!(matches!(errors[0].kind, ConfigErrorKind::Syntax { .. }));
+}
+
+#[test]
+fn the_deploy_example_is_valid() {
+    let text = include_str!("../../../deploy/bridge.example.toml");
+    let config = Config::load(Some(text), &no_env()).unwrap();
+    assert_eq!(config.journal_origin(), "eidas-bridge.fr/journal");
+    assert_eq!(config.addressing.mssante_gateway, "xb-gw.mssante.fr");
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+    assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+    assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
+    assert_eq!(parse_duration("7d"), None);
+    assert_eq!(parse_duration("s"), None);
+}
+
+#[test]
+fn every_key_has_a_distinct_env_name() {
+    let mut names: Vec<String> = KEYS.iter().map(|(k, _)| env_name(k)).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), KEYS.len());
+}
