@@ -30,6 +30,11 @@ build: deps
 run: build
 	./target/release/eidas-bridge serve
 
+## Two bridges (FR with MSSanté, BE with eHealthBox) on loopback exchange a message end to end and
+## back, trusting each other only through a generated test LOTL and national lists.
+demo: deps
+	$(CARGO) run -p eidas-bridge -- demo
+
 ## The whole test suite, as CI runs it.
 test: deps pydeps
 	$(CARGO) test --workspace --all-targets
@@ -44,6 +49,15 @@ lint: deps
 
 fmt:
 	$(CARGO) fmt --all
+
+## Fault tests on loopback (peers that flap or send garbage, failing trust refreshes, restarts with
+## messages in every state). Each prints what it checked and what held.
+faults: deps
+	$(CARGO) test -p eidas-bridge --test faults -- --ignored --nocapture --test-threads=1
+
+## Runs every cargo-fuzz target for FUZZ_SECONDS (default 300) each; see scripts/fuzz-all.sh.
+fuzz: deps
+	bash scripts/fuzz-all.sh $(FUZZ_SECONDS)
 
 ## Every conformance suite -> conformance/REPORT.md and conformance/report.html (exit 1 on any
 ## unexpected failure or unexpected pass). Run from the repository root: the corpus is ../shared/corpus.
