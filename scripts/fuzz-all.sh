@@ -29,11 +29,15 @@ status=0
 for crate in trust-lists bridge; do
     dir="$root/$crate"
     [ -d "$dir/fuzz" ] || continue
-    # Build first, so the seconds column measures fuzzing, not compiling.
-    (cd "$dir" && nice -n 19 cargo fuzz build -s "$sanitizer") || { status=2; continue; }
+    built=no
     for target in $(cd "$dir" && cargo fuzz list); do
         if [ "${#only[@]}" -gt 0 ] && [[ ! " ${only[*]} " =~ " $target " ]]; then
             continue
+        fi
+        if [ "$built" = no ]; then
+            # Build once per fuzz dir, so the seconds column measures fuzzing, not compiling.
+            (cd "$dir" && nice -n 19 cargo fuzz build -s "$sanitizer") || { status=2; break; }
+            built=yes
         fi
         mkdir -p "$work/$target"
         log="$work/$target.log"
