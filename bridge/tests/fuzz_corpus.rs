@@ -163,9 +163,9 @@ fn entry(i: u64) -> JournalEntry {
         unix_nanos: 1_764_000_000_000_000_000 + i as i64,
         message_id: (kind != EntryKind::TrustListLoaded).then(|| format!("msg-{i:04}")),
         sender: Some("hcid:FR:rpps:810000000001".into()),
-        recipient: (i % 3 != 0).then(|| "hcid:BE:nihii:12345678".into()),
+        recipient: (!i.is_multiple_of(3)).then(|| "hcid:BE:nihii:12345678".into()),
         peer: Some("BE:bridge.example.be".into()),
-        payload: (i % 2 == 0).then_some(PayloadDigest {
+        payload: i.is_multiple_of(2).then_some(PayloadDigest {
             sha256: [i as u8; 32],
             size: 1000 + i,
         }),
