@@ -83,7 +83,10 @@ impl SledJournalStorage {
     /// [`StorageError`] for I/O failures and segment corruption.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io(StorageOp::Open, &e))?;
-        let db = sled::open(dir.join("index")).map_err(|e| sled_err(StorageOp::Open, &e))?;
+        let db = super::open_sled(&dir.join("index")).map_err(|e| StorageError::Index {
+            op: StorageOp::Open,
+            detail: e.to_string(),
+        })?;
         Self::open_with_db(dir, &db)
     }
 

@@ -64,13 +64,7 @@ impl Store {
     /// When sled cannot open it.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let path = data_dir.join("store");
-        let db = sled::Config::new()
-            .path(&path)
-            .open()
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
+        let db = open_sled(&path)?;
         let commit = GroupCommit::start(db.clone(), &path)?;
         Ok(Store { db, path, commit })
     }
@@ -140,6 +134,39 @@ impl Store {
     #[allow(dead_code)]
     pub(crate) fn db(&self) -> &sled::Db {
         &self.db
+    }
+}
+
+/// How long `open` keeps trying when sled's file lock is still held. Dropping a sled database
+/// does not wait for its background I/O threads, which hold the file (and its lock) a little
+/// longer; a restart in the same process, or right after a stop, would otherwise fail spuriously.
+/// Another live process holding the store still fails, after this delay.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+pub(crate) fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock") =>
+            {
+                if started.elapsed() >= LOCK_WAIT {
+                    return Err(StoreError::Open {
+                        path: path.to_owned(),
+                        source: sled::Error::Io(e),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(source) => {
+                return Err(StoreError::Open {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        }
     }
 }
 
