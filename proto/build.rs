@@ -13,8 +13,12 @@ const PROTOS: &[&str] = &[
     "eidas/bridge/v1/journal.proto",
 ];
 
+/// Benchmark-only services (`eidas-bridge bench`): generated in their own package and left out of
+/// the descriptor set above, so reflection never advertises what the gateway does not serve.
+const BENCH_PROTOS: &[&str] = &["eidas/bridge/bench/v1/bench.proto"];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    for proto in PROTOS {
+    for proto in PROTOS.iter().chain(BENCH_PROTOS) {
         println!("cargo:rerun-if-changed={proto}");
     }
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
@@ -25,5 +29,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .compile_fds(descriptors)?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(protox::compile(BENCH_PROTOS, ["."])?)?;
     Ok(())
 }

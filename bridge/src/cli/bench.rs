@@ -1,28 +1,43 @@
 //! `eidas-bridge bench submit`: a load generator for exchanges. Starts the demo's FR and BE
 //! bridges on loopback (mutual TLS, durable journals and stores on both sides), then measures in
 //! one run:
-//! 1. a unary gRPC call over the same mutual TLS (the gateway's `grpc.health.v1.Health/Check`,
-//!    the cheapest call it serves) as the baseline rate;
-//! 2. end-to-end messages per second: 4 KiB submits at FR until every one holds BE's verified
+//! 1. end-to-end messages per second: 4 KiB submits at FR until every one holds BE's verified
 //!    receipt (submit -> outbox -> seal -> Deliver -> BE inbox and journal -> receipt -> FR journal);
-//! 3. submit latency percentiles under an open-loop load at half the rate measured in 2.
+//! 2. the baseline: a bare tonic unary echo of the same 4 KiB payload (the benchmark-only
+//!    `eidas.bridge.bench.v1.BenchEcho`, no layers, no storage), served in this process over the
+//!    same OpenSSL mutual-TLS stack and certificates as FR's gateway (FR's QWAC, FR's operator CA)
+//!    and called by FR's operator identity, with the same concurrency for the same wall time as 1;
+//! 3. submit latency percentiles under an open-loop load at half the rate measured in 1.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bridge_proto::bench::bench_echo_client::BenchEchoClient;
+use bridge_proto::bench::bench_echo_server::{BenchEcho, BenchEchoServer};
+use bridge_proto::bench::{EchoReply, EchoRequest};
 use bridge_proto::pb;
 use bridge_proto::pb::exchange_service_client::ExchangeServiceClient;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tonic_health::pb::health_client::HealthClient;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tonic::{Request, Response, Status};
 
-use crate::demo::{start_pair, Pair, DEMO_SEED};
+use crate::config::Config;
+use crate::demo::{channel_to, client_identity, start_pair, Pair, DEMO_SEED};
+use crate::devpki::DevPki;
 use crate::exchange::{Address, RetryPolicy};
+use crate::grpc::Role;
 use crate::store::outbox::OutboxState;
+use crate::tls::{self, ServerIdentity};
 
 /// Payload size of the benchmark: a typical small S/MIME message.
 pub const PAYLOAD_BYTES: usize = 4096;
+
+/// Largest echo request or reply the baseline server decodes or encodes: twice the benchmark
+/// payload leaves room for protobuf framing while refusing anything the benchmark never sends.
+const ECHO_MAX_MESSAGE: usize = 2 * PAYLOAD_BYTES;
 
 /// `bench` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -32,10 +47,11 @@ pub enum BenchCommand {
         /// Messages submitted in the throughput phase.
         #[arg(long, default_value_t = 2000)]
         messages: usize,
-        /// Concurrent submitters (and baseline callers).
+        /// Concurrent submitters (and echo callers).
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
-        /// Duration of the baseline and of the latency phase, in seconds.
+        /// Duration of the latency phase, in seconds (the echo runs as long as the throughput
+        /// phase took).
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
@@ -101,34 +117,120 @@ pub fn run(cmd: BenchCommand, json: bool) -> ExitCode {
     }
 }
 
-async fn baseline(pair: &Pair, concurrency: usize, d: Duration) -> Result<f64, String> {
-    let channel = pair.fr.operator_channel().map_err(|e| e.to_string())?;
+/// The baseline service: answers every request with its own payload.
+#[derive(Debug)]
+struct Echo;
+
+#[tonic::async_trait]
+impl BenchEcho for Echo {
+    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
+        Ok(Response::new(EchoReply {
+            payload: request.into_inner().payload,
+        }))
+    }
+}
+
+/// Serves [`Echo`] on a fresh loopback port behind `tls::incoming` with FR's gateway identity:
+/// FR's QWAC chain and key, FR's operator CA for client certificates. Returns the address and a
+/// sender that stops the server.
+async fn serve_echo(pair: &Pair) -> Result<(std::net::SocketAddr, oneshot::Sender<()>), String> {
+    let identity = ServerIdentity {
+        chain: tls::read_certs(&pair.eco_dir.join("qwac-FR.chain.pem"))
+            .map_err(|e| e.to_string())?,
+        key: tls::read_key(&pair.eco_dir.join("qwac-FR.key.pem")).map_err(|e| e.to_string())?,
+        client_cas: tls::read_certs(&DevPki::new(&pair.fr.data_dir).ca_cert())
+            .map_err(|e| e.to_string())?,
+    };
+    let acceptor = identity.acceptor().map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let incoming = tls::incoming(
+        listener,
+        acceptor,
+        Config::defaults().server.handshake_timeout,
+    );
+    let (tx, rx) = oneshot::channel::<()>();
+    let service = BenchEchoServer::new(Echo)
+        .max_decoding_message_size(ECHO_MAX_MESSAGE)
+        .max_encoding_message_size(ECHO_MAX_MESSAGE);
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = rx.await;
+            }),
+    );
+    Ok((addr, tx))
+}
+
+/// Calls the echo from FR's operator identity (the same client stack as the submits: one
+/// channel, `concurrency` callers) for `d`. Returns calls per second and sorted call latencies.
+async fn echo_baseline(
+    pair: &Pair,
+    concurrency: usize,
+    d: Duration,
+) -> Result<(f64, Vec<Duration>), String> {
+    let (addr, stop) = serve_echo(pair).await?;
+    let pki = DevPki::new(&pair.fr.data_dir);
+    let operator = client_identity(
+        &pki.client_cert(Role::Operator),
+        &pki.client_key(Role::Operator),
+        Vec::new(),
+    )
+    .map_err(|e| e.to_string())?;
+    let channel =
+        channel_to(addr, "FR", &operator, pair.trust.clone()).map_err(|e| e.to_string())?;
+    let payload = vec![0x3cu8; PAYLOAD_BYTES];
+    // One call before the clock starts, so the handshake is not counted and a broken TLS setup
+    // fails the benchmark instead of producing a rate of zero.
+    BenchEchoClient::new(channel.clone())
+        .echo(EchoRequest {
+            payload: payload.clone(),
+        })
+        .await
+        .map_err(|s| format!("echo: {}", s.message()))?;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let mut client = HealthClient::new(channel.clone());
+        let mut client = BenchEchoClient::new(channel.clone());
+        let payload = payload.clone();
         tasks.push(tokio::spawn(async move {
-            let mut n = 0u64;
+            let mut lat = Vec::new();
             while start.elapsed() < d {
-                if client
-                    .check(tonic_health::pb::HealthCheckRequest::default())
+                let t = Instant::now();
+                let reply = client
+                    .echo(EchoRequest {
+                        payload: payload.clone(),
+                    })
                     .await
-                    .is_ok()
-                {
-                    n += 1;
+                    .map_err(|s| format!("echo: {}", s.message()))?;
+                if reply.get_ref().payload.len() != PAYLOAD_BYTES {
+                    return Err("echo: reply differs from the request".to_owned());
                 }
+                lat.push(t.elapsed());
             }
-            n
+            Ok::<_, String>(lat)
         }));
     }
-    let mut total = 0;
+    let mut lat = Vec::new();
     for t in tasks {
-        total += t.await.map_err(|e| e.to_string())?;
+        lat.extend(t.await.map_err(|e| e.to_string())??);
     }
-    Ok(total as f64 / start.elapsed().as_secs_f64())
+    let rate = lat.len() as f64 / start.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    lat.sort();
+    Ok((rate, lat))
 }
 
-async fn end_to_end(pair: &Pair, messages: usize, concurrency: usize) -> Result<f64, String> {
+/// Submits `messages` from `concurrency` callers and waits until each is delivered. Returns
+/// messages per second and the phase's wall time.
+async fn end_to_end(
+    pair: &Pair,
+    messages: usize,
+    concurrency: usize,
+) -> Result<(f64, Duration), String> {
     let channel = pair.fr.operator_channel().map_err(|e| e.to_string())?;
     let payload = Arc::new(vec![0x5au8; PAYLOAD_BYTES]);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -168,7 +270,8 @@ async fn end_to_end(pair: &Pair, messages: usize, concurrency: usize) -> Result<
             }
         }
     }
-    Ok(messages as f64 / start.elapsed().as_secs_f64())
+    let took = start.elapsed();
+    Ok((messages as f64 / took.as_secs_f64(), took))
 }
 
 async fn latency(pair: &Pair, rate: f64, d: Duration) -> Result<(usize, Vec<Duration>), String> {
@@ -221,13 +324,19 @@ async fn bench(
     let pair = start_pair(&eco, dir.path(), RetryPolicy::default())
         .await
         .map_err(|e| e.to_string())?;
-    let echo = baseline(&pair, concurrency, d).await?;
-    let e2e = end_to_end(&pair, messages, concurrency).await?;
+    let (e2e, took) = end_to_end(&pair, messages, concurrency).await?;
+    let (echo, echo_lat) =
+        echo_baseline(&pair, concurrency, took.max(Duration::from_secs(1))).await?;
     let (sent, lat) = latency(&pair, e2e / 2.0, d).await?;
     let report = json!({
         "payload_bytes": PAYLOAD_BYTES,
         "concurrency": concurrency,
-        "baseline_unary_rps": echo.round(),
+        "messages": messages,
+        "end_to_end_seconds": (took.as_secs_f64() * 1000.0).round() / 1000.0,
+        "echo_rps": echo.round(),
+        "echo_calls": echo_lat.len(),
+        "echo_p50_ms": pct(&echo_lat, 0.50),
+        "echo_p99_ms": pct(&echo_lat, 0.99),
         "end_to_end_msgs_per_s": e2e.round(),
         "ratio": (e2e / echo * 1000.0).round() / 1000.0,
         "latency_phase_rate": (e2e / 2.0).round(),
@@ -239,4 +348,65 @@ async fn bench(
     pair.fr.stop().await;
     pair.be.stop().await;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_ceiling_rank() {
+        let ms: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(pct(&ms, 0.50), 50.0);
+        assert_eq!(pct(&ms, 0.99), 99.0);
+        assert_eq!(pct(&ms, 1.0), 100.0);
+        assert_eq!(pct(&[], 0.99), 0.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn echo_returns_the_payload_over_mutual_tls_and_refuses_strangers() {
+        let dir = tempfile::tempdir().unwrap();
+        let eco = test_ecosystem::Ecosystem::generate(DEMO_SEED).unwrap();
+        let pair = start_pair(&eco, dir.path(), RetryPolicy::default())
+            .await
+            .unwrap();
+        let (addr, stop) = serve_echo(&pair).await.unwrap();
+        let pki = DevPki::new(&pair.fr.data_dir);
+        let operator = client_identity(
+            &pki.client_cert(Role::Operator),
+            &pki.client_key(Role::Operator),
+            Vec::new(),
+        )
+        .unwrap();
+        let channel = channel_to(addr, "FR", &operator, pair.trust.clone()).unwrap();
+        let payload: Vec<u8> = (0..PAYLOAD_BYTES).map(|i| (i % 251) as u8).collect();
+        let reply = BenchEchoClient::new(channel)
+            .echo(EchoRequest {
+                payload: payload.clone(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(reply.into_inner().payload, payload);
+
+        // Without a client certificate the handshake is refused: the echo is mutual TLS.
+        let mut stranger = operator.clone();
+        stranger.chain.clear();
+        stranger.key = None;
+        let channel = channel_to(addr, "FR", &stranger, pair.trust.clone()).unwrap();
+        let refused = BenchEchoClient::new(channel)
+            .echo(EchoRequest { payload })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                refused.code(),
+                tonic::Code::Unavailable | tonic::Code::Unknown
+            ),
+            "{refused:?}"
+        );
+
+        let _ = stop.send(());
+        pair.fr.stop().await;
+        pair.be.stop().await;
+    }
 }
