@@ -461,7 +461,10 @@ async fn refused_peers_seals_and_receipts() {
     // TLS 1.3: the client finishes first and learns of the refusal as a broken connection
     // (reported as UNAVAILABLE, UNKNOWN or CANCELLED depending on when the alert is read).
     assert!(
-        matches!(s.code(), Code::Unavailable | Code::Unknown | Code::Cancelled),
+        matches!(
+            s.code(),
+            Code::Unavailable | Code::Unknown | Code::Cancelled
+        ),
         "{s:?}"
     );
     assert_eq!(reason(&s), "");

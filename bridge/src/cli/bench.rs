@@ -400,7 +400,7 @@ mod tests {
         assert!(
             matches!(
                 refused.code(),
-                tonic::Code::Unavailable | tonic::Code::Unknown
+                tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
             ),
             "{refused:?}"
         );

@@ -89,13 +89,7 @@ enum InputError {
 pub fn run(cmd: JournalCommand, json: bool) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match execute(cmd, json, &mut out) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    super::finish(execute(cmd, json, &mut out))
 }
 
 fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, InputError> {

@@ -19,6 +19,22 @@ use crate::gateway::Gateway;
 
 /// sysexits.h `EX_USAGE`: the configuration is wrong.
 pub const EXIT_CONFIG: u8 = 64;
+/// The thing checked is invalid or untrusted (DESIGN.md "Command line").
+pub const EXIT_INVALID: u8 = 1;
+/// Usage or input error, with a one-line reason on stderr.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Ends a reporting command: its own status when it ran, or [`EXIT_USAGE`] with the reason on one
+/// line of stderr when its input could not be used.
+pub fn finish(outcome: Result<u8, impl std::fmt::Display>) -> ExitCode {
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
 
 /// eidas-bridge: cross-border bridge for EU health secure messaging.
 #[derive(Debug, Parser)]

@@ -136,13 +136,7 @@ enum InputError {
 pub fn run(cmd: TrustCommand, json: bool) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match execute(cmd, json, &mut out) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    super::finish(execute(cmd, json, &mut out))
 }
 
 fn execute(cmd: TrustCommand, json: bool, out: &mut dyn Write) -> Result<u8, InputError> {
