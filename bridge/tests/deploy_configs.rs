@@ -2,18 +2,12 @@
 //! a renamed or mistyped key fails here rather than at an operator's first start.
 //!
 //! Checked: the FR and BE files of the compose setup, the image's baked-in file, and the TOML
-//! embedded in the Kubernetes ConfigMap. Until the exchange branch is merged, `exchange.*` keys are
-//! unknown to `Config::load`; [`PENDING_SECTIONS`] lists the sections tolerated as unknown, and
-//! the lead empties it at the merge so that every key is checked.
+//! embedded in the Kubernetes ConfigMap. Every key must be known to `Config::load`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use eidas_bridge::config::{Config, ConfigErrorKind};
-
-/// Sections written in the deploy files whose keys the loader on this branch does not know yet:
-/// `[exchange]` (seal key, peers, retries) lands with the exchange branch.
-const PENDING_SECTIONS: &[&str] = &[];
 
 fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
@@ -24,37 +18,10 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Loads `text` with no environment; every error must be an unknown key of a pending section.
+/// Loads `text` with no environment; every key must be known and valid.
 fn load(name: &str, text: &str) -> Config {
     let env: BTreeMap<String, String> = BTreeMap::new();
-    match Config::load(Some(text), &env) {
-        Ok(c) => c,
-        Err(errors) => {
-            let real: Vec<_> = errors
-                .0
-                .iter()
-                .filter(|e| {
-                    !(e.kind == ConfigErrorKind::UnknownKey
-                        && PENDING_SECTIONS.iter().any(|s| e.key.starts_with(s)))
-                })
-                .collect();
-            assert!(real.is_empty(), "{name}: {real:?}");
-            let kept: String = text
-                .lines()
-                .scan(true, |keep, line| {
-                    let t = line.trim_start();
-                    if t.starts_with('[') {
-                        *keep = !PENDING_SECTIONS.iter().any(|s| {
-                            t.trim_matches(|c| c == '[' || c == ']') == s.trim_end_matches('.')
-                        });
-                    }
-                    Some(if *keep { line } else { "" })
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
-            Config::load(Some(&kept), &env).unwrap_or_else(|e| panic!("{name}: {e}"))
-        }
-    }
+    Config::load(Some(text), &env).unwrap_or_else(|errors| panic!("{name}: {errors}"))
 }
 
 /// The block scalar under `bridge.toml: |` in the ConfigMap, de-indented.

@@ -82,43 +82,18 @@ impl IssuerTrust for TrustListIssuers {
             .map_err(|_| TrustErrorKind::CertificateNotYetValid)?;
         if let Ok((result, snapshot)) = self.state.validate(&ders, instant, Usage::Pid) {
             if result.trusted {
-                let leaf_der = leaf
-                    .to_der()
-                    .map_err(|_| TrustErrorKind::CertificateMalformed { index: 0 })?;
-                return Ok(TrustedIssuer {
-                    subject: crate::grpc::subject_string(leaf),
-                    leaf_sha256: hex::encode(openssl::sha::sha256(&leaf_der)),
-                    anchor_subject: format!(
-                        "{} / {} ({})",
-                        result.tsp.unwrap_or_default(),
-                        result.service.unwrap_or_default(),
-                        result.territory.unwrap_or_default()
-                    ),
-                    evidence: Some(IssuerEvidence {
-                        chain: ders,
-                        trust_snapshot: snapshot,
-                    }),
-                });
+                let evidence = IssuerEvidence {
+                    chain: ders,
+                    trust_snapshot: snapshot,
+                };
+                return trusted_issuer(leaf, result, Some(evidence));
             }
         }
         // 2. The configured lists of trusted entities.
         if let Some(store) = &self.lotes {
             let result = store.validate(&ders, instant, Usage::Pid);
             if result.trusted {
-                let leaf_der = leaf
-                    .to_der()
-                    .map_err(|_| TrustErrorKind::CertificateMalformed { index: 0 })?;
-                return Ok(TrustedIssuer {
-                    subject: crate::grpc::subject_string(leaf),
-                    leaf_sha256: hex::encode(openssl::sha::sha256(&leaf_der)),
-                    anchor_subject: format!(
-                        "{} / {} ({})",
-                        result.tsp.unwrap_or_default(),
-                        result.service.unwrap_or_default(),
-                        result.territory.unwrap_or_default()
-                    ),
-                    evidence: None,
-                });
+                return trusted_issuer(leaf, result, None);
             }
         }
         // 3. The configured anchors; with none configured, the chain is simply untrusted.
@@ -127,6 +102,29 @@ impl IssuerTrust for TrustListIssuers {
             other => other,
         }
     }
+}
+
+/// The issuer record of a chain the trust store accepted: the leaf's subject and digest, and the
+/// anchoring service named as `TSP / service (territory)`.
+fn trusted_issuer(
+    leaf: &X509,
+    result: trust_lists::ValidationResult,
+    evidence: Option<IssuerEvidence>,
+) -> Result<TrustedIssuer, TrustErrorKind> {
+    let leaf_der = leaf
+        .to_der()
+        .map_err(|_| TrustErrorKind::CertificateMalformed { index: 0 })?;
+    Ok(TrustedIssuer {
+        subject: crate::grpc::subject_string(leaf),
+        leaf_sha256: hex::encode(openssl::sha::sha256(&leaf_der)),
+        anchor_subject: format!(
+            "{} / {} ({})",
+            result.tsp.unwrap_or_default(),
+            result.service.unwrap_or_default(),
+            result.territory.unwrap_or_default()
+        ),
+        evidence,
+    })
 }
 
 #[cfg(test)]
