@@ -19,7 +19,9 @@ use tonic::transport::Server;
 use crate::addressing::Translator;
 use crate::config::Config;
 use crate::devpki::DevPki;
-use crate::exchange::{spawn_relay, Exchange, ExchangeSettings, Peer, PeerSet, PeerTrust, SealKey};
+use crate::exchange::{
+    spawn_relay, Exchange, ExchangeSettings, Peer, PeerCas, PeerSet, PeerTrust, SealKey,
+};
 use crate::grpc::{
     fingerprint, AccessPolicy, AddressingApi, AuthorizeLayer, ExchangeApi, IdentityApi, JournalApi,
     ObserveLayer, PeerApi, PeerGrants, Principal, Role, TrustApi,
@@ -31,7 +33,9 @@ use crate::journal::{
 use crate::metrics::Metrics;
 use crate::store::journal::SledJournalStorage;
 use crate::store::{Store, StoreError};
-use crate::tls::{self, ServerIdentity, TlsError};
+use crate::tls::{
+    self, AcceptorSlot, ExtraClientCas, ReloadHandle, Reloader, ServerIdentity, TlsError, TlsFiles,
+};
 use crate::trust::{Loaded, Refresher, TrustListIssuers, TrustState};
 
 /// Why the gateway could not start or stopped abnormally.
@@ -97,6 +101,11 @@ pub enum ServeError {
 pub struct Gateway {
     config: Config,
     identity: ServerIdentity,
+    /// Where `identity` was read from, read again on reload.
+    tls_files: TlsFiles,
+    /// The peers' listed CAs, added to the client anchors while exchanges are enabled.
+    peer_cas: Option<Arc<dyn ExtraClientCas>>,
+    reload: ReloadHandle,
     policy: Arc<AccessPolicy>,
     store: Store,
     journal: Arc<Journal>,
@@ -139,7 +148,7 @@ impl Gateway {
             store: PathBuf::new(),
             trust_snapshot: None,
         };
-        let (identity, dev_pki) = if config.tls.is_development() {
+        let (tls_files, dev_pki) = if config.tls.is_development() {
             let pki = DevPki::new(&config.server.data_dir);
             let created = pki.ensure()?;
             report.dev_pki = Some((pki.dir.clone(), created));
@@ -158,12 +167,12 @@ impl Gateway {
                     .dev_files
                     .push((format!("{role} key"), pki.client_key(role)));
             }
-            let identity = ServerIdentity {
-                chain: tls::read_certs(&pki.server_cert())?,
-                key: tls::read_key(&pki.server_key())?,
-                client_cas: tls::read_certs(&pki.ca_cert())?,
+            let files = TlsFiles {
+                chain: pki.server_cert(),
+                key: pki.server_key(),
+                client_ca: vec![pki.ca_cert()],
             };
-            (identity, Some(pki))
+            (files, Some(pki))
         } else {
             let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) else {
                 return Err(ServeError::PartialTls);
@@ -171,17 +180,14 @@ impl Gateway {
             if config.tls.client_ca.is_empty() {
                 return Err(ServeError::PartialTls);
             }
-            let mut client_cas = Vec::new();
-            for path in &config.tls.client_ca {
-                client_cas.extend(tls::read_certs(path)?);
-            }
-            let identity = ServerIdentity {
-                chain: tls::read_certs(cert)?,
-                key: tls::read_key(key)?,
-                client_cas,
+            let files = TlsFiles {
+                chain: cert.clone(),
+                key: key.clone(),
+                client_ca: config.tls.client_ca.clone(),
             };
-            (identity, None)
+            (files, None)
         };
+        let identity = tls_files.load(&[])?;
         let store = Store::open(&config.server.data_dir)?;
         report.store = store.path().to_owned();
         let journal_path = journal_dir(&config.server.data_dir);
@@ -218,6 +224,9 @@ impl Gateway {
         let gateway = Gateway {
             policy: Arc::new(AccessPolicy::new(grants)),
             identity,
+            tls_files,
+            peer_cas: None,
+            reload: ReloadHandle::default(),
             store,
             journal,
             trust,
@@ -287,12 +296,10 @@ impl Gateway {
             retry: self.config.exchange.retry,
         }));
         let countries: Vec<String> = peers.countries().map(str::to_owned).collect();
-        let mut server_cas = Vec::new();
-        for cc in &countries {
-            let anchors = trust.anchors(cc);
-            self.identity.client_cas.extend(anchors.iter().cloned());
-            server_cas.extend(anchors);
-        }
+        let peer_cas = PeerCas::new(trust.clone(), countries.clone());
+        let server_cas = peer_cas.cas();
+        self.identity.client_cas.extend(server_cas.iter().cloned());
+        self.peer_cas = Some(Arc::new(peer_cas));
         self.policy = Arc::new((*self.policy).clone().with_peers(PeerGrants {
             trust: trust.clone(),
             countries,
@@ -324,6 +331,12 @@ impl Gateway {
     /// The exchange, when enabled.
     pub fn exchange(&self) -> Option<&Arc<Exchange>> {
         self.exchange.as_ref().map(|(e, _)| e)
+    }
+
+    /// Requests that `run` read its TLS certificate, key and client CAs again (the binary calls
+    /// it on SIGHUP). New handshakes use the new material; a reload that fails keeps the old.
+    pub fn reload_handle(&self) -> ReloadHandle {
+        self.reload.clone()
     }
 
     /// The address translator.
@@ -363,8 +376,8 @@ impl Gateway {
         metrics_listener: Option<TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let acceptor = self.identity.acceptor()?;
-        let incoming = tls::incoming(listener, acceptor, self.config.server.handshake_timeout);
+        let slot = AcceptorSlot::from(self.identity.acceptor()?);
+        let incoming = tls::incoming(listener, slot.clone(), self.config.server.handshake_timeout);
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         // The empty service name is the server as a whole (grpc.health.v1 semantics).
@@ -398,6 +411,16 @@ impl Gateway {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
+
+        // Rotation without downtime: SIGHUP (through the reload handle) or a trust refresh that
+        // changes the peers' CAs rebuilds the acceptor for new handshakes.
+        let reloader = Reloader::new(
+            self.tls_files.clone(),
+            self.peer_cas.clone(),
+            slot,
+            self.reload.clone(),
+        );
+        let reload_task = tokio::spawn(reloader.run(stop_rx.clone()));
 
         // Plain-text health, when configured: the same reporter, no other service, no TLS.
         let health_task = match self.config.metrics.health_listen {
@@ -484,6 +507,7 @@ impl Gateway {
         if let Some(task) = health_task {
             task.abort();
         }
+        reload_task.abort();
         if let Some(guard) = refresh_guard {
             guard.shutdown().await;
         }

@@ -199,10 +199,12 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
         let _ = out.flush();
         drop(out);
         tracing::info!(%listen, "gateway started");
-        match gateway
+        let reloads = tokio::spawn(crate::shutdown::forward_reloads(gateway.reload_handle()));
+        let served = gateway
             .run(listener, metrics_listener, crate::shutdown::signal())
-            .await
-        {
+            .await;
+        reloads.abort();
+        match served {
             Ok(()) => {
                 tracing::info!("gateway stopped");
                 ExitCode::SUCCESS

@@ -8,6 +8,7 @@
 //! - `deliver`: the receiving side (seal and chain checks, inbox, receipts) and receipt checks.
 //! - `relay`: the background relay with retries ([`spawn_relay`], [`RelayGuard`]).
 //! - `peers`: configured peer bridges and their [`RetryPolicy`].
+//! - `peer_cas`: [`PeerCas`], the peers' listed CAs for the TLS acceptor.
 //! - `trust`: [`PeerTrust`], the trusted lists as seen by the exchange.
 //! - `seal`: canonical sealed and receipt content, signing and verification.
 //! - `error`: [`EnvelopeErrorKind`], [`ExchangeError`].
@@ -15,6 +16,7 @@
 mod deliver;
 mod envelope;
 mod error;
+mod peer_cas;
 mod peers;
 mod relay;
 mod seal;
@@ -24,6 +26,7 @@ mod trust;
 pub use deliver::{verify_receipt, Inbound, SealedDelivery};
 pub use envelope::{check_message_id, Address, Envelope, DEFAULT_MAX_PAYLOAD, MAX_MESSAGE_ID_LEN};
 pub use error::{EnvelopeErrorKind, ExchangeError};
+pub use peer_cas::PeerCas;
 pub use peers::{
     Peer, PeerSet, RetryPolicy, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_DEADLINE, DEFAULT_RETRY_INITIAL,
     DEFAULT_RETRY_MAX,

@@ -6,9 +6,13 @@
 //! trust-list store, whose chain building and qualification checks are written against `openssl`.
 
 mod client;
+mod reload;
 mod server;
 
 pub use client::{connect, connect_checked, ClientIdentity, ServerCheck};
+pub use reload::{
+    AcceptorSlot, ExtraClientCas, ReloadHandle, Reloader, TlsFiles, CA_POLL_INTERVAL,
+};
 pub use server::{incoming, PeerIdentity, ServerIdentity, TlsConnection};
 
 use std::path::{Path, PathBuf};

@@ -21,7 +21,7 @@ use tokio_openssl::SslStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 
-use super::{TlsError, ALPN_H2};
+use super::{AcceptorSlot, TlsError, ALPN_H2};
 
 /// How many verified connections may wait for tonic to pick them up. The accept loop pauses when
 /// tonic falls behind rather than buffering without bound.
@@ -158,13 +158,16 @@ async fn handshake(
 /// Accepts TCP connections on `listener` and yields the ones whose mutual-TLS handshake succeeded
 /// within `handshake_timeout`. Refused handshakes are logged at debug level and dropped. Dropping
 /// the stream (as tonic does on shutdown) stops the accept loop and closes the listening socket.
+///
+/// Each handshake uses the acceptor in force when the connection arrived, so a slot replaced by a
+/// reload (see [`super::Reloader`]) takes effect for new connections at once.
 pub fn incoming(
     listener: TcpListener,
-    acceptor: SslAcceptor,
+    acceptor: impl Into<AcceptorSlot>,
     handshake_timeout: Duration,
 ) -> ReceiverStream<Result<TlsConnection, io::Error>> {
     let (tx, rx) = mpsc::channel(PENDING_CONNECTIONS);
-    let acceptor = Arc::new(acceptor);
+    let slot: AcceptorSlot = acceptor.into();
     tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -182,7 +185,7 @@ pub fn incoming(
             };
             let _ = tcp.set_nodelay(true);
             let tx = tx.clone();
-            let acceptor = acceptor.clone();
+            let acceptor = slot.current();
             tokio::spawn(async move {
                 match tokio::time::timeout(handshake_timeout, handshake(&acceptor, tcp, remote))
                     .await

@@ -1,0 +1,225 @@
+//! Certificate rotation without downtime: the acceptor in force is held in a slot that the
+//! handshake of every new connection reads, and a reloader replaces it when asked (SIGHUP, through
+//! [`ReloadHandle`]) or when the set of extra client CAs changes (a trusted-list refresh that adds
+//! or withdraws a peer's CA).
+//!
+//! Connections already established keep the session they negotiated; only new handshakes see the
+//! new certificate and CA set. A reload that fails (unreadable file, key that does not match the
+//! certificate) keeps the acceptor in force and says why: a typo during a rotation must not take
+//! the gateway off the air.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use openssl::ssl::SslAcceptor;
+use openssl::x509::X509;
+use tokio::sync::{watch, Notify};
+
+use super::{read_certs, read_key, ServerIdentity, TlsError};
+
+/// How often the reloader compares the extra client CAs with those in force. A trusted-list
+/// refresh runs every few hours, so a few seconds of lag before a new peer CA is accepted is
+/// immaterial, and the comparison is a digest check.
+pub const CA_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The acceptor in force. Cloning shares the slot.
+#[derive(Clone)]
+pub struct AcceptorSlot(Arc<RwLock<Arc<SslAcceptor>>>);
+
+impl std::fmt::Debug for AcceptorSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcceptorSlot").finish_non_exhaustive()
+    }
+}
+
+impl From<SslAcceptor> for AcceptorSlot {
+    fn from(acceptor: SslAcceptor) -> AcceptorSlot {
+        AcceptorSlot(Arc::new(RwLock::new(Arc::new(acceptor))))
+    }
+}
+
+impl AcceptorSlot {
+    /// The acceptor new handshakes use.
+    pub fn current(&self) -> Arc<SslAcceptor> {
+        // A poisoned lock only means a panic elsewhere while swapping an Arc: the value is whole.
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Makes `acceptor` the one new handshakes use.
+    pub fn replace(&self, acceptor: SslAcceptor) {
+        let acceptor = Arc::new(acceptor);
+        match self.0.write() {
+            Ok(mut g) => *g = acceptor,
+            Err(p) => *p.into_inner() = acceptor,
+        }
+    }
+}
+
+/// Where the server's TLS identity is read from, so that it can be read again.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first (PEM).
+    pub chain: PathBuf,
+    /// The leaf's private key (PEM).
+    pub key: PathBuf,
+    /// Anchors for client certificates (PEM files).
+    pub client_ca: Vec<PathBuf>,
+}
+
+impl TlsFiles {
+    /// Reads the identity, with `extra_cas` appended to the client anchors.
+    ///
+    /// # Errors
+    /// A file that cannot be read or holds no certificate or key.
+    pub fn load(&self, extra_cas: &[X509]) -> Result<ServerIdentity, TlsError> {
+        let mut client_cas = Vec::new();
+        for path in &self.client_ca {
+            client_cas.extend(read_certs(path)?);
+        }
+        client_cas.extend(extra_cas.iter().cloned());
+        Ok(ServerIdentity {
+            chain: read_certs(&self.chain)?,
+            key: read_key(&self.key)?,
+            client_cas,
+        })
+    }
+}
+
+/// Client CAs that come from elsewhere than files (the peers' CAs announced by the trusted
+/// lists), with a version that changes when they do.
+pub trait ExtraClientCas: Send + Sync + std::fmt::Debug {
+    /// A value that changes whenever [`ExtraClientCas::cas`] would answer differently (the trust
+    /// snapshot's digest, say).
+    fn version(&self) -> Option<[u8; 32]>;
+    /// The CAs in force now.
+    fn cas(&self) -> Vec<X509>;
+}
+
+/// Asks the reloader to read the TLS files again. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ReloadHandle {
+    notify: Arc<Notify>,
+    /// Outcome of the last reload: `Ok(generation)` or the reason it was refused.
+    outcome: Arc<watch::Sender<Result<u64, String>>>,
+}
+
+impl Default for ReloadHandle {
+    fn default() -> ReloadHandle {
+        ReloadHandle {
+            notify: Arc::new(Notify::new()),
+            outcome: Arc::new(watch::Sender::new(Ok(0))),
+        }
+    }
+}
+
+impl ReloadHandle {
+    /// Requests a reload; returns at once. Requests made while one runs are merged.
+    pub fn reload(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Watches the outcome of reloads: `Ok(n)` after the n-th acceptor was installed (0 is the
+    /// one built at start), `Err(reason)` after a refused reload.
+    pub fn outcomes(&self) -> watch::Receiver<Result<u64, String>> {
+        self.outcome.subscribe()
+    }
+}
+
+/// Rebuilds the acceptor on request or when the extra CAs change.
+#[derive(Debug)]
+pub struct Reloader {
+    files: TlsFiles,
+    extra: Option<Arc<dyn ExtraClientCas>>,
+    slot: AcceptorSlot,
+    handle: ReloadHandle,
+}
+
+impl Reloader {
+    /// A reloader for `slot`, reading `files` and adding `extra` CAs.
+    pub fn new(
+        files: TlsFiles,
+        extra: Option<Arc<dyn ExtraClientCas>>,
+        slot: AcceptorSlot,
+        handle: ReloadHandle,
+    ) -> Reloader {
+        Reloader {
+            files,
+            extra,
+            slot,
+            handle,
+        }
+    }
+
+    /// Builds a new acceptor from the files and the extra CAs and installs it.
+    ///
+    /// # Errors
+    /// Unreadable material or an OpenSSL refusal; the acceptor in force is kept.
+    pub fn reload_now(&self) -> Result<(), TlsError> {
+        let extra = self.extra.as_ref().map(|e| e.cas()).unwrap_or_default();
+        let acceptor = self.files.load(&extra)?.acceptor()?;
+        self.slot.replace(acceptor);
+        Ok(())
+    }
+
+    /// Serves reload requests and CA changes until `stop` turns true.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut seen = self.extra.as_ref().and_then(|e| e.version());
+        let mut generation = 0_u64;
+        let mut poll = tokio::time::interval(CA_POLL_INTERVAL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let requested = tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                () = self.handle.notify.notified() => true,
+                _ = poll.tick() => false,
+            };
+            let version = self.extra.as_ref().and_then(|e| e.version());
+            if !requested && version == seen {
+                continue;
+            }
+            match self.reload_now() {
+                Ok(()) => {
+                    generation += 1;
+                    seen = version;
+                    let why = if requested {
+                        "requested"
+                    } else {
+                        "client CAs changed"
+                    };
+                    tracing::info!(generation, why, "tls identity reloaded");
+                    let _previous = self.handle.outcome.send_replace(Ok(generation));
+                }
+                Err(e) => {
+                    // Keep serving with the acceptor in force; retry on the next change or request.
+                    seen = version;
+                    tracing::warn!(error = %e, "tls reload refused; keeping the identity in force");
+                    let _previous = self.handle.outcome.send_replace(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_file_is_reported_with_its_path() {
+        let files = TlsFiles {
+            chain: PathBuf::from("/nonexistent/chain.pem"),
+            key: PathBuf::from("/nonexistent/key.pem"),
+            client_ca: vec![],
+        };
+        match files.load(&[]) {
+            Err(TlsError::Read { path, .. }) => {
+                assert_eq!(path, PathBuf::from("/nonexistent/chain.pem"));
+            }
+            other => panic!("expected a read error, got {other:?}"),
+        }
+    }
+}
