@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use eidas_bridge::config::Config;
@@ -121,4 +122,79 @@ async fn a_rotated_server_certificate_is_served_after_reload_without_dropping_co
 
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
+}
+
+/// Client CAs that a test changes at will, standing in for the peers' CAs of a trust snapshot.
+#[derive(Debug, Default)]
+struct SwitchableCas(std::sync::Mutex<(Option<[u8; 32]>, Vec<openssl::x509::X509>)>);
+
+impl tls::ExtraClientCas for SwitchableCas {
+    fn version(&self) -> Option<[u8; 32]> {
+        self.0.lock().unwrap().0
+    }
+    fn cas(&self) -> Vec<openssl::x509::X509> {
+        self.0.lock().unwrap().1.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_client_ca_added_by_a_trust_refresh_is_accepted_without_a_reload_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = DevPki::new(dir.path());
+    own.ensure().unwrap();
+    let peer_dir = tempfile::tempdir().unwrap();
+    let peer = DevPki::new(peer_dir.path());
+    peer.ensure().unwrap();
+
+    // No client CA file: both development CAs carry the same name, and OpenSSL picks an issuer by
+    // name, so the peer's CA must not share the store with ours for the test to tell them apart.
+    let files = tls::TlsFiles {
+        chain: own.server_cert(),
+        key: own.server_key(),
+        client_ca: Vec::new(),
+    };
+    let extra = Arc::new(SwitchableCas::default());
+    let slot = tls::AcceptorSlot::from(files.load(&[]).unwrap().acceptor().unwrap());
+    let handle = ReloadHandle::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let reloader = tls::Reloader::new(files, Some(extra.clone()), slot.clone(), handle.clone());
+    let reloading = tokio::spawn(reloader.run(stop_rx));
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = tls::incoming(listener, slot, Duration::from_secs(5));
+    let (_reporter, health_service) = tonic_health::server::health_reporter();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .serve_with_incoming(incoming),
+    );
+
+    // The peer's client certificate comes from a CA the server does not know yet.
+    let peer_client = operator_trusting(&peer, &own.ca_cert());
+    assert!(
+        health(addr, &peer_client).await.is_err(),
+        "a CA not yet announced is refused at the handshake"
+    );
+
+    // A refresh announces the peer's CA: the snapshot version changes, no reload is requested.
+    *extra.0.lock().unwrap() = (Some([1; 32]), tls::read_certs(&peer.ca_cert()).unwrap());
+    outcome(&handle, |o| *o == Ok(1)).await;
+    assert_eq!(
+        health(addr, &peer_client).await.unwrap(),
+        ServingStatus::Serving as i32,
+        "after the refresh the peer's chain is accepted"
+    );
+
+    // The list withdraws it again.
+    *extra.0.lock().unwrap() = (Some([2; 32]), Vec::new());
+    outcome(&handle, |o| *o == Ok(2)).await;
+    assert!(
+        health(addr, &peer_client).await.is_err(),
+        "a withdrawn CA is refused again"
+    );
+
+    stop_tx.send(true).unwrap();
+    reloading.await.unwrap();
+    server.abort();
 }
