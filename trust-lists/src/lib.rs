@@ -45,7 +45,8 @@ pub use lote::{
 pub use qualification::{PID_SERVICE_TYPES, SERVICE_TYPE_CA_PKC, SERVICE_TYPE_CA_QC};
 pub use sie::{CertificateFacts, CriteriaList, Criterion, Qualification, MAX_CRITERIA_DEPTH};
 pub use snapshot::{
-    ListKind, ListReport, Snapshot, SnapshotEntry, SnapshotErrorKind, StageState, SNAPSHOT_FORMAT,
+    ListKind, ListReport, Snapshot, SnapshotEntry, SnapshotErrorKind, SnapshotParts, StageState,
+    MANIFEST_FORMAT, SNAPSHOT_FORMAT,
 };
 pub use source::{DirectorySource, ListRequest, ListSource, SourceErrorKind, MAX_DIRECTORY_FILES};
 pub use store::{

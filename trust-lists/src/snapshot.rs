@@ -15,6 +15,10 @@ use crate::xmldsig::c14n;
 /// Version of the snapshot encoding; bumped on incompatible changes.
 pub const SNAPSHOT_FORMAT: u32 = 1;
 
+/// Version of the manifest encoding ([`Snapshot::to_parts`]): the snapshot without its lists'
+/// bytes, which are stored once each under their SHA-256.
+pub const MANIFEST_FORMAT: u32 = 2;
+
 /// The role a list played in the walk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -126,6 +130,42 @@ pub enum SnapshotErrorKind {
         /// Index of the entry.
         index: usize,
     },
+    /// A manifest names a list whose bytes are not in the list archive.
+    #[error("snapshot entry {index}: list {} is not archived", hex::encode(.digest))]
+    MissingList {
+        /// Index of the entry.
+        index: usize,
+        /// SHA-256 of the missing list's bytes.
+        digest: [u8; 32],
+    },
+}
+
+/// A snapshot split for content-addressed storage: a manifest of a few kilobytes, and each list's
+/// bytes under its SHA-256. Successive snapshots share every list that did not change, so an
+/// archive of every snapshot ever used (which `journal verify --recheck` needs) grows by the
+/// changed lists only, not by the whole set of lists at each refresh.
+#[derive(Debug, Clone)]
+pub struct SnapshotParts {
+    /// [`MANIFEST_FORMAT`] JSON: instant, reports, and per entry its kind, digest and signer.
+    pub manifest: Vec<u8>,
+    /// `(SHA-256 of the bytes, bytes)` of every entry, in entry order.
+    pub lists: Vec<([u8; 32], Arc<[u8]>)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredManifest {
+    format: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+    entries: Vec<ManifestEntry>,
+    reports: Vec<ListReport>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ManifestEntry {
+    kind: ListKind,
+    raw_sha256: String,
+    signer_b64: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -228,6 +268,75 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Splits the snapshot into a manifest and its lists' bytes (see [`SnapshotParts`]).
+    pub fn to_parts(&self) -> SnapshotParts {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let manifest = StoredManifest {
+            format: MANIFEST_FORMAT,
+            at: self.at,
+            entries: self
+                .entries
+                .iter()
+                .map(|e| ManifestEntry {
+                    kind: e.kind,
+                    raw_sha256: hex::encode(e.raw_digest),
+                    signer_b64: b64.encode(&e.signer),
+                })
+                .collect(),
+            reports: self.reports.clone(),
+        };
+        SnapshotParts {
+            // Serialising plain strings, numbers and vectors cannot fail.
+            manifest: serde_json::to_vec(&manifest).unwrap_or_default(),
+            lists: self
+                .entries
+                .iter()
+                .map(|e| (e.raw_digest, e.bytes.clone()))
+                .collect(),
+        }
+    }
+
+    /// Rebuilds a snapshot from its manifest, fetching each list's bytes with `list` (by the
+    /// SHA-256 of the bytes). Every fetched list is checked against its digest and parsed again.
+    ///
+    /// # Errors
+    /// [`SnapshotErrorKind::Encoding`] for a foreign manifest, [`SnapshotErrorKind::MissingList`]
+    /// when `list` has no bytes for a digest, and the errors of [`Snapshot::from_bytes`].
+    pub fn from_parts(
+        manifest: &[u8],
+        mut list: impl FnMut(&[u8; 32]) -> Option<Vec<u8>>,
+    ) -> Result<Snapshot, SnapshotErrorKind> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let stored: StoredManifest =
+            serde_json::from_slice(manifest).map_err(|_| SnapshotErrorKind::Encoding)?;
+        if stored.format != MANIFEST_FORMAT {
+            return Err(SnapshotErrorKind::Encoding);
+        }
+        let mut entries = Vec::with_capacity(stored.entries.len());
+        for (index, e) in stored.entries.into_iter().enumerate() {
+            let mut digest = [0_u8; 32];
+            hex::decode_to_slice(&e.raw_sha256, &mut digest)
+                .map_err(|_| SnapshotErrorKind::Encoding)?;
+            let signer = b64
+                .decode(e.signer_b64)
+                .map_err(|_| SnapshotErrorKind::Encoding)?;
+            let raw = list(&digest).ok_or(SnapshotErrorKind::MissingList { index, digest })?;
+            if openssl::sha::sha256(&raw) != digest {
+                return Err(SnapshotErrorKind::DigestMismatch { index });
+            }
+            let entry = entry_from_bytes(e.kind, raw, signer)
+                .ok_or(SnapshotErrorKind::Unparseable { index })?;
+            entries.push(entry);
+        }
+        Ok(Snapshot {
+            at: stored.at,
+            entries,
+            reports: stored.reports,
+        })
+    }
+}
+
 /// Builds an entry (digests and parsed list) from verified bytes.
 pub(crate) fn entry_from_bytes(
     kind: ListKind,
@@ -307,6 +416,50 @@ mod tests {
         );
         assert_eq!(
             Snapshot::from_bytes(b"{}").unwrap_err(),
+            SnapshotErrorKind::Encoding
+        );
+    }
+
+    #[test]
+    fn parts_round_trip_share_lists_and_catch_missing_or_altered_bytes() {
+        let s = snapshot();
+        let parts = s.to_parts();
+        assert_eq!(parts.lists.len(), 1);
+        assert_eq!(parts.lists[0].0, s.entries[0].raw_digest);
+        let archive = |d: &[u8; 32]| {
+            parts
+                .lists
+                .iter()
+                .find(|(k, _)| k == d)
+                .map(|(_, b)| b.to_vec())
+        };
+        let back = Snapshot::from_parts(&parts.manifest, archive).unwrap();
+        assert_eq!(back.digest(), s.digest());
+        assert_eq!(back.entries[0].signer, vec![1, 2, 3]);
+        assert!(
+            parts.manifest.len() < MINIMAL.len(),
+            "the manifest does not carry the lists' bytes"
+        );
+
+        assert_eq!(
+            Snapshot::from_parts(&parts.manifest, |_| None).unwrap_err(),
+            SnapshotErrorKind::MissingList {
+                index: 0,
+                digest: s.entries[0].raw_digest
+            }
+        );
+        let altered = MINIMAL.replace(">7<", ">8<").into_bytes();
+        assert_eq!(
+            Snapshot::from_parts(&parts.manifest, |_| Some(altered.clone())).unwrap_err(),
+            SnapshotErrorKind::DigestMismatch { index: 0 }
+        );
+        // A full (format 1) encoding is not a manifest, and the other way round.
+        assert_eq!(
+            Snapshot::from_parts(&s.to_bytes(), archive).unwrap_err(),
+            SnapshotErrorKind::Encoding
+        );
+        assert_eq!(
+            Snapshot::from_bytes(&parts.manifest).unwrap_err(),
             SnapshotErrorKind::Encoding
         );
     }

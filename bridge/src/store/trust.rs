@@ -1,15 +1,22 @@
-//! The trust snapshot cache: every installed snapshot archived by its digest (tree
-//! `trust.snapshots`: digest -> [`Snapshot::to_bytes`]) so a later recheck finds the exact trust
-//! material a decision used, and the digest of the one in force (tree `trust.meta`, key
-//! `current`) so a restart serves offline (DESIGN.md "Configuration and first run").
+//! The trust snapshot cache: every installed snapshot archived by its digest so a later recheck
+//! finds the exact trust material a decision used, and the digest of the one in force (tree
+//! `trust.meta`, key `current`) so a restart serves offline (DESIGN.md "Configuration and first
+//! run").
+//!
+//! The archive is content-addressed, like a Git object store: tree `trust.snapshots` maps a
+//! snapshot digest to its manifest ([`Snapshot::to_parts`]), tree `trust.lists` maps the SHA-256
+//! of a list's bytes to the bytes. A refresh in which one national list changed adds that list
+//! and a manifest, not a copy of every list. Records written before manifests existed (the full
+//! [`Snapshot::to_bytes`] encoding) are still read.
 //!
 //! Writes go through the group committer: a snapshot is reported installed only once durable.
 
-use trust_lists::Snapshot;
+use trust_lists::{Snapshot, SnapshotErrorKind};
 
 use super::{GroupCommit, Store, StoreError};
 
 const SNAPSHOTS_TREE: &str = "trust.snapshots";
+const LISTS_TREE: &str = "trust.lists";
 const META_TREE: &str = "trust.meta";
 const CURRENT_KEY: &[u8] = b"current";
 
@@ -17,6 +24,7 @@ const CURRENT_KEY: &[u8] = b"current";
 #[derive(Debug, Clone)]
 pub struct TrustSnapshotStore {
     snapshots: sled::Tree,
+    lists: sled::Tree,
     meta: sled::Tree,
     commit: GroupCommit,
 }
@@ -29,6 +37,7 @@ impl TrustSnapshotStore {
     pub fn open(store: &Store) -> Result<TrustSnapshotStore, StoreError> {
         Ok(TrustSnapshotStore {
             snapshots: store.db().open_tree(SNAPSHOTS_TREE)?,
+            lists: store.db().open_tree(LISTS_TREE)?,
             meta: store.db().open_tree(META_TREE)?,
             commit: store.commit().clone(),
         })
@@ -42,10 +51,21 @@ impl TrustSnapshotStore {
     /// On I/O or sync failure: the snapshot must then not be treated as installed.
     pub fn save(&self, snapshot: &Snapshot) -> Result<[u8; 32], StoreError> {
         let digest = snapshot.digest();
-        let bytes = snapshot.to_bytes();
-        let (snapshots, meta) = (self.snapshots.clone(), self.meta.clone());
+        let parts = snapshot.to_parts();
+        let (snapshots, lists, meta) = (
+            self.snapshots.clone(),
+            self.lists.clone(),
+            self.meta.clone(),
+        );
         self.commit.write_blocking(move |_db| {
-            snapshots.insert(digest, bytes)?;
+            for (list_digest, bytes) in &parts.lists {
+                // Content-addressed: bytes under a digest never change, so an existing record
+                // is left alone.
+                if !lists.contains_key(list_digest)? {
+                    lists.insert(list_digest, bytes.as_ref())?;
+                }
+            }
+            snapshots.insert(digest, parts.manifest)?;
             meta.insert(CURRENT_KEY, &digest[..])?;
             Ok(())
         })?;
@@ -78,14 +98,18 @@ impl TrustSnapshotStore {
     /// # Errors
     /// [`StoreError::Corrupt`] when the stored bytes do not decode, verify, or match the digest.
     pub fn archived(&self, digest: &[u8; 32]) -> Result<Option<Snapshot>, StoreError> {
-        let Some(bytes) = self.snapshots.get(digest)? else {
-            return Ok(None);
-        };
         let corrupt = |detail: String| StoreError::Corrupt {
             tree: SNAPSHOTS_TREE,
             detail,
         };
-        let snapshot = Snapshot::from_bytes(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let loaded = match self.load(digest) {
+            Ok(loaded) => loaded,
+            Err(LoadError::Sled(e)) => return Err(e.into()),
+            Err(LoadError::Snapshot(e)) => return Err(corrupt(e.to_string())),
+        };
+        let Some(snapshot) = loaded else {
+            return Ok(None);
+        };
         if snapshot.digest() != *digest {
             return Err(corrupt(format!(
                 "snapshot {} digest differs",
@@ -93,6 +117,49 @@ impl TrustSnapshotStore {
             )));
         }
         Ok(Some(snapshot))
+    }
+
+    /// The snapshot stored under `digest`, as stored (no digest check): a manifest with its lists
+    /// from `trust.lists`, or a record of the full encoding written before manifests.
+    fn load(&self, digest: &[u8; 32]) -> Result<Option<Snapshot>, LoadError> {
+        let Some(record) = self.snapshots.get(digest)? else {
+            return Ok(None);
+        };
+        let mut lookup_failure = None;
+        let from_manifest = Snapshot::from_parts(&record, |list| match self.lists.get(list) {
+            Ok(bytes) => bytes.map(|b| b.to_vec()),
+            Err(e) => {
+                lookup_failure = Some(e);
+                None
+            }
+        });
+        if let Some(e) = lookup_failure {
+            return Err(LoadError::Sled(e));
+        }
+        match from_manifest {
+            Ok(s) => Ok(Some(s)),
+            // Not a manifest: an archive record from before manifests.
+            Err(SnapshotErrorKind::Encoding) => Snapshot::from_bytes(&record)
+                .map(Some)
+                .map_err(LoadError::Snapshot),
+            Err(e) => Err(LoadError::Snapshot(e)),
+        }
+    }
+
+    /// Bytes used by the archive: manifests and lists (what `trust.snapshots` and `trust.lists`
+    /// hold), for operators sizing the store.
+    ///
+    /// # Errors
+    /// On I/O failure.
+    pub fn archive_bytes(&self) -> Result<u64, StoreError> {
+        let mut total = 0_u64;
+        for tree in [&self.snapshots, &self.lists] {
+            for record in tree.iter() {
+                let (k, v) = record?;
+                total += (k.len() + v.len()) as u64;
+            }
+        }
+        Ok(total)
     }
 
     /// Digests of every archived snapshot, in key order.
@@ -123,17 +190,19 @@ impl crate::journal::recheck::SnapshotArchive for TrustSnapshotStore {
             digest: *digest,
             reason,
         };
-        let Some(bytes) = self
-            .snapshots
-            .get(digest)
-            .map_err(|e| unreadable(e.to_string()))?
-        else {
-            return Ok(None);
-        };
-        Snapshot::from_bytes(&bytes)
-            .map(Some)
-            .map_err(|e| unreadable(e.to_string()))
+        self.load(digest).map_err(|e| unreadable(e.to_string()))
     }
+}
+
+/// Why an archived snapshot could not be read.
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    /// sled failed.
+    #[error("{0}")]
+    Sled(#[from] sled::Error),
+    /// The record or one of its lists does not decode or match its digest.
+    #[error("{0}")]
+    Snapshot(SnapshotErrorKind),
 }
 
 #[cfg(test)]
@@ -166,6 +235,79 @@ mod tests {
         assert!(trust.archived(&digest).unwrap().is_some());
         assert!(trust.archived(&[7; 32]).unwrap().is_none());
         assert_eq!(trust.digests().unwrap(), vec![digest]);
+    }
+
+    const LIST: &str = r#"<TrustServiceStatusList xmlns="http://uri.etsi.org/02231/v2#"><SchemeInformation><TSLVersionIdentifier>6</TSLVersionIdentifier><TSLSequenceNumber>SEQ</TSLSequenceNumber><TSLType>t</TSLType><SchemeOperatorName><Name xml:lang="en">Op</Name></SchemeOperatorName><SchemeTerritory>FR</SchemeTerritory><ListIssueDateTime>2026-01-01T00:00:00Z</ListIssueDateTime><NextUpdate><dateTime>2026-07-01T00:00:00Z</dateTime></NextUpdate></SchemeInformation></TrustServiceStatusList>"#;
+
+    /// A snapshot holding one minimal list per sequence number, built through the full encoding
+    /// (the only public way to get parsed entries).
+    fn with_lists(sequences: &[u32]) -> Snapshot {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let entries: Vec<serde_json::Value> = sequences
+            .iter()
+            .map(|n| {
+                let bytes = LIST.replace("SEQ", &n.to_string());
+                serde_json::json!({
+                    "kind": "tl",
+                    "raw_sha256": hex::encode(openssl::sha::sha256(bytes.as_bytes())),
+                    "bytes_b64": b64.encode(bytes),
+                    "signer_b64": "",
+                })
+            })
+            .collect();
+        let json = serde_json::json!({
+            "format": trust_lists::SNAPSHOT_FORMAT,
+            "at": "2026-01-02T00:00:00Z",
+            "entries": entries,
+            "reports": [],
+        });
+        Snapshot::from_bytes(&serde_json::to_vec(&json).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn snapshots_share_unchanged_lists_and_old_records_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let trust = TrustSnapshotStore::open(&store).unwrap();
+        let first = with_lists(&[1, 2, 3]);
+        let second = with_lists(&[1, 2, 4]);
+        let (d1, d2) = (trust.save(&first).unwrap(), trust.save(&second).unwrap());
+        assert_ne!(d1, d2);
+        // Four distinct lists for six entries: the unchanged two are stored once.
+        assert_eq!(trust.lists.len(), 4);
+        for (digest, sequences) in [(d1, [1_u32, 2, 3]), (d2, [1, 2, 4])] {
+            let back = trust.archived(&digest).unwrap().unwrap();
+            let seqs: Vec<u64> = back.entries.iter().map(|e| e.list.sequence).collect();
+            assert_eq!(seqs, sequences.map(u64::from));
+        }
+        assert_eq!(trust.current().unwrap().unwrap().digest(), d2);
+        let manifests: u64 = trust
+            .snapshots
+            .iter()
+            .map(|r| r.unwrap().1.len() as u64)
+            .sum();
+        assert!(trust.archive_bytes().unwrap() > manifests);
+
+        // A record in the full encoding (written before manifests) is still read.
+        let legacy = with_lists(&[9]);
+        trust
+            .snapshots
+            .insert(legacy.digest(), legacy.to_bytes())
+            .unwrap();
+        let back = trust.archived(&legacy.digest()).unwrap().unwrap();
+        assert_eq!(back.entries[0].list.sequence, 9);
+
+        // A manifest whose list went missing is corruption, named as such.
+        let missing = first.entries[2].raw_digest;
+        trust.lists.remove(missing).unwrap();
+        match trust.archived(&d1) {
+            Err(StoreError::Corrupt { tree, detail }) => {
+                assert_eq!(tree, SNAPSHOTS_TREE);
+                assert!(detail.contains(&hex::encode(missing)), "{detail}");
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        }
     }
 
     #[test]
