@@ -61,6 +61,13 @@ fn every_exchange_case_meets_its_expectation() {
         "receive/acked-never-again",
         "journal/fr",
         "journal/be",
+        "journal/fr-deadline",
+        "journal/fr-receipts",
+        "outbound/peer-with-seal-certificate",
+        "outbound/peer-not-in-lists",
+        "roles/operator-calls-peer-service",
+        "roles/peer-calls-exchange-service",
+        "status/unknown-message",
     ] {
         let c = cases
             .iter()

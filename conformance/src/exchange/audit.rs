@@ -44,6 +44,12 @@ pub(super) const MAIN_BE: Expected = &[
 pub(super) const DEADLINE_FR: Expected =
     &[("fail-1 from hcid:FR:rpps:10003456789", "accepted+failed")];
 
+/// The FR bridge of the impostor cases: accepted, never forwarded.
+pub(super) const IMPOSTORS_FR: Expected = &[
+    ("imp-be-1 from hcid:FR:rpps:10003456789", "accepted"),
+    ("imp-de-1 from hcid:FR:rpps:10003456789", "accepted"),
+];
+
 /// The FR bridge of the receipt cases: only the honest receipt is journaled.
 pub(super) const RECEIPTS_FR: Expected = &[
     (

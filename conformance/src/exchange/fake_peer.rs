@@ -1,6 +1,8 @@
-//! A fake Belgian bridge for the receipt cases: it serves `PeerService` over mutual TLS with the
-//! real BE QWAC (so the French relay's server check passes), and answers every sealed envelope
-//! with a receipt signed by BE's qualified seal, then altered the way the message id asks:
+//! A fake Belgian bridge. For the receipt cases it serves `PeerService` over mutual TLS with the
+//! real BE QWAC (so the French relay's server check passes); for the impostor cases it serves
+//! with a certificate the relay must refuse, and counts the deliveries it gets (there must be
+//! none: the payload never reaches an impostor). It answers every sealed envelope with a receipt
+//! signed by BE's qualified seal, then altered the way the message id asks:
 //!
 //! | message id prefix   | receipt                                                        |
 //! |----------------------|----------------------------------------------------------------|
@@ -13,6 +15,8 @@
 //! The sender must refuse all but the first (DESIGN.md "Exchange semantics": the receiving bridge
 //! answers with a signed receipt that the sender journals).
 
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +38,7 @@ pub(super) const HONEST_ID: &str = "rcpt-honest-1";
 struct FakeBe {
     be_seal: SealKey,
     fr_seal: SealKey,
+    deliveries: Arc<AtomicUsize>,
 }
 
 impl FakeBe {
@@ -90,6 +95,7 @@ impl PeerService for FakeBe {
         &self,
         req: Request<pb::SealedEnvelope>,
     ) -> Result<Response<pb::Receipt>, Status> {
+        self.deliveries.fetch_add(1, Ordering::SeqCst);
         self.receipt(req.get_ref()).map(Response::new)
     }
 }
@@ -98,7 +104,15 @@ impl PeerService for FakeBe {
 pub(super) struct FakePeer {
     /// Where it listens.
     pub(super) addr: std::net::SocketAddr,
+    deliveries: Arc<AtomicUsize>,
     _stop: oneshot::Sender<()>,
+}
+
+impl FakePeer {
+    /// How many `Deliver` calls reached the service (past the TLS handshake).
+    pub(super) fn deliveries(&self) -> usize {
+        self.deliveries.load(Ordering::SeqCst)
+    }
 }
 
 impl std::fmt::Debug for FakePeer {
@@ -122,10 +136,21 @@ fn party_seal(w: &World, country: &str) -> Result<SealKey, String> {
     ))
 }
 
-/// Starts the fake BE on a fresh loopback port, accepting FR's QWAC as client.
+/// Starts the fake BE with the real BE QWAC.
 pub(super) async fn start(w: &World) -> Result<FakePeer, String> {
-    let chain = tls::read_certs(&w.eco_dir.join("qwac-BE.chain.pem")).map_err(|e| e.to_string())?;
-    let key = tls::read_key(&w.eco_dir.join("qwac-BE.key.pem")).map_err(|e| e.to_string())?;
+    start_with(
+        w,
+        &w.eco_dir.join("qwac-BE.chain.pem"),
+        &w.eco_dir.join("qwac-BE.key.pem"),
+    )
+    .await
+}
+
+/// Starts the fake BE on a fresh loopback port with the TLS certificate chain and key of the
+/// given PEM files, accepting FR's QWAC as client.
+pub(super) async fn start_with(w: &World, cert: &Path, key: &Path) -> Result<FakePeer, String> {
+    let chain = tls::read_certs(cert).map_err(|e| e.to_string())?;
+    let key = tls::read_key(key).map_err(|e| e.to_string())?;
     let identity = ServerIdentity {
         chain,
         key,
@@ -134,9 +159,11 @@ pub(super) async fn start(w: &World) -> Result<FakePeer, String> {
     let acceptor = identity.acceptor().map_err(|e| e.to_string())?;
     let listener = super::world::listener().await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let deliveries = Arc::new(AtomicUsize::new(0));
     let service = FakeBe {
         be_seal: party_seal(w, "BE")?,
         fr_seal: party_seal(w, "FR")?,
+        deliveries: deliveries.clone(),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let incoming = tls::incoming(listener, acceptor, HANDSHAKE_TIMEOUT);
@@ -149,5 +176,9 @@ pub(super) async fn start(w: &World) -> Result<FakePeer, String> {
             })
             .await;
     });
-    Ok(FakePeer { addr, _stop: stop })
+    Ok(FakePeer {
+        addr,
+        deliveries,
+        _stop: stop,
+    })
 }

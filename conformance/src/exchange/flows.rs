@@ -1,15 +1,13 @@
 //! The operator-facing cases on the main FR/BE pair, in order: a message submitted while BE is
 //! down and delivered once it is up; end to end FR -> BE with its receipt and the reply BE -> FR;
 //! resends; refused submits; then (after the peer cases of `peer`) Receive with and without
-//! acknowledgement, and the journals. Also the deadline case on its own FR bridge.
-
-use std::sync::Arc;
+//! acknowledgement (`receive`), and the journals.
 
 use bridge_proto::pb;
 use bridge_proto::pb::exchange_service_client::ExchangeServiceClient;
 use bridge_proto::pb::ExchangeState;
 use eidas_bridge::demo::Node;
-use eidas_bridge::exchange::{trusted_for, verify_signature, ReceiptContent, RetryPolicy};
+use eidas_bridge::exchange::{trusted_for, verify_signature, ReceiptContent};
 use eidas_bridge::journal::EntryKind;
 use openssl::x509::X509;
 use sha2::{Digest, Sha256};
@@ -22,15 +20,15 @@ use super::world::{
     state_name, status, wait_for, wait_state, World, DOCTOR, DOCTOR_HCID, HOSPITAL, HOSPITAL_HCID,
     NURSE, NURSE_HCID,
 };
-use super::{audit, peer, Cases};
+use super::{audit, peer, receive, roles, submit, Cases};
 
-type Client = ExchangeServiceClient<Channel>;
+pub(super) type Client = ExchangeServiceClient<Channel>;
 
 /// The recipient as FR's operator names it: the hospital's canonical identifier.
-const TO_HOSPITAL: (&str, &str) = ("canonical", HOSPITAL_HCID);
+pub(super) const TO_HOSPITAL: (&str, &str) = ("canonical", HOSPITAL_HCID);
 
 /// DESIGN.md section names, cited by the cases.
-const EXCHANGE: &str = "DESIGN.md \"Exchange semantics\"";
+pub(super) const EXCHANGE: &str = "DESIGN.md \"Exchange semantics\"";
 
 /// Runs the main pair: every case of this module but the deadline, the inbound peer cases, and
 /// the journal audit of both bridges.
@@ -67,9 +65,11 @@ pub(super) async fn main_pair(w: &World) -> Result<Cases, String> {
     );
     end_to_end(&mut c, w, &mut fr_op, &mut be_op).await;
     resends(&mut c, &be, &mut fr_op, &mut be_op).await;
-    submit_refusals(&mut c, &mut fr_op).await;
+    submit::refusals(&mut c, &mut fr_op).await;
+    submit::lookups(&mut c, &mut fr_op).await;
     peer::inbound(&mut c, w, &fr, &be).await;
-    receive_and_ack(&mut c, &mut fr_op, &mut be_op).await;
+    roles::cases(&mut c, w, &be).await;
+    receive::unacked_then_acked(&mut c, &mut fr_op, &mut be_op).await;
     // Everything still waiting for an operator is acknowledged, so every received message ends
     // with its `delivered` entry.
     for op in [&mut fr_op, &mut be_op] {
@@ -215,7 +215,7 @@ async fn end_to_end(c: &mut Cases, w: &World, fr: &mut Client, be: &mut Client) 
     );
 }
 
-fn times(n: usize) -> String {
+pub(super) fn times(n: usize) -> String {
     match n {
         1 => "once".into(),
         n => format!("{n} times"),
@@ -354,207 +354,4 @@ async fn resends(c: &mut Cases, be_node: &Node, fr: &mut Client, be: &mut Client
         &format!("duplicate=false; DELIVERED; BE operator receives it from {DOCTOR_HCID};role=doctor"),
         other.await,
     );
-}
-
-/// Submits FR must refuse, with the exact code, reason and field.
-async fn submit_refusals(c: &mut Cases, fr: &mut Client) {
-    let ok = |id: &str, to: (&str, &str)| envelope(id, NURSE, to, b"x");
-    let mut digest = ok("bad-digest", TO_HOSPITAL);
-    if let Some(e) = digest.envelope.as_mut() {
-        e.payload_sha256 = Sha256::digest(b"y").to_vec();
-    }
-    let mut short = ok("short-digest", TO_HOSPITAL);
-    if let Some(e) = short.envelope.as_mut() {
-        e.payload_sha256.truncate(16);
-    }
-    let big =
-        vec![0u8; usize::try_from(eidas_bridge::exchange::DEFAULT_MAX_PAYLOAD).unwrap_or(0) + 1];
-    let mut no_id = ok("", TO_HOSPITAL);
-    if let Some(e) = no_id.envelope.as_mut() {
-        e.message_id.clear();
-    }
-    let mut no_sender = ok("no-sender", TO_HOSPITAL);
-    if let Some(e) = no_sender.envelope.as_mut() {
-        e.sender = None;
-    }
-    let mut no_recipient = ok("no-recipient", TO_HOSPITAL);
-    if let Some(e) = no_recipient.envelope.as_mut() {
-        e.recipient = None;
-    }
-    let bad_input =
-        "DESIGN.md \"Bad input\" and \"gRPC API\": INVALID_ARGUMENT with the offending field";
-    let cases: Vec<(&str, String, &str, pb::SubmitRequest)> = vec![
-        (
-            "submit/unknown-recipient",
-            format!("{EXCHANGE}: the recipient must be identified (specs/addressing.md not_in_directory)"),
-            "NotFound NOT_IN_DIRECTORY",
-            ok("unknown", ("mssante", "personne.inconnue@mssante.fr")),
-        ),
-        (
-            "submit/recipient-without-home-peer",
-            format!("{EXCHANGE}: a recipient whose country no peer bridge serves cannot be relayed"),
-            "FailedPrecondition NO_HOME_PEER",
-            ok("no-peer", ("canonical", "hcid:DE:telematik-id:1-1.58.00000040")),
-        ),
-        (
-            "submit/local-recipient",
-            format!("{EXCHANGE}: a recipient of the bridge's own country is not a cross-border exchange"),
-            "FailedPrecondition NO_HOME_PEER",
-            ok("local", ("canonical", NURSE_HCID)),
-        ),
-        (
-            "submit/invalid-recipient-address",
-            format!("{bad_input} (specs/addressing.md invalid_format: Telematik-ID prefix 6 is reserved)"),
-            "InvalidArgument INVALID_FORMAT address",
-            ok("bad-address", ("canonical", "hcid:DE:telematik-id:6-123456")),
-        ),
-        (
-            "submit/unknown-space",
-            bad_input.to_owned(),
-            "InvalidArgument INVALID_FIELD envelope.recipient",
-            ok("bad-space", ("smtp", "someone@example.org")),
-        ),
-        (
-            "submit/payload-digest-mismatch",
-            format!("{bad_input}: payload_sha256 is the SHA-256 of the payload"),
-            "InvalidArgument PAYLOAD_DIGEST_MISMATCH envelope.payload_sha256",
-            digest,
-        ),
-        (
-            "submit/payload-digest-length",
-            format!("{bad_input}: payload_sha256 is 32 bytes"),
-            "InvalidArgument INVALID_FIELD envelope.payload_sha256",
-            short,
-        ),
-        (
-            "submit/oversize-payload",
-            format!("{bad_input}; DESIGN.md \"Bad input\": every input is bounded (exchange.max_payload)"),
-            "InvalidArgument PAYLOAD_TOO_LARGE envelope.payload",
-            envelope("big", NURSE, TO_HOSPITAL, &big),
-        ),
-        (
-            "submit/missing-envelope",
-            bad_input.to_owned(),
-            "InvalidArgument INVALID_FIELD envelope",
-            pb::SubmitRequest { envelope: None },
-        ),
-        (
-            "submit/missing-message-id",
-            bad_input.to_owned(),
-            "InvalidArgument INVALID_FIELD envelope.message_id",
-            no_id,
-        ),
-        (
-            "submit/missing-sender",
-            bad_input.to_owned(),
-            "InvalidArgument INVALID_FIELD envelope.sender",
-            no_sender,
-        ),
-        (
-            "submit/missing-recipient",
-            bad_input.to_owned(),
-            "InvalidArgument INVALID_FIELD envelope.recipient",
-            no_recipient,
-        ),
-    ];
-    for (id, rule, want, req) in cases {
-        let got = match fr.submit(req).await {
-            Ok(a) => format!("accepted as {}", a.into_inner().message_id),
-            Err(s) => refusal(&s),
-        };
-        c.push(id, &rule, want, Ok(got));
-    }
-}
-
-/// Receive without acknowledgement, then with.
-async fn receive_and_ack(c: &mut Cases, fr: &mut Client, be: &mut Client) {
-    let unacked = async {
-        fr.submit(envelope("rx-1", NURSE, TO_HOSPITAL, b"ack me"))
-            .await
-            .map_err(|s| refusal(&s))?;
-        wait_state(fr, "rx-1", NURSE, ExchangeState::Delivered).await?;
-        // First session: everything but rx-1 is acknowledged; rx-1 is read and left.
-        let first = receive(be, &["rx-1"], |m| m.message_id != "rx-1").await?;
-        // Second session, after reconnecting: rx-1 again; acknowledged this time.
-        let second = receive(be, &["rx-1"], |_| true).await?;
-        Ok::<String, String>(format!(
-            "read {} in the first session, offered {} in the next",
-            times(count_ids(&first).get("rx-1").copied().unwrap_or(0)),
-            times(count_ids(&second).get("rx-1").copied().unwrap_or(0)),
-        ))
-    };
-    c.push(
-        "receive/unacked-redelivered-after-reconnect",
-        "DESIGN.md \"gRPC API\": Receive with explicit acknowledgement; what is not acknowledged comes again on the next call",
-        "read once in the first session, offered once in the next",
-        unacked.await,
-    );
-    let acked = async {
-        let third = receive(be, &[], |_| true).await?;
-        Ok::<String, String>(match count_ids(&third).get("rx-1") {
-            None => "not offered again".to_owned(),
-            Some(n) => format!("offered {} again", times(*n)),
-        })
-    };
-    c.push(
-        "receive/acked-never-again",
-        &format!("{EXCHANGE}: delivered exactly once to the peer's operator; an acknowledged message never comes again"),
-        "not offered again",
-        acked.await,
-    );
-}
-
-/// A FR bridge whose BE peer never comes up, with a short deadline: the message fails with a
-/// reason, journaled.
-pub(super) async fn deadline(w: Arc<World>) -> Result<Cases, String> {
-    let mut c = Cases::default();
-    let fr = w
-        .node(
-            "fr-deadline",
-            "FR",
-            listener().await?,
-            vec![("BE".into(), reserve()?.to_string())],
-            RetryPolicy {
-                deadline: std::time::Duration::from_millis(400),
-                ..retry()
-            },
-        )
-        .await?;
-    let mut op = operator(&fr)?;
-    let failed = async {
-        op.submit(envelope("fail-1", NURSE, TO_HOSPITAL, b"never delivered"))
-            .await
-            .map_err(|s| refusal(&s))?;
-        let s = wait_state(&mut op, "fail-1", NURSE, ExchangeState::Failed).await?;
-        let last = s
-            .journal_indexes
-            .last()
-            .copied()
-            .ok_or("no journal index")?;
-        let entry = fr
-            .journal
-            .replay(last, last + 1)
-            .next()
-            .ok_or("journal entry missing")?
-            .map_err(|e| e.to_string())?
-            .1;
-        Ok::<String, String>(format!(
-            "{} reason={}; journaled {:?} reason={}",
-            state_name(s.state),
-            s.reason,
-            entry.kind,
-            entry.reason.unwrap_or_default()
-        ))
-    };
-    c.push(
-        "deadline-passed-peer-down",
-        &format!(
-            "{EXCHANGE}: after a configured deadline the message fails with a reason, journaled"
-        ),
-        "FAILED reason=deadline_exceeded; journaled Failed reason=deadline_exceeded",
-        failed.await,
-    );
-    audit::journal(&mut c, "journal/fr-deadline", &fr, audit::DEADLINE_FR);
-    fr.stop().await;
-    Ok(c)
 }

@@ -10,9 +10,13 @@
 //! # Layout
 //! - `world`: the ecosystem, the bridges, and the operator-side calls (submit, status, Receive).
 //! - `fake_peer`: a fake BE bridge that answers with altered receipts.
-//! - `flows`: the operator-facing cases (end to end, resends, refusals, down peers, deadlines,
-//!   Receive and acknowledgement).
+//! - `flows`: the main FR/BE pair: a down peer, end to end both ways, resends; it runs the
+//!   cases of `submit`, `peer`, `roles` and `receive` on the same bridges.
+//! - `submit`: refused submits and lookups, each with its exact code, reason and field.
+//! - `outbound`: the sending bridge towards its peer: deadline, impostor peers.
 //! - `peer`: the bridge-to-bridge cases (TLS identities, seals, receipts).
+//! - `receive`: Receive with and without acknowledgement.
+//! - `roles`: calls outside the caller's role.
 //! - `audit`: the closing journal checks (offline verification and entry kinds).
 //!
 //! The scenario runs on its own two-thread tokio runtime; the whole suite takes a few seconds.
@@ -24,7 +28,11 @@ use crate::case::{tally, CaseResult, Expectations};
 mod audit;
 mod fake_peer;
 mod flows;
+mod outbound;
 mod peer;
+mod receive;
+mod roles;
+mod submit;
 mod world;
 
 /// Suite name in reports and in the expectations file.
@@ -80,10 +88,11 @@ async fn scenario() -> Result<Vec<CaseResult>, String> {
     let w = Arc::new(world::World::new()?);
     // Independent bridges run at the same time as the main pair: the deadline (a FR bridge
     // whose peer never comes up) and the receipts (a FR bridge whose peer is the fake BE).
-    let deadline = tokio::spawn(flows::deadline(w.clone()));
+    let deadline = tokio::spawn(outbound::deadline(w.clone()));
     let receipts = tokio::spawn(peer::receipts(w.clone()));
+    let impostors = tokio::spawn(outbound::impostors(w.clone()));
     let mut cases = flows::main_pair(&w).await?;
-    for task in [deadline, receipts] {
+    for task in [deadline, receipts, impostors] {
         cases.extend(task.await.map_err(|e| format!("task: {e}"))??);
     }
     Ok(cases.out)
