@@ -59,6 +59,7 @@ fn every_exchange_case_meets_its_expectation() {
         "receipt/rcpt-othermsg-1",
         "receive/unacked-redelivered-after-reconnect",
         "receive/acked-never-again",
+        "receive/unacked-survives-restart",
         "journal/fr",
         "journal/be",
         "journal/fr-deadline",

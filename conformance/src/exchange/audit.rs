@@ -28,6 +28,7 @@ pub(super) const MAIN_FR: Expected = &[
     ("e2e-1 from hcid:FR:rpps:10101201234", SENT),
     ("reply-1 from hcid:BE:nihii-hospital:71000436", RECEIVED),
     ("rx-1 from hcid:FR:rpps:10003456789", SENT),
+    ("rx-2 from hcid:FR:rpps:10003456789", SENT),
 ];
 
 /// The main BE bridge (`seal-ok-1` is the baseline of the inbound seal cases).
@@ -37,6 +38,7 @@ pub(super) const MAIN_BE: Expected = &[
     ("e2e-1 from hcid:FR:rpps:10101201234", RECEIVED),
     ("reply-1 from hcid:BE:nihii-hospital:71000436", SENT),
     ("rx-1 from hcid:FR:rpps:10003456789", RECEIVED),
+    ("rx-2 from hcid:FR:rpps:10003456789", RECEIVED),
     ("seal-ok-1 from hcid:FR:rpps:10003456789", RECEIVED),
 ];
 

@@ -60,7 +60,7 @@ pub(super) async fn main_pair(w: &World) -> Result<Cases, String> {
     c.push(
         "peer-down-then-up",
         &format!("{EXCHANGE}: a down peer gets retries from the outbox, the status says why, and the message is delivered when the peer returns"),
-        "ACCEPTED with retries and a reason while down; DELIVERED after it returns",
+        "ACCEPTED with retries and reason Unavailable while down; DELIVERED after it returns",
         after_return(&mut fr_op, down).await,
     );
     end_to_end(&mut c, w, &mut fr_op, &mut be_op).await;
@@ -69,10 +69,11 @@ pub(super) async fn main_pair(w: &World) -> Result<Cases, String> {
     submit::lookups(&mut c, &mut fr_op).await;
     peer::inbound(&mut c, w, &fr, &be).await;
     roles::cases(&mut c, w, &be).await;
-    receive::unacked_then_acked(&mut c, &mut fr_op, &mut be_op).await;
+    receive::unacked_then_acked(&mut c, &mut fr_op, &be).await;
+    let be = receive::after_restart(&mut c, w, &mut fr_op, be, fr.addr).await?;
     // Everything still waiting for an operator is acknowledged, so every received message ends
     // with its `delivered` entry.
-    for op in [&mut fr_op, &mut be_op] {
+    for op in [&mut fr_op, &mut operator(&be)?] {
         let _ = receive(op, &[], |_| true).await;
     }
     audit::journal(&mut c, "journal/fr", &fr, audit::MAIN_FR);
@@ -100,10 +101,16 @@ async fn after_return(
     down: Result<pb::ExchangeStatus, String>,
 ) -> Result<String, String> {
     let down = down?;
-    let retried = if down.attempts >= 2 && !down.reason.is_empty() {
-        "with retries and a reason"
+    // The reason starts with the status code of the failed attempt; the rest is the transport's
+    // message, which is not compared.
+    let code = down.reason.split(':').next().unwrap_or_default();
+    let retried = if down.attempts >= 2 && !code.is_empty() {
+        format!("with retries and reason {code}")
     } else {
-        "without retries or reason"
+        format!(
+            "with {} attempts and reason {:?}",
+            down.attempts, down.reason
+        )
     };
     let up = wait_state(fr, "down-1", NURSE, ExchangeState::Delivered).await?;
     Ok(format!(
