@@ -151,3 +151,29 @@ pub(super) fn journal(c: &mut Cases, id: &str, node: &Node, expected: Expected) 
         check(node, expected),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_place_in_the_order() {
+        for k in ORDER {
+            assert_eq!(ORDER.iter().filter(|o| **o == k).count(), 1, "{k:?}");
+        }
+        assert_eq!(name(EntryKind::TrustListLoaded), "trustlistloaded");
+    }
+
+    #[test]
+    fn expected_tables_use_known_kinds_and_unique_keys() {
+        let names: Vec<String> = ORDER.into_iter().map(name).collect();
+        for table in [MAIN_FR, MAIN_BE, DEADLINE_FR, IMPOSTORS_FR, RECEIPTS_FR] {
+            for (i, (key, kinds)) in table.iter().enumerate() {
+                assert!(table[i + 1..].iter().all(|(k, _)| k != key), "{key}");
+                for kind in kinds.split('+') {
+                    assert!(names.iter().any(|n| n == kind), "{key}: {kind}");
+                }
+            }
+        }
+    }
+}

@@ -344,3 +344,75 @@ pub(super) fn count_ids(msgs: &[pb::InboundMessage]) -> BTreeMap<String, usize> 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+    use tonic_types::ErrorDetails;
+
+    fn status(
+        code: Code,
+        reason: &str,
+        meta: &[(&str, &str)],
+        field: Option<&str>,
+    ) -> tonic::Status {
+        let mut d = ErrorDetails::new();
+        d.set_error_info(
+            reason,
+            "eidas-bridge",
+            meta.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
+        if let Some(f) = field {
+            d.add_bad_request_violation(f, "why");
+        }
+        tonic::Status::with_error_details(code, "message", d)
+    }
+
+    #[test]
+    fn refusals_name_code_reason_and_field_or_check() {
+        assert_eq!(
+            refusal(&status(
+                Code::InvalidArgument,
+                "INVALID_FIELD",
+                &[],
+                Some("envelope.sender")
+            )),
+            "InvalidArgument INVALID_FIELD envelope.sender"
+        );
+        assert_eq!(
+            refusal(&status(
+                Code::InvalidArgument,
+                "SEAL_INVALID",
+                &[("check", "signature does not verify")],
+                None
+            )),
+            "InvalidArgument SEAL_INVALID (signature does not verify)"
+        );
+        assert_eq!(
+            refusal(&status(
+                Code::PermissionDenied,
+                "WRONG_PEER",
+                &[("field", "origin_peer")],
+                None
+            )),
+            "PermissionDenied WRONG_PEER origin_peer"
+        );
+        assert_eq!(
+            refusal(&status(Code::NotFound, "MESSAGE_NOT_FOUND", &[], None)),
+            "NotFound MESSAGE_NOT_FOUND"
+        );
+        assert_eq!(
+            refusal(&tonic::Status::unavailable("connection reset")),
+            "Unavailable (no ErrorInfo)"
+        );
+    }
+
+    #[test]
+    fn state_names_are_short() {
+        assert_eq!(state_name(pb::ExchangeState::Delivered as i32), "DELIVERED");
+        assert_eq!(state_name(99), "state 99");
+    }
+}
