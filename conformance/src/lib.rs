@@ -5,6 +5,7 @@
 //! - `case`: the common [`CaseResult`] model and the [`Expectations`] file (known divergences).
 //! - [`addressing`]: the addressing case runner (`conformance addressing`).
 //! - [`ecosystem`]: the deterministic test trust ecosystem (OJ signer, LOTL, national lists, QTSPs).
+//! - [`exchange`]: real bridges over mutual TLS exchanging through the gRPC API (`conformance exchange`).
 //! - [`journal`]: RFC 9162 vectors and tamper detection of journal exports.
 //! - [`report`]: the suite registry and `conformance report` (REPORT.md and its HTML page).
 //! - [`trust`]: the trusted-list corpus runner (`conformance trust`).
@@ -14,6 +15,7 @@
 pub mod addressing;
 mod case;
 pub use test_ecosystem as ecosystem;
+pub mod exchange;
 pub mod journal;
 pub mod report;
 pub mod trust;

@@ -8,9 +8,10 @@ fn main() {
         Some("addressing") => conformance::addressing::run(&args[1..]),
         Some("trust") => conformance::trust::run(&args[1..]),
         Some("wallet") => conformance::wallet::run(&args[1..]),
+        Some("exchange") => conformance::exchange::run(&args[1..]),
         Some("report") => conformance::report::run(&args[1..]),
         _ => {
-            eprintln!("usage: conformance <addressing|wallet|trust|report> ARGS...");
+            eprintln!("usage: conformance <addressing|wallet|trust|exchange|report> ARGS...");
             2
         }
     };

@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::case::{CaseResult, Expectations, ExpectedFailure, Verdict};
-use crate::{addressing, journal, trust, trust_ecosystem, wallet};
+use crate::{addressing, exchange, journal, trust, trust_ecosystem, wallet};
 
 mod render;
 
@@ -63,6 +63,11 @@ pub const SUITES: &[Suite] = &[
         name: journal::SUITE,
         title: "Journal (RFC 9162 vectors, export tamper detection)",
         run: |_| Ok(journal::run_suite()),
+    },
+    Suite {
+        name: exchange::SUITE,
+        title: "Exchange (bridges over mutual TLS: relay, receipts, retries, dedupe, refusals)",
+        run: |_| exchange::run_suite(),
     },
 ];
 
