@@ -19,7 +19,9 @@ use tonic::transport::Server;
 use crate::addressing::Translator;
 use crate::config::Config;
 use crate::devpki::DevPki;
-use crate::exchange::{spawn_relay, Exchange, ExchangeSettings, Peer, PeerSet, PeerTrust, SealKey};
+use crate::exchange::{
+    spawn_relay, Exchange, ExchangeSettings, Peer, PeerSet, PeerTrust, PresentationPolicy, SealKey,
+};
 use crate::grpc::{
     fingerprint, AccessPolicy, AddressingApi, AuthorizeLayer, ExchangeApi, IdentityApi, JournalApi,
     ObserveLayer, PeerApi, PeerGrants, Principal, Role, TrustApi,
@@ -284,7 +286,7 @@ impl Gateway {
         let peers = PeerSet::new(self.config.exchange.peers.iter().map(|(cc, addr)| Peer {
             country: cc.clone(),
             address: addr.clone(),
-            retry: self.config.exchange.retry,
+            retry: self.config.exchange.retry_for(cc),
         }));
         let countries: Vec<String> = peers.countries().map(str::to_owned).collect();
         let mut server_cas = Vec::new();
@@ -311,7 +313,14 @@ impl Gateway {
             seal,
             trust,
         )
-        .with_evidence(self.store.evidence()?);
+        .with_evidence(self.store.evidence()?)
+        .with_presentations(
+            self.wallet.clone(),
+            PresentationPolicy {
+                required: self.config.exchange.require_presentation,
+                audience: self.config.presentation_audience(),
+            },
+        );
         let client = tls::ClientIdentity {
             chain: self.identity.chain.clone(),
             key: Some(self.identity.key.clone()),

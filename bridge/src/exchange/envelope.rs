@@ -16,6 +16,69 @@ pub const MAX_MESSAGE_ID_LEN: usize = 256;
 /// rather than a transport one.
 pub const DEFAULT_MAX_PAYLOAD: u64 = 3 * 1024 * 1024;
 
+/// Longest presentation nonce accepted: the bridge's own nonces are 22 characters
+/// ([`crate::identity::NONCE_BYTES`] in base64url); 256 leaves room without letting a caller
+/// make the challenge lookup hash large strings.
+pub const MAX_NONCE_LEN: usize = 256;
+
+/// The wallet presentation of the person who sends, and the nonce of the challenge it answers.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SenderPresentation {
+    /// The presentation as sent (an SD-JWT VC with key binding).
+    pub presentation: Vec<u8>,
+    /// The nonce the bridge issued with `CreateChallenge`.
+    pub nonce: String,
+}
+
+impl std::fmt::Debug for SenderPresentation {
+    // The presentation carries personal data: only its size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderPresentation")
+            .field("size", &self.presentation.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SenderPresentation {
+    /// The presentation of an envelope from its two wire fields: `None` when both are empty.
+    ///
+    /// # Errors
+    /// [`EnvelopeErrorKind::Presentation`] when only one is given or either breaks its bound.
+    pub fn from_fields(
+        presentation: Vec<u8>,
+        nonce: String,
+    ) -> Result<Option<SenderPresentation>, EnvelopeErrorKind> {
+        match (presentation.is_empty(), nonce.is_empty()) {
+            (true, true) => return Ok(None),
+            (true, false) => {
+                return Err(EnvelopeErrorKind::Presentation {
+                    field: "sender_presentation",
+                })
+            }
+            (false, true) => {
+                return Err(EnvelopeErrorKind::Presentation {
+                    field: "presentation_nonce",
+                })
+            }
+            (false, false) => {}
+        }
+        if presentation.len() > crate::identity::MAX_PRESENTATION_BYTES {
+            return Err(EnvelopeErrorKind::Presentation {
+                field: "sender_presentation",
+            });
+        }
+        if nonce.len() > MAX_NONCE_LEN || !nonce.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(EnvelopeErrorKind::Presentation {
+                field: "presentation_nonce",
+            });
+        }
+        Ok(Some(SenderPresentation {
+            presentation,
+            nonce,
+        }))
+    }
+}
+
 /// An address in a national space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {
@@ -52,6 +115,8 @@ pub struct Envelope {
     pub payload: Vec<u8>,
     /// Its SHA-256, checked.
     pub payload_sha256: [u8; 32],
+    /// The sender's wallet presentation, when one is given.
+    pub presentation: Option<SenderPresentation>,
 }
 
 impl std::fmt::Debug for Envelope {
@@ -60,6 +125,7 @@ impl std::fmt::Debug for Envelope {
         f.debug_struct("Envelope")
             .field("message_id", &self.message_id)
             .field("payload_size", &self.payload.len())
+            .field("presentation", &self.presentation)
             .finish_non_exhaustive()
     }
 }
@@ -110,7 +176,14 @@ impl Envelope {
             recipient,
             payload,
             payload_sha256: digest,
+            presentation: None,
         })
+    }
+
+    /// Attaches the sender's wallet presentation (see [`SenderPresentation::from_fields`]).
+    pub fn with_presentation(mut self, presentation: Option<SenderPresentation>) -> Envelope {
+        self.presentation = presentation;
+        self
     }
 }
 
@@ -161,6 +234,52 @@ mod tests {
         assert_eq!(
             Address::new("recipient", "mssante", String::new()).unwrap_err(),
             EnvelopeErrorKind::Address { field: "recipient" }
+        );
+    }
+
+    #[test]
+    fn presentation_and_nonce_go_together_within_bounds() {
+        assert_eq!(
+            SenderPresentation::from_fields(Vec::new(), String::new()),
+            Ok(None)
+        );
+        let p = SenderPresentation::from_fields(b"ey.x~".to_vec(), "n-1".into())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (p.presentation.as_slice(), p.nonce.as_str()),
+            (&b"ey.x~"[..], "n-1")
+        );
+        let err = |p: Vec<u8>, n: &str| SenderPresentation::from_fields(p, n.into()).unwrap_err();
+        assert_eq!(
+            err(Vec::new(), "n"),
+            EnvelopeErrorKind::Presentation {
+                field: "sender_presentation"
+            }
+        );
+        assert_eq!(
+            err(b"x".to_vec(), ""),
+            EnvelopeErrorKind::Presentation {
+                field: "presentation_nonce"
+            }
+        );
+        assert_eq!(
+            err(b"x".to_vec(), "a b"),
+            EnvelopeErrorKind::Presentation {
+                field: "presentation_nonce"
+            }
+        );
+        assert_eq!(
+            err(b"x".to_vec(), &"n".repeat(MAX_NONCE_LEN + 1)),
+            EnvelopeErrorKind::Presentation {
+                field: "presentation_nonce"
+            }
+        );
+        assert_eq!(
+            err(vec![b'x'; crate::identity::MAX_PRESENTATION_BYTES + 1], "n"),
+            EnvelopeErrorKind::Presentation {
+                field: "sender_presentation"
+            }
         );
     }
 }
