@@ -22,7 +22,7 @@ use eidas_bridge::exchange::{Address, ExchangeError, RetryPolicy};
 use eidas_bridge::journal::{Decision, EntryKind};
 use openssl::ec::EcKey;
 use openssl::ecdsa::EcdsaSig;
-use openssl::pkey::{PKey, Private};
+use openssl::pkey::Private;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use test_ecosystem::Ecosystem;
