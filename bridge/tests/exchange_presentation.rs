@@ -323,5 +323,31 @@ async fn submit_verifies_and_binds_the_senders_presentation() {
     );
     // None of the refusals was journaled.
     assert_eq!(node.journal.head().size, size);
+    let data = node.data_dir.clone();
     node.stop().await;
+
+    // An auditor re-runs the bound holder's issuer decision offline against the archived
+    // snapshot: it agrees.
+    let export = dir.path().join("fr.export");
+    let bin = env!("CARGO_BIN_EXE_eidas-bridge");
+    let status = std::process::Command::new(bin)
+        .args(["journal", "export", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&export)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = std::process::Command::new(bin)
+        .args(["--json", "journal", "verify"])
+        .arg(&export)
+        .arg("--recheck")
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("\"divergences\":0"), "{report}");
+    assert!(report.contains("\"agreed\":1,"), "{report}");
 }

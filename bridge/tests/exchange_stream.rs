@@ -225,6 +225,43 @@ async fn bad_streams_are_refused_with_their_reasons() {
         (s.code(), reason(&s).as_str()),
         (Code::InvalidArgument, "STREAM_HEADER_MISSING")
     );
+    // A bad header is refused before any payload: the client's stream is still open.
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let mut bad = header("bad id", HOSPITAL, b"x");
+    tx.send(bad.clone()).await.unwrap();
+    let s = tokio::time::timeout(
+        Duration::from_secs(30),
+        fr.submit_stream(ReceiverStream::new(rx)),
+    )
+    .await
+    .expect("refused at the header")
+    .unwrap_err();
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::InvalidArgument, "INVALID_FIELD")
+    );
+    assert_eq!(
+        s.get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field,
+        "envelope.message_id"
+    );
+    drop(tx);
+    if let Some(Part::Header(env)) = &mut bad.part {
+        env.message_id = "bad-2".into();
+        env.payload_sha256.truncate(31);
+    }
+    let s = send_all(&mut fr, vec![bad]).await.unwrap_err();
+    assert_eq!(
+        s.get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field,
+        "envelope.payload_sha256"
+    );
     // A second header, or payload bytes inside the header.
     let s = send_all(
         &mut fr,

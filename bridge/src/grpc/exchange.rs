@@ -15,8 +15,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::Error;
 use crate::exchange::{
-    unix_nanos, Accepted, Address, Envelope, EnvelopeErrorKind, Exchange, ExchangeError,
-    ReceiptContent, SenderPresentation,
+    check_message_id, unix_nanos, Accepted, Address, Envelope, EnvelopeErrorKind, Exchange,
+    ExchangeError, ReceiptContent, SenderPresentation,
 };
 use crate::store::outbox::{OutboxRecord, OutboxState, StoredReceipt};
 
@@ -61,8 +61,8 @@ fn envelope(e: Option<pb::Envelope>, max_payload: u64) -> Result<Envelope, Error
     .with_presentation(presentation))
 }
 
-fn stream_error(kind: EnvelopeErrorKind) -> Error {
-    ExchangeError::from(kind).into()
+fn stream_error(kind: EnvelopeErrorKind) -> Status {
+    Error::from(ExchangeError::from(kind)).into()
 }
 
 /// Reads a SubmitStream: the header first, then payload chunks appended while they stay within
@@ -77,10 +77,20 @@ async fn assemble(
         Some(pb::SubmitChunk {
             part: Some(Part::Header(h)),
         }) => h,
-        _ => return Err(stream_error(EnvelopeErrorKind::StreamHeaderMissing).into()),
+        _ => return Err(stream_error(EnvelopeErrorKind::StreamHeaderMissing)),
     };
     if !header.payload.is_empty() {
-        return Err(stream_error(EnvelopeErrorKind::StreamHeaderMisplaced).into());
+        return Err(stream_error(EnvelopeErrorKind::StreamHeaderMisplaced));
+    }
+    // The header's own fields are checked before any payload is taken: a bad id, address or
+    // digest costs the client no upload.
+    check_message_id(&header.message_id).map_err(stream_error)?;
+    address("sender", header.sender.clone()).map_err(stream_error)?;
+    address("recipient", header.recipient.clone()).map_err(stream_error)?;
+    if header.payload_sha256.len() != 32 {
+        return Err(stream_error(EnvelopeErrorKind::DigestLength(
+            header.payload_sha256.len(),
+        )));
     }
     let mut payload = Vec::new();
     while let Some(chunk) = stream.message().await? {
@@ -89,13 +99,12 @@ async fn assemble(
                 if (payload.len() as u64).saturating_add(bytes.len() as u64) > max_payload {
                     return Err(stream_error(EnvelopeErrorKind::StreamTooLarge {
                         limit: max_payload,
-                    })
-                    .into());
+                    }));
                 }
                 payload.extend_from_slice(&bytes);
             }
             Some(Part::Header(_)) => {
-                return Err(stream_error(EnvelopeErrorKind::StreamHeaderMisplaced).into())
+                return Err(stream_error(EnvelopeErrorKind::StreamHeaderMisplaced))
             }
             // An empty chunk adds nothing.
             None => {}

@@ -363,4 +363,56 @@ mod tests {
         assert_eq!(status.code(), Code::Internal);
         assert_eq!(status.message(), "internal error");
     }
+
+    #[test]
+    fn submit_refusals_have_their_own_reasons() {
+        use crate::exchange::EnvelopeErrorKind as K;
+        let check = |e: ExchangeError, code: Code, reason: &str| {
+            let status: Status = Error::from(e).into();
+            assert_eq!(status.code(), code, "{reason}");
+            assert_eq!(status.get_details_error_info().unwrap().reason, reason);
+            status
+        };
+        let s = check(
+            K::StreamTooLarge { limit: 10 }.into(),
+            Code::ResourceExhausted,
+            "PAYLOAD_TOO_LARGE",
+        );
+        assert_eq!(s.get_details_error_info().unwrap().metadata["limit"], "10");
+        check(
+            K::StreamHeaderMissing.into(),
+            Code::InvalidArgument,
+            "STREAM_HEADER_MISSING",
+        );
+        check(
+            K::StreamHeaderMisplaced.into(),
+            Code::InvalidArgument,
+            "STREAM_HEADER_MISPLACED",
+        );
+        let s = check(
+            K::Presentation {
+                field: "presentation_nonce",
+            }
+            .into(),
+            Code::InvalidArgument,
+            "INVALID_FIELD",
+        );
+        assert_eq!(
+            s.get_details_bad_request().unwrap().field_violations[0].field,
+            "envelope.presentation_nonce"
+        );
+        check(
+            ExchangeError::PresentationRequired,
+            Code::InvalidArgument,
+            "PRESENTATION_REQUIRED",
+        );
+        check(
+            ExchangeError::SenderNotHolder {
+                sender: "hcid:FR:rpps:10003456789".into(),
+                holder: None,
+            },
+            Code::PermissionDenied,
+            "SENDER_NOT_HOLDER",
+        );
+    }
 }
