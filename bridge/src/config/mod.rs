@@ -5,6 +5,10 @@
 //! overrides it (`server.listen` -> `BRIDGE_SERVER_LISTEN`). Loading collects every problem (unknown
 //! keys in the file or the environment, wrong types, bad values) before failing, so an operator fixes
 //! a file in one pass; the binary then exits 64 (`EX_USAGE`).
+//!
+//! Per-peer retry overrides (`[exchange.peer.CC]`, module `peer_retry`) are the one family of
+//! keys matched by pattern rather than listed, since the countries are the operator's; they are
+//! checked the same way, and must name a country of `exchange.peers`.
 
 use std::collections::BTreeMap;
 use std::fmt;
