@@ -230,11 +230,16 @@ impl Exchange {
     }
 
     /// Accepts an envelope: translates both addresses, finds the recipient's home peer, dedupes
-    /// by (sender, message id), stores durably in the outbox, journals `accepted`, then answers.
+    /// by (sender, message id), verifies the sender's wallet presentation and binds its holder to
+    /// the sender (module `holder`), stores durably in the outbox, journals `accepted` (with the
+    /// holder's issuer decision as [`Decision::SenderHolder`] evidence), then answers. A resend
+    /// of an accepted message gets the first answer without a second presentation check.
     ///
     /// # Errors
-    /// Address refusals, [`ExchangeError::NoHomePeer`], [`ExchangeError::IdempotencyConflict`],
-    /// [`ExchangeError::InProgress`], storage and journal failures (then nothing is acknowledged).
+    /// Address refusals, [`ExchangeError::NoHomePeer`], [`ExchangeError::PresentationRequired`],
+    /// [`Error::Presentation`], [`ExchangeError::SenderNotHolder`] (then nothing is stored or
+    /// journaled), [`ExchangeError::IdempotencyConflict`], [`ExchangeError::InProgress`],
+    /// storage and journal failures (then nothing is acknowledged).
     pub async fn submit(&self, env: Envelope, now: i64) -> Result<Accepted> {
         // 1. Canonical sender and recipient.
         let sender = self.identify(env.sender.space, &env.sender.value)?;
