@@ -265,7 +265,7 @@ impl Exchange {
             .as_ref()
             .is_some_and(|r| !r.journal_indexes.is_empty());
         // 4. The sender's presentation, before anything is stored or journaled.
-        let holder = if journaled {
+        let holder_evidence = if journaled {
             None
         } else {
             self.check_sender(&env, &sender_hcid, now).await?
@@ -327,8 +327,8 @@ impl Exchange {
                 sha256: record.payload_sha256,
                 size: record.payload_size,
             }),
-            evidence: holder.map(|(e, _)| e),
-            trust_snapshot: holder.map(|(_, s)| s),
+            evidence: holder_evidence.map(|(e, _)| e),
+            trust_snapshot: holder_evidence.map(|(_, s)| s),
             reason: None,
         };
         let receipt = self.journal.append_async(&entry).await?;
