@@ -123,6 +123,7 @@ fn submit(id: &str, presentation: Option<(Vec<u8>, String)>) -> pb::SubmitReques
             payload_sha256: Sha256::digest(b"hello").to_vec(),
             sender_presentation,
             presentation_nonce,
+            ..Default::default()
         }),
     }
 }
@@ -321,6 +322,37 @@ async fn submit_verifies_and_binds_the_senders_presentation() {
             .field,
         "envelope.presentation_nonce"
     );
+    // An mdoc names the session it answers: without one it is refused before its nonce is spent.
+    let nonce = challenge(&channel).await;
+    let mut mdoc = submit("p-8", Some((vec![0xa1, 0x00], nonce)));
+    mdoc.envelope.as_mut().unwrap().presentation_format = pb::PresentationFormat::Mdoc as i32;
+    let s = fr.submit(mdoc.clone()).await.unwrap_err();
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::InvalidArgument, "INVALID_FIELD")
+    );
+    assert_eq!(
+        s.get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field,
+        "envelope.presentation_response_uri"
+    );
+    // With its origin, the (malformed) DeviceResponse reaches the identity pipeline, which
+    // refuses it with its own code; the nonce was still unspent, and is spent now.
+    mdoc.envelope.as_mut().unwrap().presentation_origin = "https://operator.example".into();
+    let s = fr.submit(mdoc.clone()).await.unwrap_err();
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::InvalidArgument, "PRESENTATION_REFUSED")
+    );
+    let s = fr.submit(mdoc).await.unwrap_err();
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::FailedPrecondition, "CHALLENGE_UNKNOWN_OR_USED")
+    );
+    nothing_stored(&node, "p-8");
     // None of the refusals was journaled.
     assert_eq!(node.journal.head().size, size);
     let data = node.data_dir.clone();

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::EnvelopeErrorKind;
 use crate::addressing::{Space, MAX_INPUT_LEN};
+use crate::identity::{MdocSession, PresentationFormat};
 
 /// Longest message id: the journal's bound for the field (`journal::entry`, 256 bytes), so every
 /// accepted id can be journaled.
@@ -21,13 +22,21 @@ pub const DEFAULT_MAX_PAYLOAD: u64 = 3 * 1024 * 1024;
 /// make the challenge lookup hash large strings.
 pub const MAX_NONCE_LEN: usize = 256;
 
+/// Longest mdoc session value (`response_uri` or origin): the audience bound of
+/// `IdentityService` doubled, since a response URI is the verifier's URL plus a path.
+pub const MAX_SESSION_LEN: usize = 1024;
+
 /// The wallet presentation of the person who sends, and the nonce of the challenge it answers.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SenderPresentation {
-    /// The presentation as sent (an SD-JWT VC with key binding).
+    /// The presentation as sent.
     pub presentation: Vec<u8>,
     /// The nonce the bridge issued with `CreateChallenge`.
     pub nonce: String,
+    /// Its format.
+    pub format: PresentationFormat,
+    /// For mdoc: the session it answers (always `Some` then, `None` for SD-JWT).
+    pub session: Option<MdocSession>,
 }
 
 impl std::fmt::Debug for SenderPresentation {
@@ -35,6 +44,7 @@ impl std::fmt::Debug for SenderPresentation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SenderPresentation")
             .field("size", &self.presentation.len())
+            .field("format", &self.format)
             .finish_non_exhaustive()
     }
 }
@@ -75,7 +85,40 @@ impl SenderPresentation {
         Ok(Some(SenderPresentation {
             presentation,
             nonce,
+            format: PresentationFormat::SdJwt,
+            session: None,
         }))
+    }
+
+    /// Sets the format; an mdoc presentation needs exactly one session value (`response_uri` or
+    /// `origin`, each within [`MAX_SESSION_LEN`] printable characters), an SD-JWT none. Checked
+    /// here, before the nonce is spent on a presentation that cannot be verified.
+    ///
+    /// # Errors
+    /// [`EnvelopeErrorKind::Presentation`] naming the session field at fault.
+    pub fn with_format(
+        mut self,
+        format: PresentationFormat,
+        response_uri: String,
+        origin: String,
+    ) -> Result<SenderPresentation, EnvelopeErrorKind> {
+        let bad = |field| EnvelopeErrorKind::Presentation { field };
+        let ok = |v: &str| v.len() <= MAX_SESSION_LEN && !v.chars().any(char::is_control);
+        self.session = match (format, response_uri.is_empty(), origin.is_empty()) {
+            (PresentationFormat::SdJwt, true, true) => None,
+            (PresentationFormat::SdJwt, false, _) => return Err(bad("presentation_response_uri")),
+            (PresentationFormat::SdJwt, _, false) => return Err(bad("presentation_origin")),
+            (PresentationFormat::Mdoc, false, true) if ok(&response_uri) => {
+                Some(MdocSession::Redirect { response_uri })
+            }
+            (PresentationFormat::Mdoc, true, false) if ok(&origin) => {
+                Some(MdocSession::DcApi { origin })
+            }
+            (PresentationFormat::Mdoc, _, true) => return Err(bad("presentation_response_uri")),
+            (PresentationFormat::Mdoc, _, false) => return Err(bad("presentation_origin")),
+        };
+        self.format = format;
+        Ok(self)
     }
 }
 
@@ -280,6 +323,56 @@ mod tests {
             EnvelopeErrorKind::Presentation {
                 field: "sender_presentation"
             }
+        );
+    }
+
+    #[test]
+    fn an_mdoc_needs_exactly_one_session_value() {
+        let p = SenderPresentation::from_fields(vec![0xa1], "n".into())
+            .unwrap()
+            .unwrap();
+        let with = |f, r: &str, o: &str| p.clone().with_format(f, r.into(), o.into());
+        let mdoc = with(PresentationFormat::Mdoc, "", "https://rp.example").unwrap();
+        assert_eq!(mdoc.format, PresentationFormat::Mdoc);
+        assert_eq!(
+            mdoc.session,
+            Some(MdocSession::DcApi {
+                origin: "https://rp.example".into()
+            })
+        );
+        assert!(matches!(
+            with(PresentationFormat::Mdoc, "https://rp.example/cb", "")
+                .unwrap()
+                .session,
+            Some(MdocSession::Redirect { .. })
+        ));
+        let field = |r: Result<SenderPresentation, EnvelopeErrorKind>| match r.unwrap_err() {
+            EnvelopeErrorKind::Presentation { field } => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(with(PresentationFormat::Mdoc, "", "")),
+            "presentation_response_uri"
+        );
+        assert_eq!(
+            field(with(PresentationFormat::Mdoc, "a", "b")),
+            "presentation_origin"
+        );
+        assert_eq!(
+            field(with(
+                PresentationFormat::Mdoc,
+                &"u".repeat(MAX_SESSION_LEN + 1),
+                ""
+            )),
+            "presentation_response_uri"
+        );
+        assert_eq!(
+            field(with(PresentationFormat::SdJwt, "", "o")),
+            "presentation_origin"
+        );
+        assert_eq!(
+            with(PresentationFormat::SdJwt, "", "").unwrap().session,
+            None
         );
     }
 }

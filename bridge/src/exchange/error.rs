@@ -59,10 +59,14 @@ pub enum EnvelopeErrorKind {
     StreamHeaderMisplaced,
     /// The sender's presentation and its nonce must be given together, the presentation within
     /// [`crate::identity::MAX_PRESENTATION_BYTES`] and the nonce within
-    /// [`super::MAX_NONCE_LEN`] printable characters.
-    #[error("{field}: presentation and nonce go together, within their size bounds")]
+    /// [`super::MAX_NONCE_LEN`] printable characters; an mdoc presentation names exactly one
+    /// session value (OpenID4VP 1.0 appendix B.2.6), an SD-JWT none.
+    #[error(
+        "{field}: missing, out of bounds or not consistent with the other presentation fields"
+    )]
     Presentation {
-        /// `sender_presentation` or `presentation_nonce`.
+        /// `sender_presentation`, `presentation_nonce`, `presentation_response_uri` or
+        /// `presentation_origin`.
         field: &'static str,
     },
 }

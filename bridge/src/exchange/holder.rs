@@ -14,15 +14,16 @@
 //! the capacity in which the person writes. An attestation without a registration that maps to an
 //! `hcid` proves no sender, and is refused the same way ([`ExchangeError::SenderNotHolder`]).
 //!
-//! Only SD-JWT VC presentations are accepted here: the envelope has no field for an mdoc
-//! session (`response_uri` or origin), without which an mdoc device signature cannot be checked.
+//! Both formats of `IdentityService` are accepted: SD-JWT VC (compact or JSON serialisation)
+//! and ISO 18013-5 mdoc, whose envelope names the session it answers (`response_uri` or origin)
+//! so the SessionTranscript signed by the device can be rebuilt.
 
 use std::sync::Arc;
 
 use super::{ExchangeError, SenderPresentation};
 use crate::addressing::Hcid;
 use crate::error::{Error, Result};
-use crate::identity::{IssuerEvidence, PresentationFormat, WalletVerifier};
+use crate::identity::{IssuerEvidence, WalletVerifier};
 
 /// What Submit asks of the sender's presentation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,15 +77,15 @@ impl SenderCheck {
         //    (signature and chain checks are OpenSSL's, blocking).
         let verifier = self.verifier.clone();
         let audience = self.policy.audience.clone();
-        let (bytes, nonce) = (p.presentation.clone(), p.nonce.clone());
+        let p = p.clone();
         let seconds = now.div_euclid(1_000_000_000);
         let verified = tokio::task::spawn_blocking(move || {
             verifier.verify(
-                PresentationFormat::SdJwt,
-                &bytes,
-                &nonce,
+                p.format,
+                &p.presentation,
+                &p.nonce,
                 &audience,
-                None,
+                p.session.as_ref(),
                 seconds,
             )
         })

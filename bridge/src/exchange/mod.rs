@@ -26,7 +26,7 @@ mod trust;
 pub use deliver::{verify_receipt, Inbound, SealedDelivery};
 pub use envelope::{
     check_message_id, Address, Envelope, SenderPresentation, DEFAULT_MAX_PAYLOAD,
-    MAX_MESSAGE_ID_LEN, MAX_NONCE_LEN,
+    MAX_MESSAGE_ID_LEN, MAX_NONCE_LEN, MAX_SESSION_LEN,
 };
 pub use error::{EnvelopeErrorKind, ExchangeError};
 pub use holder::{PresentationPolicy, VerifiedHolder};

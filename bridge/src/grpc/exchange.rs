@@ -18,6 +18,7 @@ use crate::exchange::{
     check_message_id, unix_nanos, Accepted, Address, Envelope, EnvelopeErrorKind, Exchange,
     ExchangeError, ReceiptContent, SenderPresentation,
 };
+use crate::identity::PresentationFormat;
 use crate::store::outbox::{OutboxRecord, OutboxState, StoredReceipt};
 
 /// Messages sent to one Receive stream before the next look at the inbox: small, so that a
@@ -47,8 +48,13 @@ fn envelope(e: Option<pb::Envelope>, max_payload: u64) -> Result<Envelope, Error
         field: "envelope",
         reason: "missing".into(),
     })?;
-    let presentation = SenderPresentation::from_fields(e.sender_presentation, e.presentation_nonce)
-        .map_err(ExchangeError::from)?;
+    let presentation = sender_presentation(
+        e.sender_presentation,
+        e.presentation_nonce,
+        e.presentation_format,
+        e.presentation_response_uri,
+        e.presentation_origin,
+    )?;
     Ok(Envelope::new(
         e.message_id,
         address("sender", e.sender).map_err(ExchangeError::from)?,
@@ -59,6 +65,39 @@ fn envelope(e: Option<pb::Envelope>, max_payload: u64) -> Result<Envelope, Error
     )
     .map_err(ExchangeError::from)?
     .with_presentation(presentation))
+}
+
+/// The sender's presentation from its wire fields: format, then the session an mdoc answers.
+fn sender_presentation(
+    presentation: Vec<u8>,
+    nonce: String,
+    format: i32,
+    response_uri: String,
+    origin: String,
+) -> Result<Option<SenderPresentation>, Error> {
+    let Some(p) =
+        SenderPresentation::from_fields(presentation, nonce).map_err(ExchangeError::from)?
+    else {
+        return Ok(None);
+    };
+    let format = match pb::PresentationFormat::try_from(format) {
+        Ok(
+            pb::PresentationFormat::Unspecified
+            | pb::PresentationFormat::SdJwtVc
+            | pb::PresentationFormat::SdJwtJson,
+        ) => PresentationFormat::SdJwt,
+        Ok(pb::PresentationFormat::Mdoc) => PresentationFormat::Mdoc,
+        Err(_) => {
+            return Err(Error::InvalidField {
+                field: "envelope.presentation_format",
+                reason: "SD_JWT_VC, SD_JWT_JSON or MDOC".into(),
+            })
+        }
+    };
+    Ok(Some(
+        p.with_format(format, response_uri, origin)
+            .map_err(ExchangeError::from)?,
+    ))
 }
 
 fn stream_error(kind: EnvelopeErrorKind) -> Status {

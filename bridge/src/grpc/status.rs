@@ -167,6 +167,12 @@ fn map_envelope(kind: &EnvelopeErrorKind, text: String) -> Mapped {
         K::Presentation {
             field: "presentation_nonce",
         } => "envelope.presentation_nonce",
+        K::Presentation {
+            field: "presentation_response_uri",
+        } => "envelope.presentation_response_uri",
+        K::Presentation {
+            field: "presentation_origin",
+        } => "envelope.presentation_origin",
         K::Presentation { .. } => "envelope.sender_presentation",
         _ => "envelope.payload_sha256",
     };
