@@ -180,6 +180,19 @@ pub fn channel_to(
 /// # Errors
 /// See [`DemoError`].
 pub async fn start_node(eco_dir: &Path, opts: NodeOptions) -> Result<Node, DemoError> {
+    start_node_with(eco_dir, opts, |_| {}).await
+}
+
+/// As [`start_node`], with `configure` applied to the node's configuration last (policies and
+/// per-peer settings that [`NodeOptions`] does not name).
+///
+/// # Errors
+/// See [`DemoError`].
+pub async fn start_node_with(
+    eco_dir: &Path,
+    opts: NodeOptions,
+    configure: impl FnOnce(&mut Config),
+) -> Result<Node, DemoError> {
     let cc = opts.country.clone();
     std::fs::create_dir_all(&opts.data_dir)?;
     let pki = DevPki::new(&opts.data_dir);
@@ -212,6 +225,7 @@ pub async fn start_node(eco_dir: &Path, opts: NodeOptions) -> Result<Node, DemoE
     config.exchange.seal_key = Some(eco_dir.join(format!("seal-{cc}.key.pem")));
     config.exchange.peers = opts.peers.clone();
     config.exchange.retry = opts.retry;
+    configure(&mut config);
     let (mut gateway, _) = Gateway::prepare(config)?;
     gateway.enable_exchange(opts.trust.clone())?;
     if let Some(tsv) = &opts.directory_tsv {

@@ -20,7 +20,8 @@ use crate::addressing::Translator;
 use crate::config::Config;
 use crate::devpki::DevPki;
 use crate::exchange::{
-    spawn_relay, Exchange, ExchangeSettings, Peer, PeerCas, PeerSet, PeerTrust, SealKey,
+    spawn_relay, Exchange, ExchangeSettings, Peer, PeerCas, PeerSet, PeerTrust, PresentationPolicy,
+    SealKey,
 };
 use crate::grpc::{
     fingerprint, AccessPolicy, AddressingApi, AuthorizeLayer, ExchangeApi, IdentityApi, JournalApi,
@@ -293,7 +294,7 @@ impl Gateway {
         let peers = PeerSet::new(self.config.exchange.peers.iter().map(|(cc, addr)| Peer {
             country: cc.clone(),
             address: addr.clone(),
-            retry: self.config.exchange.retry,
+            retry: self.config.exchange.retry_for(cc),
         }));
         let countries: Vec<String> = peers.countries().map(str::to_owned).collect();
         let peer_cas = PeerCas::new(trust.clone(), countries.clone());
@@ -318,7 +319,14 @@ impl Gateway {
             seal,
             trust,
         )
-        .with_evidence(self.store.evidence()?);
+        .with_evidence(self.store.evidence()?)
+        .with_presentations(
+            self.wallet.clone(),
+            PresentationPolicy {
+                required: self.config.exchange.require_presentation,
+                audience: self.config.presentation_audience(),
+            },
+        );
         let client = tls::ClientIdentity {
             chain: self.identity.chain.clone(),
             key: Some(self.identity.key.clone()),

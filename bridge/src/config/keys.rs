@@ -93,6 +93,8 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("exchange.retry_max", Kind::Duration),
     ("exchange.deadline", Kind::Duration),
     ("exchange.attempt_timeout", Kind::Duration),
+    ("exchange.require_presentation", Kind::Bool),
+    ("exchange.presentation_audience", Kind::Text),
 ];
 
 /// The environment variable that overrides a dotted key.

@@ -5,6 +5,10 @@
 //! overrides it (`server.listen` -> `BRIDGE_SERVER_LISTEN`). Loading collects every problem (unknown
 //! keys in the file or the environment, wrong types, bad values) before failing, so an operator fixes
 //! a file in one pass; the binary then exits 64 (`EX_USAGE`).
+//!
+//! Per-peer retry overrides (`[exchange.peer.CC]`, module `peer_retry`) are the one family of
+//! keys matched by pattern rather than listed, since the countries are the operator's; they are
+//! checked the same way, and must name a country of `exchange.peers`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,8 +17,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod keys;
+mod peer_retry;
 
 pub use keys::env_name;
+pub use peer_retry::PeerRetry;
 
 use keys::{flatten, parse_default_addr, parse_text, parse_toml, Value, KEYS};
 
@@ -150,8 +156,24 @@ pub struct ExchangeConfig {
     pub peers: Vec<(String, String)>,
     /// Largest accepted payload in bytes.
     pub max_payload: u64,
-    /// Retry policy applied to every peer.
+    /// Retry policy of every peer without its own (`exchange.retry_initial`, ...).
     pub retry: crate::exchange::RetryPolicy,
+    /// Per-peer overrides of `retry`, by country (`[exchange.peer.CC]`).
+    pub peer_retry: BTreeMap<String, PeerRetry>,
+    /// Refuse envelopes without a wallet presentation of their sender.
+    pub require_presentation: bool,
+    /// The audience challenges for Submit presentations are issued for; empty means
+    /// `eidas-bridge.<country in lower case>` (see [`Config::presentation_audience`]).
+    pub presentation_audience: String,
+}
+
+impl ExchangeConfig {
+    /// The retry policy towards the peer of `country`: its overrides over the exchange-wide one.
+    pub fn retry_for(&self, country: &str) -> crate::exchange::RetryPolicy {
+        self.peer_retry
+            .get(country)
+            .map_or(self.retry, |p| p.over(self.retry))
+    }
 }
 
 /// `[journal]`.
@@ -165,6 +187,16 @@ pub struct JournalSettings {
 }
 
 impl Config {
+    /// The audience (verifier client_id) of the challenges a Submit presentation must answer:
+    /// `exchange.presentation_audience`, defaulted from the country like the journal origin.
+    pub fn presentation_audience(&self) -> String {
+        if self.exchange.presentation_audience.is_empty() {
+            format!("eidas-bridge.{}", self.bridge.country.to_ascii_lowercase())
+        } else {
+            self.exchange.presentation_audience.clone()
+        }
+    }
+
     /// The journal's checkpoint origin, defaulted from the country.
     pub fn journal_origin(&self) -> String {
         if self.journal.origin.is_empty() {
@@ -280,6 +312,12 @@ pub enum ConfigErrorKind {
         /// What the key takes.
         expected: &'static str,
     },
+    /// A per-peer key (`exchange.peer.CC.*`) names a country that `exchange.peers` does not
+    /// configure.
+    UnknownPeer {
+        /// The country named.
+        country: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -297,6 +335,11 @@ impl fmt::Display for ConfigError {
             ConfigErrorKind::BadValue { value, expected } => {
                 write!(f, "{origin}: `{}` = {value:?} is not {expected}", self.key)
             }
+            ConfigErrorKind::UnknownPeer { country } => write!(
+                f,
+                "{origin}: `{}` names {country}, which is not in exchange.peers",
+                self.key
+            ),
         }
     }
 }
@@ -366,6 +409,9 @@ impl Config {
                 peers: Vec::new(),
                 max_payload: crate::exchange::DEFAULT_MAX_PAYLOAD,
                 retry: crate::exchange::RetryPolicy::default(),
+                peer_retry: BTreeMap::new(),
+                require_presentation: false,
+                presentation_audience: String::new(),
             },
         }
     }
@@ -377,6 +423,8 @@ impl Config {
     pub fn load(toml_text: Option<&str>, env: &dyn EnvSource) -> Result<Config, ConfigErrors> {
         let mut errors = Vec::new();
         let mut values: BTreeMap<&'static str, Value> = BTreeMap::new();
+        // Per-peer overrides: (key as written, origin, country, field, value), file then env.
+        let mut peers: Vec<(String, Origin, String, &'static str, Duration)> = Vec::new();
 
         if let Some(text) = toml_text {
             match text.parse::<toml::Table>() {
@@ -384,6 +432,20 @@ impl Config {
                     let mut flat = Vec::new();
                     flatten("", &table, &mut flat);
                     for (key, raw) in flat {
+                        if let Some((cc, field)) = peer_retry::peer_key(&key) {
+                            match parse_toml(keys::Kind::Duration, raw) {
+                                Ok(Value::Duration(d)) => {
+                                    peers.push((key, Origin::File, cc, field, d))
+                                }
+                                Ok(_) => {}
+                                Err(kind) => errors.push(ConfigError {
+                                    key,
+                                    origin: Origin::File,
+                                    kind,
+                                }),
+                            }
+                            continue;
+                        }
                         match KEYS.iter().find(|(k, _)| *k == key) {
                             None => errors.push(ConfigError {
                                 key,
@@ -419,6 +481,18 @@ impl Config {
             if RESERVED_ENV.contains(&var.as_str()) {
                 continue;
             }
+            if let Some((cc, field)) = peer_retry::peer_env(&var) {
+                match parse_text(keys::Kind::Duration, &text) {
+                    Ok(Value::Duration(d)) => peers.push((var, Origin::Env, cc, field, d)),
+                    Ok(_) => {}
+                    Err(kind) => errors.push(ConfigError {
+                        key: var,
+                        origin: Origin::Env,
+                        kind,
+                    }),
+                }
+                continue;
+            }
             match KEYS.iter().find(|(k, _)| env_name(k) == var) {
                 None => errors.push(ConfigError {
                     key: var,
@@ -438,12 +512,33 @@ impl Config {
             }
         }
 
-        if !errors.is_empty() {
-            return Err(ConfigErrors(errors));
-        }
         let mut config = Config::defaults();
         for (key, value) in values {
             config.apply(key, value);
+        }
+        // Overrides apply to configured peers only (module `peer_retry`); when the peer list is
+        // itself wrong, that is the error to report, not every override after it.
+        let peers_bad = errors
+            .iter()
+            .any(|e| e.key == "exchange.peers" || e.key == env_name("exchange.peers"));
+        for (key, origin, cc, field, d) in peers {
+            if peers_bad || config.exchange.peers.iter().any(|(c, _)| *c == cc) {
+                config
+                    .exchange
+                    .peer_retry
+                    .entry(cc)
+                    .or_default()
+                    .set(field, d);
+            } else {
+                errors.push(ConfigError {
+                    key,
+                    origin,
+                    kind: ConfigErrorKind::UnknownPeer { country: cc },
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
         }
         Ok(config)
     }
@@ -493,6 +588,12 @@ impl Config {
             ("exchange.deadline", Value::Duration(d)) => self.exchange.retry.deadline = d,
             ("exchange.attempt_timeout", Value::Duration(d)) => {
                 self.exchange.retry.attempt_timeout = d
+            }
+            ("exchange.require_presentation", Value::Bool(b)) => {
+                self.exchange.require_presentation = b
+            }
+            ("exchange.presentation_audience", Value::Text(t)) => {
+                self.exchange.presentation_audience = t
             }
             (access, Value::Principals(list)) => {
                 let role = match access {

@@ -69,6 +69,115 @@ fn exchange_keys() {
 }
 
 #[test]
+fn per_peer_retry_overrides() {
+    let file = r#"
+        [exchange]
+        peers = ["BE=127.0.0.1:7444", "DE=bridge.de.test:443"]
+        retry_initial = "1s"
+        deadline = "1h"
+        [exchange.peer.BE]
+        retry_initial = "200ms"
+        deadline = "10m"
+    "#;
+    let mut env = no_env();
+    env.insert(
+        "BRIDGE_EXCHANGE_PEER_BE_ATTEMPT_TIMEOUT".into(),
+        "3s".into(),
+    );
+    env.insert("BRIDGE_EXCHANGE_PEER_DE_RETRY_MAX".into(), "5s".into());
+    let c = Config::load(Some(file), &env).unwrap();
+    let be = c.exchange.retry_for("BE");
+    assert_eq!(be.initial, Duration::from_millis(200));
+    assert_eq!(be.deadline, Duration::from_secs(600));
+    assert_eq!(be.attempt_timeout, Duration::from_secs(3));
+    assert_eq!(be.max, c.exchange.retry.max);
+    let de = c.exchange.retry_for("DE");
+    assert_eq!(de.initial, Duration::from_secs(1));
+    assert_eq!(de.deadline, Duration::from_secs(3600));
+    assert_eq!(de.max, Duration::from_secs(5));
+    // A peer without a table, and a country with no peer, get the exchange-wide policy.
+    assert_eq!(c.exchange.retry_for("NL"), c.exchange.retry);
+}
+
+#[test]
+fn bad_per_peer_keys_are_reported_with_the_others() {
+    let file = r#"
+        [server]
+        listn = "x"
+        [exchange]
+        peers = ["BE=127.0.0.1:7444"]
+        [exchange.peer.BE]
+        deadline = "soon"
+        retries = "3"
+        [exchange.peer.DE]
+        deadline = "1h"
+        [exchange.peer.be]
+        deadline = "1h"
+    "#;
+    let mut env = no_env();
+    env.insert("BRIDGE_EXCHANGE_PEER_NL_DEADLINE".into(), "1h".into());
+    env.insert(
+        "BRIDGE_EXCHANGE_PEER_BE_RETRY_MAX".into(),
+        5.to_string() + "x",
+    );
+    let errors = Config::load(Some(file), &env).unwrap_err().0;
+    let mut got: Vec<(&str, &ConfigErrorKind)> =
+        errors.iter().map(|e| (e.key.as_str(), &e.kind)).collect();
+    got.sort_by_key(|(k, _)| *k);
+    let bad = |value: &str| ConfigErrorKind::BadValue {
+        value: value.into(),
+        expected: keys::Kind::Duration.expected(),
+    };
+    assert_eq!(
+        got,
+        [
+            ("BRIDGE_EXCHANGE_PEER_BE_RETRY_MAX", &bad("5x")),
+            (
+                "BRIDGE_EXCHANGE_PEER_NL_DEADLINE",
+                &ConfigErrorKind::UnknownPeer {
+                    country: "NL".into()
+                }
+            ),
+            ("exchange.peer.BE.deadline", &bad("soon")),
+            ("exchange.peer.BE.retries", &ConfigErrorKind::UnknownKey),
+            (
+                "exchange.peer.DE.deadline",
+                &ConfigErrorKind::UnknownPeer {
+                    country: "DE".into()
+                }
+            ),
+            ("exchange.peer.be.deadline", &ConfigErrorKind::UnknownKey),
+            ("server.listn", &ConfigErrorKind::UnknownKey),
+        ]
+    );
+    let text = ConfigErrors(errors).to_string();
+    assert!(text.contains("`exchange.peer.DE.deadline` names DE, which is not in exchange.peers"));
+}
+
+#[test]
+fn presentation_policy_keys() {
+    let c = Config::load(None, &no_env()).unwrap();
+    assert!(!c.exchange.require_presentation);
+    assert_eq!(c.presentation_audience(), "eidas-bridge.fr");
+    let file = r#"
+        [exchange]
+        require_presentation = true
+        presentation_audience = "x509_san_dns:bridge.example.fr"
+    "#;
+    let c = Config::load(Some(file), &no_env()).unwrap();
+    assert!(c.exchange.require_presentation);
+    assert_eq!(c.presentation_audience(), "x509_san_dns:bridge.example.fr");
+    let mut env = no_env();
+    env.insert("BRIDGE_EXCHANGE_REQUIRE_PRESENTATION".into(), "yes".into());
+    let errors = Config::load(Some("[exchange]\nrequire_presentation = \"true\""), &env)
+        .unwrap_err()
+        .0;
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(matches!(errors[0].kind, ConfigErrorKind::WrongType { .. }));
+    assert!(matches!(errors[1].kind, ConfigErrorKind::BadValue { .. }));
+}
+
+#[test]
 fn every_bad_key_is_reported_at_once() {
     let file = r#"
         [server]

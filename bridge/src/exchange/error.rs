@@ -42,6 +42,33 @@ pub enum EnvelopeErrorKind {
     /// `payload_sha256` is not the SHA-256 of the payload.
     #[error("payload_sha256 does not match the payload")]
     DigestMismatch,
+    /// A streamed payload passed the configured bound (`exchange.max_payload`); the stream was
+    /// refused at that chunk, so its final size is unknown.
+    #[error("streamed payload exceeds the limit of {limit} bytes")]
+    StreamTooLarge {
+        /// The configured bound.
+        limit: u64,
+    },
+    /// A SubmitStream did not start with the envelope header (it was empty or began with
+    /// payload bytes).
+    #[error("the first chunk of a stream must be the envelope header")]
+    StreamHeaderMissing,
+    /// A SubmitStream carried a second header, or a header with payload bytes in it (the payload
+    /// travels only in the following chunks).
+    #[error("a stream carries one header, first, with an empty payload")]
+    StreamHeaderMisplaced,
+    /// The sender's presentation and its nonce must be given together, the presentation within
+    /// [`crate::identity::MAX_PRESENTATION_BYTES`] and the nonce within
+    /// [`super::MAX_NONCE_LEN`] printable characters; an mdoc presentation names exactly one
+    /// session value (OpenID4VP 1.0 appendix B.2.6), an SD-JWT none.
+    #[error(
+        "{field}: missing, out of bounds or not consistent with the other presentation fields"
+    )]
+    Presentation {
+        /// `sender_presentation`, `presentation_nonce`, `presentation_response_uri` or
+        /// `presentation_origin`.
+        field: &'static str,
+    },
 }
 
 /// Why an exchange operation failed.
@@ -97,6 +124,20 @@ pub enum ExchangeError {
         got: String,
         /// What it had to say.
         want: String,
+    },
+    /// `exchange.require_presentation` is set and the envelope carries no wallet presentation
+    /// of its sender (DESIGN.md "Exchange semantics": a policy can require one).
+    #[error("a wallet presentation of the sender is required")]
+    PresentationRequired,
+    /// The presentation verified, but its holder is not the sender: the holder's `hcid` (from
+    /// the attested registration) differs from the sender address's `hcid`, roles aside, or the
+    /// attestation names no registration with an `hcid` at all.
+    #[error("the presentation's holder is not the sender {sender}")]
+    SenderNotHolder {
+        /// The sender's canonical hcid (without role).
+        sender: String,
+        /// The holder's hcid, when the attestation yields one.
+        holder: Option<String>,
     },
     /// No such message.
     #[error("message not found")]

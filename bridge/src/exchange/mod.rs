@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - `envelope`: the validated operator envelope.
+//! - `holder`: the sender's wallet presentation in Submit and its binding to the sender.
 //! - `service`: [`Exchange`]: Submit (dedupe, outbox, journal) and status.
 //! - `deliver`: the receiving side (seal and chain checks, inbox, receipts) and receipt checks.
 //! - `relay`: the background relay with retries ([`spawn_relay`], [`RelayGuard`]).
@@ -16,6 +17,7 @@
 mod deliver;
 mod envelope;
 mod error;
+mod holder;
 mod peer_cas;
 mod peers;
 mod relay;
@@ -24,8 +26,12 @@ mod service;
 mod trust;
 
 pub use deliver::{verify_receipt, Inbound, SealedDelivery};
-pub use envelope::{check_message_id, Address, Envelope, DEFAULT_MAX_PAYLOAD, MAX_MESSAGE_ID_LEN};
+pub use envelope::{
+    check_message_id, Address, Envelope, SenderPresentation, DEFAULT_MAX_PAYLOAD,
+    MAX_MESSAGE_ID_LEN, MAX_NONCE_LEN, MAX_SESSION_LEN,
+};
 pub use error::{EnvelopeErrorKind, ExchangeError};
+pub use holder::{PresentationPolicy, VerifiedHolder};
 pub use peer_cas::PeerCas;
 pub use peers::{
     Peer, PeerSet, RetryPolicy, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_DEADLINE, DEFAULT_RETRY_INITIAL,

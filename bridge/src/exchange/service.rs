@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
+use super::holder::{PresentationPolicy, SenderCheck, VerifiedHolder};
 use super::{Envelope, ExchangeError, PeerSet, PeerTrust, SealKey};
 use crate::addressing::{Participant, Space, Translator};
 use crate::error::{Error, Result};
+use crate::identity::WalletVerifier;
 use crate::journal::{Decision, EntryKind, Evidence, Journal, JournalEntry, PayloadDigest};
 use crate::store::directory::DirectoryStore;
 use crate::store::evidence::EvidenceStore;
@@ -68,6 +70,9 @@ pub struct Exchange {
     /// Where the certificate chains behind journaled trust decisions are archived, so that
     /// `journal verify --recheck` can re-run them; `None` journals decisions without evidence.
     evidence: Option<EvidenceStore>,
+    /// How Submit checks the sender's wallet presentation; `None` refuses envelopes that carry one
+    /// (nothing could verify it).
+    sender_check: Option<SenderCheck>,
 }
 
 /// Releases an in-flight key when the submit or delivery ends, however it ends.
@@ -109,7 +114,19 @@ impl Exchange {
             relay_wake: Notify::new(),
             fresh: Mutex::new(Vec::new()),
             evidence: None,
+            sender_check: None,
         }
+    }
+
+    /// Verifies the sender's wallet presentation in Submit with `verifier` (the one
+    /// `IdentityService` issues challenges from) under `policy`.
+    pub fn with_presentations(
+        mut self,
+        verifier: Arc<WalletVerifier>,
+        policy: PresentationPolicy,
+    ) -> Exchange {
+        self.sender_check = Some(SenderCheck { verifier, policy });
+        self
     }
 
     /// Archives the chains of trust decisions in `evidence` and journals their digests.
@@ -141,6 +158,39 @@ impl Exchange {
             decision,
             chain: digest,
         }))
+    }
+
+    /// Checks the envelope's presentation (module `holder`) and, when it binds a holder, returns
+    /// the evidence to journal with `accepted`: the issuer chain archived under
+    /// [`Decision::SenderHolder`] with its trust snapshot, when the trust lists anchored it.
+    ///
+    /// # Errors
+    /// See `SenderCheck::check`; archive failures.
+    async fn check_sender(
+        &self,
+        env: &Envelope,
+        sender: &crate::addressing::Hcid,
+        now: i64,
+    ) -> Result<Option<(Evidence, [u8; 32])>> {
+        let holder = match &self.sender_check {
+            Some(check) => check.check(env.presentation.as_ref(), sender, now).await?,
+            // No verifier wired: a presentation cannot be checked, so it is not silently accepted.
+            None if env.presentation.is_some() => {
+                return Err(Error::Internal("no wallet verifier for Submit".into()))
+            }
+            None => None,
+        };
+        let Some(VerifiedHolder {
+            issuer_evidence: Some(ev),
+            ..
+        }) = holder
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .evidence_for(Decision::SenderHolder, &ev.chain)
+            .await?
+            .map(|e| (e, ev.trust_snapshot)))
     }
 
     /// The settings in force.
@@ -180,11 +230,16 @@ impl Exchange {
     }
 
     /// Accepts an envelope: translates both addresses, finds the recipient's home peer, dedupes
-    /// by (sender, message id), stores durably in the outbox, journals `accepted`, then answers.
+    /// by (sender, message id), verifies the sender's wallet presentation and binds its holder to
+    /// the sender (module `holder`), stores durably in the outbox, journals `accepted` (with the
+    /// holder's issuer decision as [`Decision::SenderHolder`] evidence), then answers. A resend
+    /// of an accepted message gets the first answer without a second presentation check.
     ///
     /// # Errors
-    /// Address refusals, [`ExchangeError::NoHomePeer`], [`ExchangeError::IdempotencyConflict`],
-    /// [`ExchangeError::InProgress`], storage and journal failures (then nothing is acknowledged).
+    /// Address refusals, [`ExchangeError::NoHomePeer`], [`ExchangeError::PresentationRequired`],
+    /// [`Error::Presentation`], [`ExchangeError::SenderNotHolder`] (then nothing is stored or
+    /// journaled), [`ExchangeError::IdempotencyConflict`], [`ExchangeError::InProgress`],
+    /// storage and journal failures (then nothing is acknowledged).
     pub async fn submit(&self, env: Envelope, now: i64) -> Result<Accepted> {
         // 1. Canonical sender and recipient.
         let sender = self.identify(env.sender.space, &env.sender.value)?;
@@ -199,11 +254,23 @@ impl Exchange {
         if peer == self.settings.local_peer || self.settings.peers.get(&peer).is_none() {
             return Err(ExchangeError::NoHomePeer { country }.into());
         }
+        let sender_hcid = sender.hcid.clone();
         let (sender, recipient) = (sender.to_string(), recipient.to_string());
-        // 3. Dedupe: one submit per key at a time; a finished one answers again.
+        // 3. Dedupe: one submit per key at a time; a finished one answers again (with its first
+        //    answer, without a second presentation check: nothing new is accepted).
         let key = outbox_key(&sender, &env.message_id);
         let _guard = self.enter(&key)?;
-        let mut record = match self.outbox.get(&key).map_err(ExchangeError::from)? {
+        let existing = self.outbox.get(&key).map_err(ExchangeError::from)?;
+        let journaled = existing
+            .as_ref()
+            .is_some_and(|r| !r.journal_indexes.is_empty());
+        // 4. The sender's presentation, before anything is stored or journaled.
+        let holder_evidence = if journaled {
+            None
+        } else {
+            self.check_sender(&env, &sender_hcid, now).await?
+        };
+        let mut record = match existing {
             Some(rec) => rec,
             None => {
                 let rec = OutboxRecord {
@@ -222,7 +289,7 @@ impl Exchange {
                     journal_indexes: Vec::new(),
                     receipt: None,
                 };
-                // 4. Durable in the outbox before anything is journaled or answered.
+                // 5. Durable in the outbox before anything is journaled or answered.
                 match self
                     .outbox
                     .insert(key.clone(), &rec, env.payload)
@@ -247,7 +314,8 @@ impl Exchange {
                 duplicate: true,
             });
         }
-        // 5. Journal `accepted` (durable when it resolves), then make the record relayable.
+        // 6. Journal `accepted` (durable when it resolves), with the bound holder's evidence,
+        //    then make the record relayable.
         let entry = JournalEntry {
             kind: EntryKind::Accepted,
             unix_nanos: now,
@@ -259,8 +327,8 @@ impl Exchange {
                 sha256: record.payload_sha256,
                 size: record.payload_size,
             }),
-            evidence: None,
-            trust_snapshot: None,
+            evidence: holder_evidence.map(|(e, _)| e),
+            trust_snapshot: holder_evidence.map(|(_, s)| s),
             reason: None,
         };
         let receipt = self.journal.append_async(&entry).await?;

@@ -393,6 +393,13 @@ mod tests {
             allowed_roles("/eidas.bridge.v1.PeerService/Deliver"),
             Some(&[Role::Peer][..])
         );
+        // The streamed Submit takes Submit's role.
+        for m in ["Submit", "SubmitStream"] {
+            assert_eq!(
+                allowed_roles(&format!("/eidas.bridge.v1.ExchangeService/{m}")),
+                Some(&[Role::Operator][..])
+            );
+        }
         assert_eq!(
             allowed_roles("/grpc.health.v1.Health/Check").map(|r| r.len()),
             Some(4)

@@ -1,5 +1,7 @@
-//! `ExchangeService` (operators): Submit, GetStatus, GetReceipt and the Receive stream with
-//! explicit acknowledgement. Requests become domain values here; the work is in `exchange`.
+//! `ExchangeService` (operators): Submit and SubmitStream, GetStatus, GetReceipt and the Receive
+//! stream with explicit acknowledgement. Requests become domain values here; the work is in
+//! `exchange`. SubmitStream assembles the payload from its chunks under `exchange.max_payload`,
+//! refusing the stream at the first chunk that passes it, then takes Submit's path.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,9 +15,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::Error;
 use crate::exchange::{
-    unix_nanos, Accepted, Address, Envelope, EnvelopeErrorKind, Exchange, ExchangeError,
-    ReceiptContent,
+    check_message_id, unix_nanos, Accepted, Address, Envelope, EnvelopeErrorKind, Exchange,
+    ExchangeError, ReceiptContent, SenderPresentation,
 };
+use crate::identity::PresentationFormat;
 use crate::store::outbox::{OutboxRecord, OutboxState, StoredReceipt};
 
 /// Messages sent to one Receive stream before the next look at the inbox: small, so that a
@@ -45,6 +48,13 @@ fn envelope(e: Option<pb::Envelope>, max_payload: u64) -> Result<Envelope, Error
         field: "envelope",
         reason: "missing".into(),
     })?;
+    let presentation = sender_presentation(
+        e.sender_presentation,
+        e.presentation_nonce,
+        e.presentation_format,
+        e.presentation_response_uri,
+        e.presentation_origin,
+    )?;
     Ok(Envelope::new(
         e.message_id,
         address("sender", e.sender).map_err(ExchangeError::from)?,
@@ -53,7 +63,94 @@ fn envelope(e: Option<pb::Envelope>, max_payload: u64) -> Result<Envelope, Error
         &e.payload_sha256,
         max_payload,
     )
-    .map_err(ExchangeError::from)?)
+    .map_err(ExchangeError::from)?
+    .with_presentation(presentation))
+}
+
+/// The sender's presentation from its wire fields: format, then the session an mdoc answers.
+fn sender_presentation(
+    presentation: Vec<u8>,
+    nonce: String,
+    format: i32,
+    response_uri: String,
+    origin: String,
+) -> Result<Option<SenderPresentation>, Error> {
+    let Some(p) =
+        SenderPresentation::from_fields(presentation, nonce).map_err(ExchangeError::from)?
+    else {
+        return Ok(None);
+    };
+    let format = match pb::PresentationFormat::try_from(format) {
+        Ok(
+            pb::PresentationFormat::Unspecified
+            | pb::PresentationFormat::SdJwtVc
+            | pb::PresentationFormat::SdJwtJson,
+        ) => PresentationFormat::SdJwt,
+        Ok(pb::PresentationFormat::Mdoc) => PresentationFormat::Mdoc,
+        Err(_) => {
+            return Err(Error::InvalidField {
+                field: "envelope.presentation_format",
+                reason: "SD_JWT_VC, SD_JWT_JSON or MDOC".into(),
+            })
+        }
+    };
+    Ok(Some(
+        p.with_format(format, response_uri, origin)
+            .map_err(ExchangeError::from)?,
+    ))
+}
+
+fn stream_error(kind: EnvelopeErrorKind) -> Status {
+    Error::from(ExchangeError::from(kind)).into()
+}
+
+/// Reads a SubmitStream: the header first, then payload chunks appended while they stay within
+/// `max_payload` (the bound is checked before a chunk is kept, so no more than `max_payload`
+/// bytes are ever buffered), and returns the header with its payload.
+async fn assemble(
+    stream: &mut Streaming<pb::SubmitChunk>,
+    max_payload: u64,
+) -> Result<pb::Envelope, Status> {
+    use pb::submit_chunk::Part;
+    let mut header = match stream.message().await? {
+        Some(pb::SubmitChunk {
+            part: Some(Part::Header(h)),
+        }) => h,
+        _ => return Err(stream_error(EnvelopeErrorKind::StreamHeaderMissing)),
+    };
+    if !header.payload.is_empty() {
+        return Err(stream_error(EnvelopeErrorKind::StreamHeaderMisplaced));
+    }
+    // The header's own fields are checked before any payload is taken: a bad id, address or
+    // digest costs the client no upload.
+    check_message_id(&header.message_id).map_err(stream_error)?;
+    address("sender", header.sender.clone()).map_err(stream_error)?;
+    address("recipient", header.recipient.clone()).map_err(stream_error)?;
+    if header.payload_sha256.len() != 32 {
+        return Err(stream_error(EnvelopeErrorKind::DigestLength(
+            header.payload_sha256.len(),
+        )));
+    }
+    let mut payload = Vec::new();
+    while let Some(chunk) = stream.message().await? {
+        match chunk.part {
+            Some(Part::Payload(bytes)) => {
+                if (payload.len() as u64).saturating_add(bytes.len() as u64) > max_payload {
+                    return Err(stream_error(EnvelopeErrorKind::StreamTooLarge {
+                        limit: max_payload,
+                    }));
+                }
+                payload.extend_from_slice(&bytes);
+            }
+            Some(Part::Header(_)) => {
+                return Err(stream_error(EnvelopeErrorKind::StreamHeaderMisplaced))
+            }
+            // An empty chunk adds nothing.
+            None => {}
+        }
+    }
+    header.payload = payload;
+    Ok(header)
 }
 
 fn timestamp(nanos: i64) -> Option<prost_types::Timestamp> {
@@ -124,6 +221,18 @@ impl ExchangeService for ExchangeApi {
         req: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
         let env = envelope(req.into_inner().envelope, self.ex.settings().max_payload)?;
+        let now = unix_nanos(OffsetDateTime::now_utc());
+        let answer = self.ex.submit(env, now).await?;
+        Ok(Response::new(accepted(answer)))
+    }
+
+    async fn submit_stream(
+        &self,
+        req: Request<Streaming<pb::SubmitChunk>>,
+    ) -> Result<Response<pb::SubmitResponse>, Status> {
+        let max_payload = self.ex.settings().max_payload;
+        let header = assemble(&mut req.into_inner(), max_payload).await?;
+        let env = envelope(Some(header), max_payload)?;
         let now = unix_nanos(OffsetDateTime::now_utc());
         let answer = self.ex.submit(env, now).await?;
         Ok(Response::new(accepted(answer)))

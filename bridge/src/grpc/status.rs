@@ -8,7 +8,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::addressing::AddressError;
 use crate::error::Error;
-use crate::exchange::ExchangeError;
+use crate::exchange::{EnvelopeErrorKind, ExchangeError};
 use crate::identity::{ChallengeErrorKind, PresentationError};
 use crate::journal::{JournalError, ProofError};
 use crate::store::directory::DirectoryStoreError;
@@ -96,26 +96,14 @@ fn map(err: &Error) -> Mapped {
 fn map_exchange(e: &ExchangeError) -> Mapped {
     let text = e.to_string();
     match e {
-        ExchangeError::Envelope(kind) => {
-            let field = match kind {
-                crate::exchange::EnvelopeErrorKind::MessageId { .. } => "envelope.message_id",
-                crate::exchange::EnvelopeErrorKind::Space { field: "sender" }
-                | crate::exchange::EnvelopeErrorKind::Address { field: "sender" } => {
-                    "envelope.sender"
-                }
-                crate::exchange::EnvelopeErrorKind::Space { .. }
-                | crate::exchange::EnvelopeErrorKind::Address { .. } => "envelope.recipient",
-                crate::exchange::EnvelopeErrorKind::PayloadTooLarge { .. } => "envelope.payload",
-                _ => "envelope.payload_sha256",
-            };
-            let reason = match kind {
-                crate::exchange::EnvelopeErrorKind::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
-                crate::exchange::EnvelopeErrorKind::DigestMismatch => "PAYLOAD_DIGEST_MISMATCH",
-                _ => "INVALID_FIELD",
-            };
-            let mut m = Mapped::new(Code::InvalidArgument, reason, text.clone());
-            m.violation = Some((field, text));
+        ExchangeError::Envelope(kind) => map_envelope(kind, text),
+        ExchangeError::PresentationRequired => {
+            let mut m = Mapped::new(Code::InvalidArgument, "PRESENTATION_REQUIRED", text.clone());
+            m.violation = Some(("envelope.sender_presentation", text));
             m
+        }
+        ExchangeError::SenderNotHolder { .. } => {
+            Mapped::new(Code::PermissionDenied, "SENDER_NOT_HOLDER", text)
         }
         ExchangeError::NoHomePeer { country } => {
             let mut m = Mapped::new(Code::FailedPrecondition, "NO_HOME_PEER", text);
@@ -166,6 +154,43 @@ fn map_exchange(e: &ExchangeError) -> Mapped {
         #[allow(unreachable_patterns)]
         _ => Mapped::internal(e),
     }
+}
+
+fn map_envelope(kind: &EnvelopeErrorKind, text: String) -> Mapped {
+    use EnvelopeErrorKind as K;
+    let field = match kind {
+        K::MessageId { .. } => "envelope.message_id",
+        K::Space { field: "sender" } | K::Address { field: "sender" } => "envelope.sender",
+        K::Space { .. } | K::Address { .. } => "envelope.recipient",
+        K::PayloadTooLarge { .. } | K::StreamTooLarge { .. } => "envelope.payload",
+        K::StreamHeaderMissing | K::StreamHeaderMisplaced => "header",
+        K::Presentation {
+            field: "presentation_nonce",
+        } => "envelope.presentation_nonce",
+        K::Presentation {
+            field: "presentation_response_uri",
+        } => "envelope.presentation_response_uri",
+        K::Presentation {
+            field: "presentation_origin",
+        } => "envelope.presentation_origin",
+        K::Presentation { .. } => "envelope.sender_presentation",
+        _ => "envelope.payload_sha256",
+    };
+    let (code, reason) = match kind {
+        K::PayloadTooLarge { .. } => (Code::InvalidArgument, "PAYLOAD_TOO_LARGE"),
+        // A stream is refused while it runs: the client is sending more than the bridge takes.
+        K::StreamTooLarge { .. } => (Code::ResourceExhausted, "PAYLOAD_TOO_LARGE"),
+        K::DigestMismatch => (Code::InvalidArgument, "PAYLOAD_DIGEST_MISMATCH"),
+        K::StreamHeaderMissing => (Code::InvalidArgument, "STREAM_HEADER_MISSING"),
+        K::StreamHeaderMisplaced => (Code::InvalidArgument, "STREAM_HEADER_MISPLACED"),
+        _ => (Code::InvalidArgument, "INVALID_FIELD"),
+    };
+    let mut m = Mapped::new(code, reason, text.clone());
+    if let K::StreamTooLarge { limit } | K::PayloadTooLarge { limit, .. } = kind {
+        m.metadata = vec![("limit".to_owned(), limit.to_string())];
+    }
+    m.violation = Some((field, text));
+    m
 }
 
 fn map_address(e: &AddressError) -> Mapped {
@@ -343,5 +368,57 @@ mod tests {
         let status: Status = Error::Internal("sled: disk on fire".into()).into();
         assert_eq!(status.code(), Code::Internal);
         assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn submit_refusals_have_their_own_reasons() {
+        use crate::exchange::EnvelopeErrorKind as K;
+        let check = |e: ExchangeError, code: Code, reason: &str| {
+            let status: Status = Error::from(e).into();
+            assert_eq!(status.code(), code, "{reason}");
+            assert_eq!(status.get_details_error_info().unwrap().reason, reason);
+            status
+        };
+        let s = check(
+            K::StreamTooLarge { limit: 10 }.into(),
+            Code::ResourceExhausted,
+            "PAYLOAD_TOO_LARGE",
+        );
+        assert_eq!(s.get_details_error_info().unwrap().metadata["limit"], "10");
+        check(
+            K::StreamHeaderMissing.into(),
+            Code::InvalidArgument,
+            "STREAM_HEADER_MISSING",
+        );
+        check(
+            K::StreamHeaderMisplaced.into(),
+            Code::InvalidArgument,
+            "STREAM_HEADER_MISPLACED",
+        );
+        let s = check(
+            K::Presentation {
+                field: "presentation_nonce",
+            }
+            .into(),
+            Code::InvalidArgument,
+            "INVALID_FIELD",
+        );
+        assert_eq!(
+            s.get_details_bad_request().unwrap().field_violations[0].field,
+            "envelope.presentation_nonce"
+        );
+        check(
+            ExchangeError::PresentationRequired,
+            Code::InvalidArgument,
+            "PRESENTATION_REQUIRED",
+        );
+        check(
+            ExchangeError::SenderNotHolder {
+                sender: "hcid:FR:rpps:10003456789".into(),
+                holder: None,
+            },
+            Code::PermissionDenied,
+            "SENDER_NOT_HOLDER",
+        );
     }
 }

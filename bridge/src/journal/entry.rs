@@ -17,7 +17,7 @@
 //! str message id               str sender (hcid)      str recipient (hcid)      str peer
 //! u8  payload flag (0|1) [+ 32-byte SHA-256 + u64 size]
 //! u8  trust snapshot flag (0|1) [+ 32-byte SHA-256]
-//! version 2 only: u8 decision (1..=4, see Decision) + 32-byte chain digest (see `evidence`)
+//! version 2 only: u8 decision (1..=5, see Decision) + 32-byte chain digest (see `evidence`)
 //! str reason
 //! ```
 //! A `str` is a u16 length followed by that many bytes of UTF-8; length 0 means "absent", which is
@@ -464,6 +464,29 @@ mod tests {
             JournalEntry::decode(&relabelled),
             Err(EntryError::Truncated { .. }) | Err(EntryError::UnknownDecision(_))
         ));
+    }
+
+    #[test]
+    fn sender_holder_evidence_keeps_the_version_2_layout() {
+        // Decision 5 (a Submit's sender bound by a wallet presentation) is a new value in the
+        // existing byte: an entry written before it existed encodes and decodes as before.
+        let mut old = sample();
+        old.evidence = Some(Evidence {
+            decision: Decision::WalletIssuer,
+            chain: [3; 32],
+        });
+        let old_bytes = old.encode().unwrap();
+        let mut new = old.clone();
+        new.evidence = Some(Evidence {
+            decision: Decision::SenderHolder,
+            chain: [3; 32],
+        });
+        let new_bytes = new.encode().unwrap();
+        assert_eq!(old_bytes.len(), new_bytes.len());
+        let at = old_bytes.len() - 2 - 32 - 1;
+        assert_eq!((old_bytes[at], new_bytes[at]), (4, 5));
+        assert_eq!(JournalEntry::decode(&old_bytes).unwrap(), old);
+        assert_eq!(JournalEntry::decode(&new_bytes).unwrap(), new);
     }
 
     #[test]

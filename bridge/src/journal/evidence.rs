@@ -53,6 +53,11 @@ pub enum Decision {
     ReceiptSeal = 3,
     /// The issuer of a wallet credential (PID provider).
     WalletIssuer = 4,
+    /// The issuer of the wallet presentation that bound an exchange to its sender: journaled on
+    /// an `accepted` entry, it records that the holder verified under this chain is the entry's
+    /// `sender` (same hcid, roles aside; exchange Submit's binding rule). Added after version 2
+    /// was in use: older journals never hold it, and decode as before.
+    SenderHolder = 5,
 }
 
 impl Decision {
@@ -63,6 +68,7 @@ impl Decision {
             2 => Self::Seal,
             3 => Self::ReceiptSeal,
             4 => Self::WalletIssuer,
+            5 => Self::SenderHolder,
             _ => return None,
         })
     }
@@ -72,7 +78,7 @@ impl Decision {
         match self {
             Self::PeerTls => Usage::Qwac,
             Self::Seal | Self::ReceiptSeal => Usage::QSeal,
-            Self::WalletIssuer => Usage::Pid,
+            Self::WalletIssuer | Self::SenderHolder => Usage::Pid,
         }
     }
 
@@ -83,6 +89,7 @@ impl Decision {
             Self::Seal => "seal",
             Self::ReceiptSeal => "receipt_seal",
             Self::WalletIssuer => "wallet_issuer",
+            Self::SenderHolder => "sender_holder",
         }
     }
 }
@@ -283,11 +290,14 @@ mod tests {
 
     #[test]
     fn decisions_map_to_usages() {
-        for b in 1..=4 {
+        for b in 1..=5 {
             let d = Decision::from_byte(b).unwrap();
             assert_eq!(d as u8, b);
         }
         assert_eq!(Decision::from_byte(0), None);
+        assert_eq!(Decision::from_byte(6), None);
+        assert_eq!(Decision::SenderHolder.usage(), Usage::Pid);
+        assert_eq!(Decision::SenderHolder.as_str(), "sender_holder");
         assert_eq!(Decision::PeerTls.usage(), Usage::Qwac);
         assert_eq!(Decision::ReceiptSeal.usage(), Usage::QSeal);
         assert_eq!(Decision::WalletIssuer.usage(), Usage::Pid);
