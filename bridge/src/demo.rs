@@ -19,6 +19,7 @@ use tonic::transport::Channel;
 use trust_lists::{walk, DirectorySource, Snapshot, StageState, Usage, WalkConfig};
 
 use crate::addressing::{parse_records, ImportFormat};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::devpki::DevPki;
 use crate::exchange::{trusted_for, Exchange, PeerTrust, RetryPolicy, SnapshotTrust};
@@ -180,6 +181,18 @@ pub fn channel_to(
 /// # Errors
 /// See [`DemoError`].
 pub async fn start_node(eco_dir: &Path, opts: NodeOptions) -> Result<Node, DemoError> {
+    start_node_with_clock(eco_dir, opts, Arc::new(SystemClock)).await
+}
+
+/// [`start_node`] with the exchange reading wall time from `clock` (fault tests jump it).
+///
+/// # Errors
+/// See [`DemoError`].
+pub async fn start_node_with_clock(
+    eco_dir: &Path,
+    opts: NodeOptions,
+    clock: Arc<dyn Clock>,
+) -> Result<Node, DemoError> {
     let cc = opts.country.clone();
     std::fs::create_dir_all(&opts.data_dir)?;
     let pki = DevPki::new(&opts.data_dir);
@@ -213,6 +226,7 @@ pub async fn start_node(eco_dir: &Path, opts: NodeOptions) -> Result<Node, DemoE
     config.exchange.peers = opts.peers.clone();
     config.exchange.retry = opts.retry;
     let (mut gateway, _) = Gateway::prepare(config)?;
+    gateway.set_clock(clock);
     gateway.enable_exchange(opts.trust.clone())?;
     if let Some(tsv) = &opts.directory_tsv {
         let records = parse_records(

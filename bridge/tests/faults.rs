@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use bridge_proto::pb;
 use bridge_proto::pb::exchange_service_client::ExchangeServiceClient;
+use eidas_bridge::clock::{Clock, OffsetClock, SystemClock};
 use eidas_bridge::demo::{
-    start_node, trust_of, walk_ecosystem, write_ecosystem, Node, NodeOptions, FR_DIRECTORY,
+    start_node_with_clock, trust_of, walk_ecosystem, write_ecosystem, Node, NodeOptions,
+    FR_DIRECTORY,
 };
 use eidas_bridge::exchange::{PeerTrust, RetryPolicy};
 use eidas_bridge::journal::{export, verify_export, Journal};
@@ -72,7 +74,17 @@ async fn bind_again(addr: SocketAddr) -> tokio::net::TcpListener {
 }
 
 async fn fr_node(w: &World, dir: &Path, be: SocketAddr, retry: RetryPolicy) -> Node {
-    start_node(
+    fr_node_clocked(w, dir, be, retry, Arc::new(SystemClock)).await
+}
+
+async fn fr_node_clocked(
+    w: &World,
+    dir: &Path,
+    be: SocketAddr,
+    retry: RetryPolicy,
+    clock: Arc<dyn Clock>,
+) -> Node {
+    start_node_with_clock(
         &w.eco_dir,
         NodeOptions {
             country: "FR".into(),
@@ -84,13 +96,24 @@ async fn fr_node(w: &World, dir: &Path, be: SocketAddr, retry: RetryPolicy) -> N
             retry,
             tls_identity: None,
         },
+        clock,
     )
     .await
     .unwrap()
 }
 
 async fn be_node(w: &World, dir: &Path, at: SocketAddr, fr: SocketAddr) -> Node {
-    start_node(
+    be_node_clocked(w, dir, at, fr, Arc::new(SystemClock)).await
+}
+
+async fn be_node_clocked(
+    w: &World,
+    dir: &Path,
+    at: SocketAddr,
+    fr: SocketAddr,
+    clock: Arc<dyn Clock>,
+) -> Node {
+    start_node_with_clock(
         &w.eco_dir,
         NodeOptions {
             country: "BE".into(),
@@ -102,6 +125,7 @@ async fn be_node(w: &World, dir: &Path, at: SocketAddr, fr: SocketAddr) -> Node 
             retry: retry(),
             tls_identity: None,
         },
+        clock,
     )
     .await
     .unwrap()
@@ -546,6 +570,319 @@ async fn restart_with_messages_in_every_state() {
     let be_entries = verify(&be.journal);
     println!(
         "fault: restart_with_messages_in_every_state — held: failed/delivered/unacked/pending states kept across restart of both, pending delivered once, unacked offered again once, journals verify (FR {fr_entries} entries, BE {be_entries})"
+    );
+    fr.stop().await;
+    be.stop().await;
+}
+
+/// A small tmpfs mounted at a directory (root only), unmounted on drop: a real file system that
+/// really fills, so sled and the journal meet `ENOSPC` from the kernel, not from a mock.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        }
+        Ok(Tmpfs(dir.to_owned()))
+    }
+
+    /// Frees space the way an operator would: the file system grows.
+    fn grow(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount of {} failed", self.0.display());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Longest a call may take on a full disk before the test calls it a hang: generous for a
+/// loaded CI machine, far below "forever".
+const BOUND: Duration = Duration::from_secs(60);
+
+/// The gRPC status code and `ErrorInfo` reason of a refusal.
+fn refusal(s: &tonic::Status) -> (tonic::Code, String) {
+    use tonic_types::StatusExt;
+    let reason = s
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default();
+    (s.code(), reason)
+}
+
+/// Message ids of the `accepted` entries in a journal.
+fn accepted_ids(journal: &Journal) -> Vec<String> {
+    journal
+        .replay(0, u64::MAX)
+        .map(|r| r.unwrap().1)
+        .filter(|e| e.kind == eidas_bridge::journal::EntryKind::Accepted)
+        .filter_map(|e| e.message_id)
+        .collect()
+}
+
+/// What must hold: FR's data directory sits on an 8 MiB file system that fills while it
+/// accepts 256 KiB submits (BE is down, so every payload stays in the outbox).
+/// - Every submit is answered within a bound (never a hang, never a panic); once the disk is
+///   full, Submit is refused with RESOURCE_EXHAUSTED and the reason STORAGE_FULL, and later
+///   submits are refused within the bound too (STORAGE_FULL, or JOURNAL_UNAVAILABLE once the
+///   journal has stopped), while GetStatus keeps answering.
+/// - After space is freed, FR stops cleanly and restarts from the same directory (a restart is
+///   needed: after an I/O failure the store refuses writes until reopened, as a failed sync is
+///   never retried and sled 0.34 cannot be flushed again); the journal reopens (a torn tail
+///   from the failed append is truncated) and verifies offline, and every acknowledged submit
+///   has its `accepted` entry and is delivered to BE exactly once.
+/// - The restarted FR accepts and delivers new work.
+///
+/// Needs root (to mount the tmpfs), as `make faults` has in CI; without it the test FAILS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault test: run with make faults"]
+async fn full_disk_while_journaling() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(dir.path());
+    let disk_dir = dir.path().join("disk");
+    let disk = Tmpfs::mount(&disk_dir, "8m").unwrap_or_else(|e| {
+        panic!("full_disk_while_journaling needs a small real file system: cannot mount a tmpfs (run as root): {e}")
+    });
+    let be_addr = reserve();
+    let fr = fr_node(&w, &disk_dir, be_addr, retry()).await;
+    let mut c = ExchangeServiceClient::new(fr.operator_channel().unwrap());
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for i in 0..400u64 {
+        let id = format!("disk-{i}");
+        let mut p = vec![0x5au8; 256 * 1024];
+        p[..8].copy_from_slice(&i.to_be_bytes());
+        let answer = tokio::time::timeout(BOUND, c.submit(envelope(&id, &p)))
+            .await
+            .unwrap_or_else(|_| panic!("submit {id} hung on a filling disk"));
+        match answer {
+            Ok(_) => acked.push(id),
+            Err(s) => {
+                refused = Some(s);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("the disk never filled");
+    assert!(!acked.is_empty());
+    let first = refusal(&refused);
+    assert_eq!(
+        first,
+        (tonic::Code::ResourceExhausted, "STORAGE_FULL".to_owned()),
+        "{refused:?}"
+    );
+    // Later submits are refused within the bound, with a specific reason.
+    let again = tokio::time::timeout(BOUND, c.submit(envelope("disk-again", &[0xa5; 256 * 1024])))
+        .await
+        .expect("a submit after the disk filled hung")
+        .expect_err("a submit was acknowledged on a full disk");
+    let second = refusal(&again);
+    assert!(
+        matches!(
+            (second.0, second.1.as_str()),
+            (tonic::Code::ResourceExhausted, "STORAGE_FULL")
+                | (tonic::Code::Unavailable, "JOURNAL_UNAVAILABLE")
+        ),
+        "{again:?}"
+    );
+    let s = tokio::time::timeout(BOUND, status(&mut c, &acked[0]))
+        .await
+        .expect("GetStatus hung on a full disk");
+    assert_eq!(s.state, pb::ExchangeState::Accepted as i32);
+
+    // Space comes back: new work is accepted again without a restart.
+    disk.grow("512m");
+    tokio::time::timeout(BOUND, c.submit(envelope("disk-space-back", b"y")))
+        .await
+        .expect("a submit after space came back hung")
+        .expect("a submit was refused after space came back");
+    // BE comes up: everything acknowledged is journaled and delivered exactly once.
+    let be = be_node(&w, dir.path(), be_addr, fr.addr).await;
+    let all: Vec<&str> = acked
+        .iter()
+        .map(String::as_str)
+        .chain(["disk-space-back"])
+        .collect();
+    let journaled = accepted_ids(&fr.journal);
+    for id in &all {
+        assert!(
+            journaled.iter().any(|j| j == id),
+            "{id} acknowledged but not journaled"
+        );
+        wait_state(&mut c, id, pb::ExchangeState::Delivered).await;
+    }
+    let mut b = ExchangeServiceClient::new(be.operator_channel().unwrap());
+    let counts = drain(&mut b, true).await;
+    for id in &all {
+        assert_eq!(counts.get(*id), Some(&1), "{id}");
+    }
+    assert_eq!(counts.len(), all.len(), "{counts:?}");
+    let entries = verify(&fr.journal);
+    // The journal and store reopen cleanly from the same directory.
+    tokio::time::timeout(BOUND, fr.stop())
+        .await
+        .expect("stopping FR hung after the disk filled");
+    let fr = fr_node(&w, &disk_dir, be_addr, retry()).await;
+    let reopened = verify(&fr.journal);
+    assert!(reopened >= entries);
+    println!(
+        "fault: full_disk_while_journaling — held: {} submits acknowledged on an 8 MiB disk, then refused within {BOUND:?} with {first:?} (next {second:?}) while GetStatus kept answering; after space was freed a submit was accepted without restart; all {} acknowledged journaled and delivered exactly once; journal verifies ({entries} entries) and reopens ({reopened})",
+        acked.len(),
+        all.len()
+    );
+    fr.stop().await;
+    be.stop().await;
+    drop(disk);
+}
+
+/// The instant and kind of every entry in a journal, in log order.
+fn entry_times(journal: &Journal) -> Vec<(eidas_bridge::journal::EntryKind, Option<String>, i64)> {
+    journal
+        .replay(0, u64::MAX)
+        .map(|r| r.unwrap().1)
+        .map(|e| (e.kind, e.message_id, e.unix_nanos))
+        .collect()
+}
+
+/// What must hold when the wall clock jumps while messages are in flight (each bridge reads wall
+/// time from its own clock; timeouts and backoff use the monotonic clock):
+/// - FR's clock jumps forward 2 days with one message pending and BE down: the message's
+///   deadline (1 day, measured on the wall clock from its stored acceptance time, as
+///   `RetryPolicy::deadline` documents) has passed, so it fails with `deadline_exceeded` at its
+///   next attempt, journaled; a message accepted after the jump keeps being retried (backoff is
+///   monotonic and unaffected).
+/// - FR's clock then jumps back to an hour behind: a new message is accepted and journaled with
+///   an earlier time than the entries before it, retries continue for both pending messages,
+///   the journal verifies offline (its integrity does not depend on entry times), and FR
+///   restarts from the same directory with its checkpoints accepted.
+/// - BE comes up: both pending messages are delivered exactly once; the failed one never is.
+/// - BE's clock jumps 5 years ahead, past the seal certificates' notAfter (2030-01-01): BE
+///   refuses FR's seal (PERMISSION_DENIED, the seal chain is not trusted), FR keeps the message
+///   pending with that reason, and validating FR's seal chain at BE's instant says why: the
+///   certificate expired. When BE's clock is corrected the message is delivered exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault test: run with make faults"]
+async fn clock_jump() {
+    use eidas_bridge::journal::EntryKind;
+    use pb::ExchangeState::{Accepted, Delivered, Failed};
+    use time::Duration as Span;
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(dir.path());
+    let be_addr = reserve();
+    let fr_clock = Arc::new(OffsetClock::new());
+    let fr = fr_node_clocked(&w, dir.path(), be_addr, retry(), fr_clock.clone()).await;
+    let mut c = ExchangeServiceClient::new(fr.operator_channel().unwrap());
+
+    // 1. BE down: a message pending, retried.
+    c.submit(envelope("clk-old", b"1")).await.unwrap();
+    wait_attempts(&mut c, "clk-old", 2).await;
+
+    // 2. Forward 2 days, past the 1-day deadline.
+    fr_clock.set_offset(Span::days(2));
+    c.submit(envelope("clk-fwd", b"2")).await.unwrap();
+    let old = wait_state(&mut c, "clk-old", Failed).await;
+    assert_eq!(old.reason, "deadline_exceeded");
+    let fwd = wait_attempts(&mut c, "clk-fwd", 2).await;
+    assert_eq!(fwd.state, Accepted as i32);
+
+    // 3. Back to an hour behind real time.
+    fr_clock.set_offset(Span::hours(-1));
+    c.submit(envelope("clk-back", b"3")).await.unwrap();
+    let fwd_later = wait_attempts(&mut c, "clk-fwd", fwd.attempts + 2).await;
+    assert_eq!(fwd_later.state, Accepted as i32, "{:?}", fwd_later.reason);
+    let back = wait_attempts(&mut c, "clk-back", 2).await;
+    assert_eq!(back.state, Accepted as i32);
+    let times = entry_times(&fr.journal);
+    let at = |id: &str| {
+        times
+            .iter()
+            .find(|(k, m, _)| *k == EntryKind::Accepted && m.as_deref() == Some(id))
+            .map(|(_, _, t)| *t)
+            .unwrap()
+    };
+    let (t_fwd, t_back) = (at("clk-fwd"), at("clk-back"));
+    assert!(t_back < t_fwd, "entry times did not go backwards");
+    let before_restart = verify(&fr.journal);
+    fr.stop().await;
+    let fr = fr_node_clocked(&w, dir.path(), be_addr, retry(), fr_clock.clone()).await;
+    let after_restart = verify(&fr.journal);
+    assert!(after_restart >= before_restart);
+    let mut c = ExchangeServiceClient::new(fr.operator_channel().unwrap());
+
+    // 4. BE up: the pending messages are delivered once, the failed one never.
+    let be_clock = Arc::new(OffsetClock::new());
+    let be = be_node_clocked(&w, dir.path(), be_addr, fr.addr, be_clock.clone()).await;
+    wait_state(&mut c, "clk-fwd", Delivered).await;
+    wait_state(&mut c, "clk-back", Delivered).await;
+    let mut b = ExchangeServiceClient::new(be.operator_channel().unwrap());
+    let counts = drain(&mut b, true).await;
+    let want: BTreeMap<String, usize> = [("clk-back".to_owned(), 1), ("clk-fwd".to_owned(), 1)]
+        .into_iter()
+        .collect();
+    assert_eq!(counts, want);
+    assert_eq!(status(&mut c, "clk-old").await.state, Failed as i32);
+
+    // 5. BE's clock 5 years ahead: FR's seal certificate has expired at BE's instant.
+    be_clock.set_offset(Span::days(5 * 365));
+    c.submit(envelope("clk-expired", b"4")).await.unwrap();
+    let refused = wait_attempts(&mut c, "clk-expired", 1).await;
+    assert_eq!(refused.state, Accepted as i32);
+    assert!(
+        refused.reason.starts_with("PermissionDenied")
+            && refused.reason.contains("seal chain not trusted"),
+        "{}",
+        refused.reason
+    );
+    let chain: Vec<Vec<u8>> = openssl::x509::X509::stack_from_pem(
+        &std::fs::read(w.eco_dir.join("seal-FR.chain.pem")).unwrap(),
+    )
+    .unwrap()
+    .iter()
+    .map(|c| c.to_der().unwrap())
+    .collect();
+    let why = w
+        .trust
+        .validate(&chain, be_clock.now(), trust_lists::Usage::QSeal);
+    assert!(!why.trusted);
+    assert!(
+        why.reasons
+            .iter()
+            .any(|r| matches!(r, trust_lists::ValidationReason::Expired { .. })),
+        "{:?}",
+        why.reasons
+    );
+
+    // 6. BE's clock corrected: delivered exactly once.
+    be_clock.set_offset(Span::ZERO);
+    wait_state(&mut c, "clk-expired", Delivered).await;
+    let counts = drain(&mut b, true).await;
+    assert_eq!(counts.get("clk-expired"), Some(&1));
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    let fr_entries = verify(&fr.journal);
+    let be_entries = verify(&be.journal);
+    println!(
+        "fault: clock_jump — held: +2 days failed the pending message at its 1-day wall-clock deadline (deadline_exceeded) while retries went on for the new one; -1 hour journaled an entry {}s earlier than the one before it, the journal verified and FR restarted; pending messages delivered exactly once; BE at +5 years refused FR's seal ({:?}; validation at BE's instant: {:?}) and delivered it once its clock was corrected; journals verify (FR {fr_entries}, BE {be_entries})",
+        (t_fwd - t_back) / 1_000_000_000,
+        refused.reason,
+        why.reasons
     );
     fr.stop().await;
     be.stop().await;

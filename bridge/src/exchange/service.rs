@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 
 use super::{Envelope, ExchangeError, PeerSet, PeerTrust, SealKey};
 use crate::addressing::{Participant, Space, Translator};
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::journal::{Decision, EntryKind, Evidence, Journal, JournalEntry, PayloadDigest};
 use crate::store::directory::DirectoryStore;
@@ -68,6 +69,9 @@ pub struct Exchange {
     /// Where the certificate chains behind journaled trust decisions are archived, so that
     /// `journal verify --recheck` can re-run them; `None` journals decisions without evidence.
     evidence: Option<EvidenceStore>,
+    /// The wall clock: acceptance times, journal entry times, deadlines and the instant at which
+    /// seals and receipts are validated (`clock`).
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 /// Releases an in-flight key when the submit or delivery ends, however it ends.
@@ -109,7 +113,19 @@ impl Exchange {
             relay_wake: Notify::new(),
             fresh: Mutex::new(Vec::new()),
             evidence: None,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Reads wall time from `clock` instead of the system clock (fault tests jump it).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Exchange {
+        self.clock = clock;
+        self
+    }
+
+    /// The wall-clock instant now, from the exchange's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
     /// Archives the chains of trust decisions in `evidence` and journals their digests.

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use bridge_proto::pb;
 use bridge_proto::pb::exchange_service_server::ExchangeService;
-use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -124,7 +123,7 @@ impl ExchangeService for ExchangeApi {
         req: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
         let env = envelope(req.into_inner().envelope, self.ex.settings().max_payload)?;
-        let now = unix_nanos(OffsetDateTime::now_utc());
+        let now = unix_nanos(self.ex.now());
         let answer = self.ex.submit(env, now).await?;
         Ok(Response::new(accepted(answer)))
     }
@@ -158,7 +157,7 @@ impl ExchangeService for ExchangeApi {
                 };
                 let origin = acks.lock().ok().and_then(|mut m| m.remove(&id));
                 if let Some(origin) = origin {
-                    let now = unix_nanos(OffsetDateTime::now_utc());
+                    let now = unix_nanos(ex.now());
                     if let Err(e) = ex.ack(&origin, &id, now).await {
                         tracing::warn!(error = %e, "ack failed");
                     }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::checkpoint::JournalKey;
 use super::log::{AppendReceipt, JournalError, Shared, TreeHead};
 use super::merkle::{self, CompactRange};
+use super::storage::{StorageError, StorageOp};
 use crate::store::journal::MAX_BATCH;
 
 /// Longest wait for stragglers before a commit: a tenth of a typical `fdatasync` on SSD-backed
@@ -153,7 +154,18 @@ impl Writer {
         // Step 1: durable write, one fdatasync for the whole batch.
         if let Err(e) = self.shared.storage.append_durable(&entries) {
             tracing::debug!(error = %e, "journal append failed");
-            self.fail();
+            // A failed write whose bytes were cut off leaves the segment as it was: this batch
+            // is refused and the next may succeed (a full disk that gets space back). Anything
+            // else (a failed sync above all) stops the journal until it is reopened.
+            if !matches!(
+                e,
+                StorageError::Io {
+                    op: StorageOp::Append,
+                    ..
+                }
+            ) {
+                self.fail();
+            }
             batch
                 .drain(..)
                 .for_each(|r| r.reply.send(Err(JournalError::Storage(e.clone()))));
