@@ -270,7 +270,8 @@ impl Gateway {
     }
 
     /// Reads wall time from `clock` in the exchange (acceptance and journal times, deadlines,
-    /// seal and receipt validation); call before [`Gateway::enable_exchange`]. Fault tests pass
+    /// seal and receipt validation) and in `IdentityService` (challenge expiry, presentation
+    /// checks); call before [`Gateway::enable_exchange`]. Fault tests pass
     /// an [`crate::clock::OffsetClock`] to make it jump.
     pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
         self.clock = clock;
@@ -469,7 +470,8 @@ impl Gateway {
             )))
             .add_service(IdentityServiceServer::new(
                 IdentityApi::new(self.wallet.clone(), self.journal.clone())
-                    .with_evidence(self.store.evidence()?),
+                    .with_evidence(self.store.evidence()?)
+                    .with_clock(self.clock.clone()),
             ))
             .add_service(AddressingServiceServer::new(AddressingApi::new(
                 self.translator.clone(),
