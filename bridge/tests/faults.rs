@@ -1008,3 +1008,86 @@ fn journal_segment_on_a_full_disk() {
     drop(journal);
     drop(disk);
 }
+
+/// What must hold when the disk fills behind the bridge's back (another process takes the last
+/// byte after messages were accepted), so that the store itself meets `ENOSPC` while the relay
+/// keeps recording attempts: Submit is refused with STORAGE_FULL and GetStatus answers, each
+/// within the bound; FR stops within the bound; after space is freed FR restarts from the same
+/// directory, every acknowledged message is journaled and delivered exactly once, and the
+/// journal verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault test: run with make faults"]
+async fn full_disk_behind_the_bridge() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(dir.path());
+    let disk_dir = dir.path().join("disk");
+    let disk = Tmpfs::mount(&disk_dir, "16m").unwrap_or_else(|e| {
+        panic!("full_disk_behind_the_bridge needs a small real file system: cannot mount a tmpfs (run as root): {e}")
+    });
+    let be_addr = reserve();
+    let fr = fr_node(&w, &disk_dir, be_addr, retry()).await;
+    let mut c = ExchangeServiceClient::new(fr.operator_channel().unwrap());
+    let acked: Vec<String> = (0..3).map(|i| format!("behind-{i}")).collect();
+    for id in &acked {
+        c.submit(envelope(id, &vec![0x33; 64 * 1024]))
+            .await
+            .unwrap();
+    }
+    let filler = fill(&disk_dir);
+    let attempts_at_fill = status(&mut c, &acked[0]).await.attempts;
+    let mut refusals = Vec::new();
+    for i in 0..5 {
+        let id = format!("behind-refused-{i}");
+        let r = tokio::time::timeout(BOUND, c.submit(envelope(&id, b"r")))
+            .await
+            .unwrap_or_else(|_| panic!("submit {id} hung on a full disk"))
+            .expect_err("acknowledged on a full disk");
+        refusals.push(refusal(&r));
+        let s = tokio::time::timeout(BOUND, status(&mut c, &acked[0]))
+            .await
+            .expect("GetStatus hung on a full disk");
+        assert_eq!(s.state, pb::ExchangeState::Accepted as i32);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    for r in &refusals {
+        assert_eq!(
+            (r.0, r.1.as_str()),
+            (tonic::Code::ResourceExhausted, "STORAGE_FULL")
+        );
+    }
+    // Whether the relay's attempt records still became durable on the full disk (they stop
+    // when the store meets ENOSPC and latches: informative, sled's preallocation decides).
+    let attempts_when_freed = status(&mut c, &acked[0]).await.attempts;
+    std::fs::remove_file(&filler).unwrap();
+    disk.grow("512m");
+    tokio::time::timeout(BOUND, fr.stop())
+        .await
+        .expect("stopping FR hung after the disk filled");
+    let fr = fr_node(&w, &disk_dir, be_addr, retry()).await;
+    let journaled = accepted_ids(&fr.journal);
+    let be = be_node(&w, dir.path(), be_addr, fr.addr).await;
+    let mut c = ExchangeServiceClient::new(fr.operator_channel().unwrap());
+    for id in &acked {
+        assert!(
+            journaled.contains(id),
+            "{id} acknowledged but not journaled"
+        );
+        wait_state(&mut c, id, pb::ExchangeState::Delivered).await;
+    }
+    let mut b = ExchangeServiceClient::new(be.operator_channel().unwrap());
+    let counts = drain(&mut b, true).await;
+    for id in &acked {
+        assert_eq!(counts.get(id), Some(&1), "{id}");
+    }
+    assert_eq!(counts.len(), acked.len(), "{counts:?}");
+    let entries = verify(&fr.journal);
+    println!(
+        "fault: full_disk_behind_the_bridge — held: with the last byte taken after {} acceptances, 5 submits over 10 s refused within {BOUND:?} as {:?} while GetStatus answered (attempts recorded for {}: {attempts_at_fill} when the disk filled, {attempts_when_freed} 10 s later); FR stopped within the bound, restarted after space was freed, delivered every acknowledged message exactly once; journal verifies ({entries} entries)",
+        acked.len(),
+        refusals[0],
+        acked[0]
+    );
+    fr.stop().await;
+    be.stop().await;
+    drop(disk);
+}
