@@ -96,7 +96,7 @@ impl GroupCommit {
             dir: dir.to_owned(),
             synced_blobs: HashSet::new(),
         };
-        let flusher = Flusher::start(db.clone(), syncer)?;
+        let flusher = Flusher::start(sync_store(db.clone(), syncer), FLUSH_STALL)?;
         let space = SpaceGuard::new(dir);
         let handle = thread::Builder::new()
             .name("store-commit".into())
@@ -130,7 +130,7 @@ impl GroupCommit {
                     });
                     let synced = match apply_io {
                         Some(kind) => Err(kind),
-                        None => flusher.flush(&space),
+                        None => flusher.flush(|| space.is_low()),
                     };
                     if let Err(kind) = synced {
                         tracing::error!(error.kind = %kind, "store write not durable; refusing writes until restart");
@@ -216,25 +216,39 @@ const FLUSH_STALL: Duration = Duration::from_secs(5);
 struct Flusher {
     request: mpsc::SyncSender<()>,
     done: mpsc::Receiver<Result<(), io::ErrorKind>>,
+    stall: Duration,
+}
+
+/// The flush the committer needs: sled's `flush()`, then `fdatasync` of its files.
+fn sync_store(
+    db: sled::Db,
+    mut syncer: Syncer,
+) -> impl FnMut() -> Result<(), io::ErrorKind> + Send + 'static {
+    move || {
+        db.flush()
+            .map_err(|e| {
+                StoreError::from(e)
+                    .io_kind()
+                    .unwrap_or(io::ErrorKind::Other)
+            })
+            .and_then(|_| syncer.sync())
+    }
 }
 
 impl Flusher {
-    fn start(db: sled::Db, mut syncer: Syncer) -> Result<Flusher, StoreError> {
+    /// Starts the flush thread running `flush` on request; `stall` is how long one wait lasts
+    /// before the disk is looked at ([`FLUSH_STALL`] outside tests).
+    fn start(
+        mut flush: impl FnMut() -> Result<(), io::ErrorKind> + Send + 'static,
+        stall: Duration,
+    ) -> Result<Flusher, StoreError> {
         let (request, requests) = mpsc::sync_channel::<()>(1);
         let (done_tx, done) = mpsc::sync_channel(1);
         thread::Builder::new()
             .name("store-flush".into())
             .spawn(move || {
                 while requests.recv().is_ok() {
-                    let synced = db
-                        .flush()
-                        .map_err(|e| {
-                            StoreError::from(e)
-                                .io_kind()
-                                .unwrap_or(io::ErrorKind::Other)
-                        })
-                        .and_then(|_| syncer.sync());
-                    if done_tx.send(synced).is_err() {
+                    if done_tx.send(flush()).is_err() {
                         break;
                     }
                 }
@@ -242,23 +256,27 @@ impl Flusher {
             .map_err(|e| StoreError::Sync {
                 reason: format!("cannot start the flush thread: {e}"),
             })?;
-        Ok(Flusher { request, done })
+        Ok(Flusher {
+            request,
+            done,
+            stall,
+        })
     }
 
     /// Flushes and syncs; waits as long as it takes unless the disk is down to its reserve
-    /// while the flush stalls: then the flush is taken as wedged and abandoned (its thread
-    /// keeps the database open until the process ends: a restart is needed).
-    fn flush(&self, space: &SpaceGuard) -> Result<(), io::ErrorKind> {
+    /// (`disk_low`) while the flush stalls: then the flush is taken as wedged and abandoned (its
+    /// thread keeps the database open until the process ends: a restart is needed).
+    fn flush(&self, disk_low: impl Fn() -> bool) -> Result<(), io::ErrorKind> {
         self.request.send(()).map_err(|_| io::ErrorKind::Other)?;
         loop {
-            match self.done.recv_timeout(FLUSH_STALL) {
+            match self.done.recv_timeout(self.stall) {
                 Ok(synced) => return synced,
-                Err(mpsc::RecvTimeoutError::Timeout) if space.is_low() => {
+                Err(mpsc::RecvTimeoutError::Timeout) if disk_low() => {
                     tracing::error!("store flush stalled on a full disk; abandoning it");
                     return Err(io::ErrorKind::StorageFull);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    tracing::warn!(stall = ?FLUSH_STALL, "store flush is slow");
+                    tracing::warn!(stall = ?self.stall, "store flush is slow");
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Err(io::ErrorKind::Other),
             }
@@ -397,5 +415,42 @@ mod tests {
             .unwrap_err()
             .is_storage_full());
         assert_eq!(db.get("before").unwrap().as_deref(), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn a_stalled_flush_is_abandoned_only_when_the_disk_is_low() {
+        // A flush that never returns (sled wedged) on a full disk: abandoned, StorageFull.
+        let (_never, wedged) = mpsc::channel::<()>();
+        let wedged = std::sync::Mutex::new(wedged);
+        let stuck = Flusher::start(
+            move || {
+                let _ = wedged.lock().map(|rx| rx.recv());
+                Ok(())
+            },
+            Duration::from_millis(10),
+        )
+        .unwrap();
+        assert_eq!(stuck.flush(|| true), Err(io::ErrorKind::StorageFull));
+        // A slow flush with space left is waited for, however many stalls it takes.
+        let (go, gate) = mpsc::channel::<()>();
+        let gate = std::sync::Mutex::new(gate);
+        let slow = Flusher::start(
+            move || {
+                let _ = gate.lock().map(|rx| rx.recv());
+                Err(io::ErrorKind::Other)
+            },
+            Duration::from_millis(10),
+        )
+        .unwrap();
+        let stalls = std::sync::atomic::AtomicU32::new(0);
+        let outcome = slow.flush(|| {
+            // Release the flush after a few stalls, on the committer's own thread.
+            if stalls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 3 {
+                go.send(()).unwrap();
+            }
+            false
+        });
+        assert_eq!(outcome, Err(io::ErrorKind::Other));
+        assert!(stalls.load(std::sync::atomic::Ordering::SeqCst) >= 4);
     }
 }
