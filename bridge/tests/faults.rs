@@ -930,10 +930,11 @@ fn fill(dir: &Path) -> std::path::PathBuf {
 /// acknowledged and gets the error kind `StorageFull` (STORAGE_FULL at the gRPC edge); its
 /// partial bytes are cut off at once (the segment ends at the last acknowledged record: no torn
 /// entry, nothing for recovery to truncate); the journal keeps refusing while the disk is full
-/// without stopping for good; once space is freed the next append succeeds without a reopen
-/// and takes the next index; the journal reopens with every acknowledged entry and its export
-/// verifies offline. The tree index (sled) lives on another file system, so only the segment
-/// file meets the full disk.
+/// without stopping for good; checkpoints that cannot be written meanwhile do not stop it either
+/// (they lag and are retried); once space is freed the next append succeeds without a reopen
+/// and takes the next index; the journal reopens with every acknowledged entry, its kept
+/// checkpoint agrees with the store, and its export verifies offline. The tree index (sled)
+/// lives on another file system, so only the segment and checkpoint files meet the full disk.
 #[test]
 #[ignore = "fault test: run with make faults"]
 fn journal_segment_on_a_full_disk() {
@@ -949,9 +950,9 @@ fn journal_segment_on_a_full_disk() {
     let jdir = disk_dir.join("journal");
     let segment = jdir.join("journal.log");
     let key = || load_or_create_key(&dir.path().join("key"), "faults.example/journal").unwrap();
-    // No checkpoint falls due while the disk is full: this test is about the segment.
+    // A checkpoint at every commit, so checkpoints meet the full disk too.
     let config = JournalConfig {
-        checkpoint_interval: Duration::from_secs(3600),
+        checkpoint_interval: Duration::ZERO,
         ..JournalConfig::default()
     };
     let open = |key| {
@@ -986,10 +987,25 @@ fn journal_segment_on_a_full_disk() {
     // Still full: refused again with the same clear error, not a stopped journal.
     assert_eq!(journal.append(&journal_entry(acked)), Err(full.clone()));
     assert_eq!(journal.head().size, acked);
-    // Space is freed: the next append succeeds without a reopen and takes the next index.
+    let checkpoint_while_full = journal.latest_checkpoint();
+    // Space is freed: the next append succeeds without a reopen and takes the next index, and
+    // the checkpoint catches up.
     std::fs::remove_file(&filler).unwrap();
     assert_eq!(journal.append(&journal_entry(acked)).unwrap().index, acked);
     acked += 1;
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(journal.append(&journal_entry(acked)).unwrap().index, acked);
+    acked += 1;
+    let cp = journal
+        .verifier()
+        .verify_checkpoint(&journal.latest_checkpoint())
+        .unwrap();
+    assert_eq!(cp.size, acked);
+    let lagged = journal
+        .verifier()
+        .verify_checkpoint(&checkpoint_while_full)
+        .unwrap()
+        .size;
     let len_before_reopen = std::fs::metadata(&segment).unwrap().len();
     drop(journal);
     let journal = open(key());
@@ -1001,9 +1017,9 @@ fn journal_segment_on_a_full_disk() {
     assert_eq!(journal.head().size, acked);
     assert_eq!(verify(&journal), acked);
     println!(
-        "fault: journal_segment_on_a_full_disk — held: the append that met ENOSPC was refused as {first_failure:?} after {} acknowledged entries, its partial bytes cut off (segment at {len_after_failure} bytes); refused again while full without stopping; after space was freed the next append took index {} without reopen; reopen truncated nothing and the export verifies ({acked} entries)",
-        acked - 1,
-        acked - 1
+        "fault: journal_segment_on_a_full_disk — held: the append that met ENOSPC was refused as {first_failure:?} after {} acknowledged entries, its partial bytes cut off (segment at {len_after_failure} bytes); refused again while full without stopping; checkpoints lagged at {lagged} entries while full without stopping the journal; after space was freed the next append took index {} without reopen and the checkpoint caught up; reopen truncated nothing and the export verifies ({acked} entries)",
+        acked - 2,
+        acked - 2
     );
     drop(journal);
     drop(disk);
