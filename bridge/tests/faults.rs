@@ -644,7 +644,7 @@ fn accepted_ids(journal: &Journal) -> Vec<String> {
 /// What must hold: FR's data directory sits on an 8 MiB file system that fills while it
 /// accepts 256 KiB submits (BE is down, so every payload stays in the outbox).
 /// - Every submit is answered within a bound (never a hang, never a panic). Once the disk is down
-///   to its reserve (`store::space`: a tenth of the disk, at least 2 MiB), Submit is refused with
+///   to its reserve (`store::space`: a tenth of the disk, 2 MiB to 1 GiB), Submit is refused with
 ///   RESOURCE_EXHAUSTED and the reason STORAGE_FULL, and so is the next one, while GetStatus
 ///   keeps answering. The reserve is what lets accepted work finish: without it sled met
 ///   `ENOSPC` and the first version of this test hung (see `store::durable`).

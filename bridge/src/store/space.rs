@@ -12,9 +12,15 @@ use std::path::{Path, PathBuf};
 
 use super::StoreError;
 
-/// Share of the file system kept free, in percent: large disks keep a tenth free, as
-/// Elasticsearch's default high watermark (90% used) does.
+/// Share of the file system kept free, in percent, as Elasticsearch's default high watermark
+/// (90% used) does; bounded by [`RESERVE_FLOOR`] and [`RESERVE_CAP`].
 pub const RESERVE_PERCENT: u64 = 10;
+
+/// Most space kept free whatever the disk's size: 1 GiB is far more than accepted work still
+/// needs to finish (records of a few KiB per message, journal entries of a few hundred bytes,
+/// sled's 512 KiB log segments), while a tenth of a large disk would keep tens of gigabytes idle
+/// and refuse work on a disk that is merely well used.
+pub const RESERVE_CAP: u64 = 1 << 30;
 
 /// Least space kept free whatever the disk's size: four sled segments of 512 KiB (sled 0.34's
 /// default `segment_size`), room for the store's and the journal index's next log segments.
@@ -30,9 +36,10 @@ pub struct SpaceReport {
 }
 
 impl SpaceReport {
-    /// Bytes that must stay free: [`RESERVE_PERCENT`] of the total, at least [`RESERVE_FLOOR`].
+    /// Bytes that must stay free: [`RESERVE_PERCENT`] of the total, at least [`RESERVE_FLOOR`]
+    /// and at most [`RESERVE_CAP`].
     pub fn reserve(&self) -> u64 {
-        (self.total / 100 * RESERVE_PERCENT).max(RESERVE_FLOOR)
+        (self.total / 100 * RESERVE_PERCENT).clamp(RESERVE_FLOOR, RESERVE_CAP)
     }
 
     /// True when writing `incoming` more bytes would eat into the reserve.
@@ -91,14 +98,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reserve_is_a_tenth_with_a_floor() {
-        let big = SpaceReport {
-            available: 50 << 30,
-            total: 100 << 30,
+    fn reserve_is_a_tenth_with_a_floor_and_a_cap() {
+        let mid = SpaceReport {
+            available: 500 << 20,
+            total: 5 << 30,
         };
-        assert_eq!(big.reserve(), 10 << 30);
+        assert_eq!(mid.reserve(), (5 << 30) / 100 * 10);
+        assert!(!mid.refuses(1 << 20));
+        assert!(mid.refuses(1 << 30));
+        // A large disk at 90% use still takes work: the reserve is capped.
+        let big = SpaceReport {
+            available: 24 << 30,
+            total: 252 << 30,
+        };
+        assert_eq!(big.reserve(), RESERVE_CAP);
         assert!(!big.refuses(1 << 20));
-        assert!(big.refuses(41 << 30));
+        assert!(big.refuses(24 << 30));
         let small = SpaceReport {
             available: 3 << 20,
             total: 8 << 20,
@@ -120,6 +135,5 @@ mod tests {
             "{err:?}"
         );
         assert!(err.is_storage_full());
-        SpaceGuard::new(dir.path()).admit(0).unwrap();
     }
 }
