@@ -100,7 +100,7 @@ mod tests {
     #[test]
     fn reserve_is_a_tenth_with_a_floor_and_a_cap() {
         let mid = SpaceReport {
-            available: 500 << 20,
+            available: 800 << 20,
             total: 5 << 30,
         };
         assert_eq!(mid.reserve(), (5 << 30) / 100 * 10);
