@@ -15,16 +15,18 @@
 //! - after a failed `fdatasync` the kernel may have dropped the dirty pages and marked them
 //!   clean, so a later `fdatasync` that succeeds proves nothing about the earlier data (the
 //!   "fsyncgate" lesson: PostgreSQL panics and recovers from its WAL rather than retry);
-//! - sled 0.34 cannot be flushed after a write that failed with an I/O error. When writing a
-//!   value above its blob threshold fails (`ENOSPC` on a full disk), `reserve_inner` returns the
-//!   error after it has claimed a writer slot in the current log buffer and before it builds the
-//!   `Reservation` whose drop would release it. The buffer then never reaches zero writers, is
-//!   never written, and `flush()` waits for its stable LSN forever (no global error is set to
-//!   wake it). That was the hang of the first full-disk test: the committer sat in `flush()` and
-//!   every Submit waited on it. So after an apply that failed with an I/O error the committer
-//!   never calls `flush()` again; and since other paths inside sled can wedge it the same way,
-//!   flushes run on their own thread, and a flush that stalls while the disk is down to its
-//!   reserve (`space`) is abandoned and latches the committer (the hang becomes a refusal).
+//! - sled 0.34 cannot always be flushed after it met `ENOSPC`. The first full-disk fault test
+//!   hung here: the committer sat in `flush()` (in `make_stable_inner`, waiting on its condvar
+//!   with every sled I/O thread idle and no global error set) and every Submit waited on it.
+//!   One cause, read in sled's source: when writing a value above its blob threshold fails,
+//!   `reserve_inner` returns the error after it has claimed a writer slot in the current log
+//!   buffer and before it builds the `Reservation` whose drop would release it, so the buffer
+//!   never reaches zero writers, is never written, and its stable LSN never comes. So after an
+//!   apply that failed with an I/O error the committer never calls `flush()` again. A second run
+//!   wedged the same way with every apply of ours successful (some write inside sled leaks a
+//!   slot too), so flushes run on their own thread, and a flush that stalls while the disk is
+//!   down to its reserve (`space`) is abandoned and latches the committer: the hang becomes a
+//!   refusal within [`FLUSH_STALL`].
 //!
 //! Normally the disk never gets that full: new work is refused earlier (`space`).
 
