@@ -19,6 +19,7 @@ use tonic::transport::Channel;
 use trust_lists::{walk, DirectorySource, Snapshot, StageState, Usage, WalkConfig};
 
 use crate::addressing::{parse_records, ImportFormat};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::devpki::DevPki;
 use crate::exchange::{trusted_for, Exchange, PeerTrust, RetryPolicy, SnapshotTrust};
@@ -193,6 +194,27 @@ pub async fn start_node_with(
     opts: NodeOptions,
     configure: impl FnOnce(&mut Config),
 ) -> Result<Node, DemoError> {
+    start_configured(eco_dir, opts, Arc::new(SystemClock), configure).await
+}
+
+/// [`start_node`] with the exchange reading wall time from `clock` (fault tests jump it).
+///
+/// # Errors
+/// See [`DemoError`].
+pub async fn start_node_with_clock(
+    eco_dir: &Path,
+    opts: NodeOptions,
+    clock: Arc<dyn Clock>,
+) -> Result<Node, DemoError> {
+    start_configured(eco_dir, opts, clock, |_| {}).await
+}
+
+async fn start_configured(
+    eco_dir: &Path,
+    opts: NodeOptions,
+    clock: Arc<dyn Clock>,
+    configure: impl FnOnce(&mut Config),
+) -> Result<Node, DemoError> {
     let cc = opts.country.clone();
     std::fs::create_dir_all(&opts.data_dir)?;
     let pki = DevPki::new(&opts.data_dir);
@@ -227,6 +249,7 @@ pub async fn start_node_with(
     config.exchange.retry = opts.retry;
     configure(&mut config);
     let (mut gateway, _) = Gateway::prepare(config)?;
+    gateway.set_clock(clock);
     gateway.enable_exchange(opts.trust.clone())?;
     if let Some(tsv) = &opts.directory_tsv {
         let records = parse_records(

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tonic::transport::Server;
 
 use crate::addressing::Translator;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::devpki::DevPki;
 use crate::exchange::{
@@ -116,6 +117,8 @@ pub struct Gateway {
     dev_pki: Option<DevPki>,
     trust: Arc<Refresher>,
     exchange: Option<(Arc<Exchange>, tls::ClientIdentity)>,
+    /// The wall clock handed to the exchange (`clock`); the system clock unless a test sets one.
+    clock: Arc<dyn Clock>,
 }
 
 /// What `prepare` set up, for the operator to read.
@@ -236,6 +239,7 @@ impl Gateway {
             metrics: Arc::new(Metrics::new()?),
             dev_pki,
             exchange: None,
+            clock: Arc::new(SystemClock),
             config,
         };
         Ok((gateway, report))
@@ -273,6 +277,14 @@ impl Gateway {
     /// The trust refresher and state.
     pub fn trust(&self) -> &Arc<Refresher> {
         &self.trust
+    }
+
+    /// Reads wall time from `clock` in the exchange (acceptance and journal times, deadlines,
+    /// seal and receipt validation) and in `IdentityService` (challenge expiry, presentation
+    /// checks); call before [`Gateway::enable_exchange`]. Fault tests pass
+    /// an [`crate::clock::OffsetClock`] to make it jump.
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
     }
 
     /// Enables `ExchangeService`, `PeerService` and the relay, with `trust` (the trusted lists)
@@ -326,7 +338,8 @@ impl Gateway {
                 required: self.config.exchange.require_presentation,
                 audience: self.config.presentation_audience(),
             },
-        );
+        )
+        .with_clock(self.clock.clone());
         let client = tls::ClientIdentity {
             chain: self.identity.chain.clone(),
             key: Some(self.identity.key.clone()),
@@ -488,7 +501,8 @@ impl Gateway {
             )))
             .add_service(IdentityServiceServer::new(
                 IdentityApi::new(self.wallet.clone(), self.journal.clone())
-                    .with_evidence(self.store.evidence()?),
+                    .with_evidence(self.store.evidence()?)
+                    .with_clock(self.clock.clone()),
             ))
             .add_service(AddressingServiceServer::new(AddressingApi::new(
                 self.translator.clone(),

@@ -4,6 +4,7 @@
 //! - [`config`]: the one configuration, from a TOML file and `BRIDGE_*` variables.
 //! - [`gateway`]: assembles and runs the server (mutual TLS, services, metrics, graceful shutdown).
 //! - [`tls`]: OpenSSL mutual TLS, server and client side.
+//! - [`clock`]: the wall clock behind a trait, so tests can make it jump.
 //! - [`grpc`]: tonic services, the role check, observation, and the error-to-status mapping.
 //! - [`addressing`]: canonical participant identifiers (`hcid`) and translation between national
 //!   address spaces. Pure: no I/O.
@@ -21,6 +22,7 @@
 
 pub mod addressing;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod devpki;

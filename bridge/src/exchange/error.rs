@@ -145,6 +145,11 @@ pub enum ExchangeError {
     /// The message has no receipt yet.
     #[error("no receipt yet")]
     NoReceipt,
+    /// The disk under the store is full (or its quota exhausted): the operation is not
+    /// acknowledged and the bridge takes no new work until space is freed and it is restarted
+    /// (DESIGN.md "Bad input": nothing acknowledged is lost, new work is refused clearly).
+    #[error("storage full; not acknowledged")]
+    StorageFull,
     /// Our own storage failed; the operation is not acknowledged.
     #[error("storage: {reason}")]
     Storage {
@@ -155,6 +160,9 @@ pub enum ExchangeError {
 
 impl From<crate::store::StoreError> for ExchangeError {
     fn from(e: crate::store::StoreError) -> Self {
+        if e.is_storage_full() {
+            return ExchangeError::StorageFull;
+        }
         ExchangeError::Storage {
             reason: e.to_string(),
         }

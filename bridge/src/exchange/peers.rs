@@ -23,7 +23,10 @@ pub struct RetryPolicy {
     pub initial: Duration,
     /// Cap on the delay.
     pub max: Duration,
-    /// Time after acceptance at which the message fails.
+    /// Time after acceptance at which the message fails. Measured on the wall clock against the
+    /// stored acceptance time (so it holds across restarts): a forward jump of the clock past the
+    /// deadline fails the message at its next attempt (`deadline_exceeded`, journaled); a
+    /// backward jump extends it. Backoff between attempts is monotonic and ignores jumps.
     pub deadline: Duration,
     /// Timeout of one attempt.
     pub attempt_timeout: Duration,

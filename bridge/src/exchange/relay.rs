@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use bridge_proto::pb;
 use bridge_proto::pb::peer_service_client::PeerServiceClient;
-use time::OffsetDateTime;
 
 use crate::journal::Decision;
 use tokio::sync::{watch, Semaphore};
@@ -101,7 +100,7 @@ pub fn spawn_relay(ex: Arc<Exchange>, client: ClientIdentity) -> RelayGuard {
                 .lock()
                 .map(|mut f| std::mem::take(&mut *f))
                 .unwrap_or_default();
-            let now = unix_nanos(OffsetDateTime::now_utc());
+            let now = unix_nanos(relay.ex.now());
             for key in fresh {
                 if let Err(e) = relay.start(key, now).await {
                     tracing::warn!(error = %e, "relay start failed");
@@ -138,11 +137,11 @@ fn jitter() -> f64 {
 impl Relay {
     /// Starts an attempt for every due pending message; returns how long until the next is due.
     async fn scan(self: &Arc<Self>) -> Result<Duration, crate::store::StoreError> {
-        let now = unix_nanos(OffsetDateTime::now_utc());
+        let now = unix_nanos(self.ex.now());
         let mut next = IDLE_RESCAN;
         for (key, next_at) in self.ex.outbox.pending(SCAN_LIMIT)? {
             // Not due, or already being attempted: no need to decode the record.
-            if next_at > now {
+            if next_at > now && !self.clock_went_back(None, next_at, now) {
                 let wait = u64::try_from(next_at - now).unwrap_or(0);
                 next = next.min(Duration::from_nanos(wait));
                 continue;
@@ -170,7 +169,9 @@ impl Relay {
         if record.journal_indexes.is_empty() || record.state.is_terminal() {
             return Ok(None);
         }
-        if record.next_attempt_at > now {
+        if record.next_attempt_at > now
+            && !self.clock_went_back(Some(&record.peer), record.next_attempt_at, now)
+        {
             let wait = u64::try_from(record.next_attempt_at - now).unwrap_or(0);
             return Ok(Some(Duration::from_nanos(wait)));
         }
@@ -196,6 +197,25 @@ impl Relay {
         Ok(None)
     }
 
+    /// True when `next_at` lies further ahead of `now` than any backoff towards `peer` (any
+    /// peer when `None`) can put it: the wall clock went back since it was stored, so the stored
+    /// time is stale and the attempt is due now. Without this a clock stepped back by a day
+    /// would stall every retry for a day; backoff is meant to follow elapsed time, not the
+    /// calendar (`RetryPolicy::deadline` is the one wall-clock rule).
+    fn clock_went_back(&self, peer: Option<&str>, next_at: i64, now: i64) -> bool {
+        let peers = &self.ex.settings.peers;
+        let cap = match peer.and_then(|p| peers.get(p)) {
+            Some(p) => p.retry.max,
+            None => peers
+                .countries()
+                .filter_map(|c| peers.get(c))
+                .map(|p| p.retry.max)
+                .max()
+                .unwrap_or_default(),
+        };
+        next_at.saturating_sub(now) > i64::try_from(cap.as_nanos()).unwrap_or(i64::MAX)
+    }
+
     fn channel(&self, peer: &Peer) -> Result<PeerServiceClient<Channel>, String> {
         let mut channels = self.channels.lock().map_err(|_| "poisoned".to_owned())?;
         if let Some(c) = channels.get(&peer.country) {
@@ -207,8 +227,9 @@ impl Relay {
         let country = peer.country.clone();
         // The peer's server certificate must be a qualified website certificate from its own
         // country's list now; the address is configuration, the identity is the trust list's.
+        let clock = self.ex.clock.clone();
         let check: tls::ServerCheck = Arc::new(move |chain: &[Vec<u8>]| {
-            let at = OffsetDateTime::now_utc();
+            let at = clock.now();
             trusted_for(trust.as_ref(), chain, at, Usage::Qwac, &country).is_ok()
         });
         let channel =
@@ -219,7 +240,7 @@ impl Relay {
     }
 
     async fn attempt(&self, key: &[u8], mut record: OutboxRecord) {
-        let now = unix_nanos(OffsetDateTime::now_utc());
+        let now = unix_nanos(self.ex.now());
         let Some(peer) = self.ex.settings.peers.get(&record.peer).cloned() else {
             return self.fail(key, record, "peer_not_configured", now).await;
         };
@@ -229,7 +250,7 @@ impl Relay {
         }
         record.attempts = record.attempts.saturating_add(1);
         let outcome = self.deliver_once(key, &record, &peer, now).await;
-        let now = unix_nanos(OffsetDateTime::now_utc());
+        let now = unix_nanos(self.ex.now());
         match outcome {
             Ok(receipt) => self.delivered(key, record, receipt, now).await,
             Err((reason, forwarded)) => {
@@ -300,7 +321,7 @@ impl Relay {
             signature: answer.signature,
             seal_chain: answer.seal_chain,
         };
-        let at = OffsetDateTime::now_utc();
+        let at = self.ex.now();
         verify_receipt(
             &receipt,
             record,

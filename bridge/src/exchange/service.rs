@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use super::holder::{PresentationPolicy, SenderCheck, VerifiedHolder};
 use super::{Envelope, ExchangeError, PeerSet, PeerTrust, SealKey};
 use crate::addressing::{Participant, Space, Translator};
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::identity::WalletVerifier;
 use crate::journal::{Decision, EntryKind, Evidence, Journal, JournalEntry, PayloadDigest};
@@ -73,6 +74,9 @@ pub struct Exchange {
     /// How Submit checks the sender's wallet presentation; `None` refuses envelopes that carry one
     /// (nothing could verify it).
     sender_check: Option<SenderCheck>,
+    /// The wall clock: acceptance times, journal entry times, deadlines and the instant at which
+    /// seals and receipts are validated (`clock`).
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 /// Releases an in-flight key when the submit or delivery ends, however it ends.
@@ -115,6 +119,7 @@ impl Exchange {
             fresh: Mutex::new(Vec::new()),
             evidence: None,
             sender_check: None,
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -127,6 +132,17 @@ impl Exchange {
     ) -> Exchange {
         self.sender_check = Some(SenderCheck { verifier, policy });
         self
+    }
+
+    /// Reads wall time from `clock` instead of the system clock (fault tests jump it).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Exchange {
+        self.clock = clock;
+        self
+    }
+
+    /// The wall-clock instant now, from the exchange's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
     /// Archives the chains of trust decisions in `evidence` and journals their digests.

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use bridge_proto::pb;
 use bridge_proto::pb::exchange_service_server::ExchangeService;
-use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -221,7 +220,7 @@ impl ExchangeService for ExchangeApi {
         req: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
         let env = envelope(req.into_inner().envelope, self.ex.settings().max_payload)?;
-        let now = unix_nanos(OffsetDateTime::now_utc());
+        let now = unix_nanos(self.ex.now());
         let answer = self.ex.submit(env, now).await?;
         Ok(Response::new(accepted(answer)))
     }
@@ -233,7 +232,7 @@ impl ExchangeService for ExchangeApi {
         let max_payload = self.ex.settings().max_payload;
         let header = assemble(&mut req.into_inner(), max_payload).await?;
         let env = envelope(Some(header), max_payload)?;
-        let now = unix_nanos(OffsetDateTime::now_utc());
+        let now = unix_nanos(self.ex.now());
         let answer = self.ex.submit(env, now).await?;
         Ok(Response::new(accepted(answer)))
     }
@@ -267,7 +266,7 @@ impl ExchangeService for ExchangeApi {
                 };
                 let origin = acks.lock().ok().and_then(|mut m| m.remove(&id));
                 if let Some(origin) = origin {
-                    let now = unix_nanos(OffsetDateTime::now_utc());
+                    let now = unix_nanos(ex.now());
                     if let Err(e) = ex.ack(&origin, &id, now).await {
                         tracing::warn!(error = %e, "ack failed");
                     }

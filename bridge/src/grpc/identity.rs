@@ -8,6 +8,7 @@ use bridge_proto::pb;
 use bridge_proto::pb::identity_service_server::IdentityService;
 use tonic::{Request, Response, Status};
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::identity::{MdocSession, PresentationFormat, WalletVerifier, MAX_PRESENTATION_BYTES};
 use crate::journal::{Decision, EntryKind, Evidence, Journal, JournalEntry};
@@ -22,6 +23,8 @@ pub struct IdentityApi {
     verifier: Arc<WalletVerifier>,
     journal: Arc<Journal>,
     evidence: Option<EvidenceStore>,
+    /// The wall clock: challenge issue and expiry, presentation checks, journal times.
+    clock: Arc<dyn Clock>,
 }
 
 impl IdentityApi {
@@ -31,7 +34,14 @@ impl IdentityApi {
             verifier,
             journal,
             evidence: None,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Reads wall time from `clock` (fault tests jump it).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> IdentityApi {
+        self.clock = clock;
+        self
     }
 
     /// Archives the issuer chain of each trust-list decision in `evidence` and journals its
@@ -42,11 +52,11 @@ impl IdentityApi {
     }
 }
 
-fn now_unix() -> (i64, i64) {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    (d.as_secs() as i64, d.as_nanos() as i64)
+/// The clock's instant as Unix seconds and nanoseconds.
+fn now_unix(clock: &dyn Clock) -> (i64, i64) {
+    let t = clock.now();
+    let nanos = i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX);
+    (t.unix_timestamp(), nanos)
 }
 
 fn audience(value: &str) -> Result<&str, Error> {
@@ -67,7 +77,7 @@ impl IdentityService for IdentityApi {
     ) -> Result<Response<pb::Challenge>, Status> {
         let req = req.into_inner();
         let aud = audience(&req.audience)?;
-        let (now, _) = now_unix();
+        let (now, _) = now_unix(self.clock.as_ref());
         let challenge = self
             .verifier
             .create_challenge(aud, now)
@@ -122,7 +132,7 @@ impl IdentityService for IdentityApi {
                 .into())
             }
         };
-        let (now, now_nanos) = now_unix();
+        let (now, now_nanos) = now_unix(self.clock.as_ref());
         let verifier = self.verifier.clone();
         let nonce = req.nonce;
         let verified = tokio::task::spawn_blocking(move || {

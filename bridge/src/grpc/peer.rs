@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use bridge_proto::pb;
 use bridge_proto::pb::peer_service_server::PeerService;
-use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
 use super::exchange::receipt_to_pb;
@@ -54,7 +53,7 @@ impl PeerService for PeerApi {
         let delivery = SealedDelivery::from(req.into_inner());
         let (content, stored) = self
             .ex
-            .deliver(delivery, country.as_deref(), OffsetDateTime::now_utc())
+            .deliver(delivery, country.as_deref(), self.ex.now())
             .await?;
         Ok(Response::new(receipt_to_pb(&content, stored)))
     }

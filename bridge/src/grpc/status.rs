@@ -10,7 +10,7 @@ use crate::addressing::AddressError;
 use crate::error::Error;
 use crate::exchange::{EnvelopeErrorKind, ExchangeError};
 use crate::identity::{ChallengeErrorKind, PresentationError};
-use crate::journal::{JournalError, ProofError};
+use crate::journal::{JournalError, ProofError, StorageError};
 use crate::store::directory::DirectoryStoreError;
 
 /// `ErrorInfo.domain` for every status the bridge produces.
@@ -150,6 +150,7 @@ fn map_exchange(e: &ExchangeError) -> Mapped {
         }
         ExchangeError::NotFound => Mapped::new(Code::NotFound, "MESSAGE_NOT_FOUND", text),
         ExchangeError::NoReceipt => Mapped::new(Code::FailedPrecondition, "NO_RECEIPT_YET", text),
+        ExchangeError::StorageFull => storage_full(),
         ExchangeError::Storage { .. } => Mapped::internal(e),
         #[allow(unreachable_patterns)]
         _ => Mapped::internal(e),
@@ -246,8 +247,22 @@ fn map_presentation(e: &PresentationError) -> Mapped {
     }
 }
 
+/// A full disk is not our code's fault and not the caller's: RESOURCE_EXHAUSTED (the resource
+/// is the bridge's disk), reason `STORAGE_FULL`, so operators alert on it and callers retry later.
+fn storage_full() -> Mapped {
+    tracing::error!("storage full: refusing new work");
+    Mapped::new(
+        Code::ResourceExhausted,
+        "STORAGE_FULL",
+        "the bridge's storage is full; nothing was acknowledged, retry later".to_owned(),
+    )
+}
+
 fn map_journal(e: &JournalError) -> Mapped {
     match e {
+        JournalError::Storage(StorageError::Io { kind, .. }) if crate::store::is_full(*kind) => {
+            storage_full()
+        }
         JournalError::Proof(
             p @ (ProofError::IndexOutOfRange { .. }
             | ProofError::InvalidSizes { .. }
@@ -296,6 +311,7 @@ impl From<Error> for Status {
 mod tests {
     use super::*;
     use crate::grpc::Role;
+    use crate::journal::StorageOp;
 
     #[test]
     fn permission_denied_carries_reason_and_roles() {
@@ -361,6 +377,34 @@ mod tests {
             status.get_details_error_info().unwrap().reason,
             "NO_TRUST_SNAPSHOT"
         );
+    }
+
+    #[test]
+    fn full_disk_is_resource_exhausted_with_reason() {
+        let journal: Status = Error::Journal(JournalError::Storage(StorageError::Io {
+            op: StorageOp::Append,
+            kind: std::io::ErrorKind::StorageFull,
+        }))
+        .into();
+        let store: Status =
+            Error::Exchange(ExchangeError::from(crate::store::StoreError::Failed {
+                kind: std::io::ErrorKind::QuotaExceeded,
+            }))
+            .into();
+        for status in [journal, store] {
+            assert_eq!(status.code(), Code::ResourceExhausted);
+            assert_eq!(
+                status.get_details_error_info().unwrap().reason,
+                "STORAGE_FULL"
+            );
+        }
+        // Any other journal i/o failure stays our own fault.
+        let eio: Status = Error::Journal(JournalError::Storage(StorageError::Io {
+            op: StorageOp::Append,
+            kind: std::io::ErrorKind::Other,
+        }))
+        .into();
+        assert_eq!(eio.code(), Code::Internal);
     }
 
     #[test]

@@ -14,8 +14,10 @@
 //! # Refusing work
 //! [`Journal::open`] checks the store against the last checkpoint kept outside it (size and
 //! root) and returns [`JournalError::CheckpointAhead`] or [`JournalError::CheckpointMismatch`]
-//! when they disagree: the bridge must then refuse new work. After a storage failure while
-//! running, every later append gets [`JournalError::Failed`] until restart.
+//! when they disagree: the bridge must then refuse new work. A failed write whose bytes the
+//! storage cut off (a full disk) refuses only its batch, and a checkpoint that cannot be stored
+//! is retried later; after any other storage failure while running (a failed sync above all),
+//! every later append gets [`JournalError::Failed`] until restart.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};

@@ -182,7 +182,8 @@ struct GatedStorage {
     checkpoint: Mutex<Option<String>>,
     /// When set, `append_durable` reports entering and waits for a go.
     gate: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
-    fail: AtomicBool,
+    /// When set, `append_durable` fails with this error.
+    fail: Mutex<Option<StorageError>>,
 }
 
 impl JournalStorage for GatedStorage {
@@ -194,11 +195,8 @@ impl JournalStorage for GatedStorage {
             entered.send(()).unwrap();
             go.recv().unwrap();
         }
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(StorageError::Io {
-                op: crate::journal::StorageOp::Append,
-                kind: std::io::ErrorKind::StorageFull,
-            });
+        if let Some(e) = self.fail.lock().unwrap().clone() {
+            return Err(e);
         }
         self.entries.lock().unwrap().extend_from_slice(entries);
         Ok(())
@@ -265,20 +263,38 @@ fn acknowledged_only_after_durable_write() {
 }
 
 #[test]
-fn failed_durable_write_is_never_acknowledged_and_stops_the_journal() {
+fn failed_write_is_never_acknowledged_and_the_next_append_may_succeed() {
     let storage = Arc::new(GatedStorage::default());
     let key = JournalKey::generate("gated").unwrap();
     let j = Journal::open(storage.clone(), key, &every_commit()).unwrap();
     assert_eq!(j.append(&entry(0)).unwrap().index, 0);
-    storage.fail.store(true, Ordering::SeqCst);
-    assert_eq!(
-        j.append(&entry(1)),
-        Err(JournalError::Storage(StorageError::Io {
-            op: crate::journal::StorageOp::Append,
-            kind: std::io::ErrorKind::StorageFull,
-        }))
-    );
-    storage.fail.store(false, Ordering::SeqCst);
+    // A full disk: the storage cut the partial write off, so the segment is as it was.
+    let full = StorageError::Io {
+        op: crate::journal::StorageOp::Append,
+        kind: std::io::ErrorKind::StorageFull,
+    };
+    *storage.fail.lock().unwrap() = Some(full.clone());
+    assert_eq!(j.append(&entry(1)), Err(JournalError::Storage(full)));
+    assert_eq!(j.head().size, 1);
+    // Space is back: the next append is the next index, nothing in between.
+    *storage.fail.lock().unwrap() = None;
+    assert_eq!(j.append(&entry(2)).unwrap().index, 1);
+    assert_eq!(j.head().size, 2);
+}
+
+#[test]
+fn failed_sync_is_never_acknowledged_and_stops_the_journal() {
+    let storage = Arc::new(GatedStorage::default());
+    let key = JournalKey::generate("gated").unwrap();
+    let j = Journal::open(storage.clone(), key, &every_commit()).unwrap();
+    assert_eq!(j.append(&entry(0)).unwrap().index, 0);
+    let sync = StorageError::SyncFailed {
+        kind: std::io::ErrorKind::Other,
+    };
+    *storage.fail.lock().unwrap() = Some(sync.clone());
+    assert_eq!(j.append(&entry(1)), Err(JournalError::Storage(sync)));
+    // No later sync is trusted (fsyncgate): refused until reopened, even if the disk recovers.
+    *storage.fail.lock().unwrap() = None;
     assert_eq!(j.append(&entry(2)), Err(JournalError::Failed));
     assert_eq!(j.head().size, 1);
 }

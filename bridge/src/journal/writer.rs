@@ -13,11 +13,27 @@ use std::time::{Duration, Instant};
 use super::checkpoint::JournalKey;
 use super::log::{AppendReceipt, JournalError, Shared, TreeHead};
 use super::merkle::{self, CompactRange};
+use super::storage::{StorageError, StorageOp};
 use crate::store::journal::MAX_BATCH;
 
 /// Longest wait for stragglers before a commit: a tenth of a typical `fdatasync` on SSD-backed
 /// cloud disks (3-5 ms measured by the bench's fsync probe), so at worst it adds ~10% latency.
 pub(super) const GATHER_WINDOW: Duration = Duration::from_micros(400);
+
+/// Least time between checkpoint attempts after one failed (a full disk, an I/O error): often
+/// enough that the checkpoint lags by about a second once the disk recovers, rarely enough that
+/// a writer with nothing else to do does not spin on a failing disk.
+pub(super) const CHECKPOINT_RETRY: Duration = Duration::from_secs(1);
+
+/// What a commit did about the checkpoint.
+enum Checkpointed {
+    /// None was due (or the batch failed).
+    NotDue,
+    /// One was signed and stored for this size.
+    Written(u64),
+    /// One was due and could not be stored.
+    Failed,
+}
 
 /// What an appender receives.
 pub(super) type Reply = Result<AppendReceipt, JournalError>;
@@ -60,12 +76,15 @@ impl Writer {
         let mut cp_size = self.edge.size();
         let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
         let mut prev_len = 0usize;
+        // Time between checkpoint attempts: the configured interval, or at least
+        // CHECKPOINT_RETRY after a failed one, so a full disk is not retried in a spin.
+        let mut period = self.interval;
         loop {
             // A checkpoint is pending only while the journal is healthy: after a failure the
             // writer must not spin retrying it.
             let pending = cp_size < self.edge.size() && !self.shared.failed.load(Ordering::Acquire);
             let first = if pending {
-                match rx.recv_timeout(self.interval.saturating_sub(last_cp.elapsed())) {
+                match rx.recv_timeout(period.saturating_sub(last_cp.elapsed())) {
                     Ok(r) => Some(r),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -92,11 +111,18 @@ impl Writer {
                 }
             }
             prev_len = batch.len();
-            let due = self.interval.is_zero() || last_cp.elapsed() >= self.interval;
-            let cp = self.commit(&mut batch, due);
-            if let Some(size) = cp {
-                cp_size = size;
-                last_cp = Instant::now();
+            let due = period.is_zero() || last_cp.elapsed() >= period;
+            match self.commit(&mut batch, due) {
+                Checkpointed::Written(size) => {
+                    cp_size = size;
+                    last_cp = Instant::now();
+                    period = self.interval;
+                }
+                Checkpointed::Failed => {
+                    last_cp = Instant::now();
+                    period = self.interval.max(CHECKPOINT_RETRY);
+                }
+                Checkpointed::NotDue => {}
             }
         }
         if cp_size < self.edge.size() && !self.shared.failed.load(Ordering::Acquire) {
@@ -125,18 +151,17 @@ impl Writer {
         Ok(note)
     }
 
-    /// One group commit; returns the checkpointed size if a checkpoint was written.
-    fn commit(&mut self, batch: &mut Vec<Request>, due: bool) -> Option<u64> {
+    /// One group commit, and the checkpoint when due.
+    fn commit(&mut self, batch: &mut Vec<Request>, due: bool) -> Checkpointed {
         if batch.is_empty() {
             if !due {
-                return None;
+                return Checkpointed::NotDue;
             }
             return match self.checkpoint() {
-                Ok(_) => Some(self.edge.size()),
-                Err(_) => {
-                    // Stop: a writer that cannot checkpoint must not keep retrying in a loop.
-                    self.fail();
-                    None
+                Ok(_) => Checkpointed::Written(self.edge.size()),
+                Err(e) => {
+                    tracing::debug!(error = %e, "journal checkpoint failed; retried later");
+                    Checkpointed::Failed
                 }
             };
         }
@@ -144,7 +169,7 @@ impl Writer {
             batch
                 .drain(..)
                 .for_each(|r| r.reply.send(Err(JournalError::Failed)));
-            return None;
+            return Checkpointed::NotDue;
         }
         let entries: Vec<Vec<u8>> = batch
             .iter_mut()
@@ -153,11 +178,22 @@ impl Writer {
         // Step 1: durable write, one fdatasync for the whole batch.
         if let Err(e) = self.shared.storage.append_durable(&entries) {
             tracing::debug!(error = %e, "journal append failed");
-            self.fail();
+            // A failed write whose bytes were cut off leaves the segment as it was: this batch
+            // is refused and the next may succeed (a full disk that gets space back). Anything
+            // else (a failed sync above all) stops the journal until it is reopened.
+            if !matches!(
+                e,
+                StorageError::Io {
+                    op: StorageOp::Append,
+                    ..
+                }
+            ) {
+                self.fail();
+            }
             batch
                 .drain(..)
                 .for_each(|r| r.reply.send(Err(JournalError::Storage(e.clone()))));
-            return None;
+            return Checkpointed::NotDue;
         }
         let stats = &self.shared.stats;
         stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -188,16 +224,19 @@ impl Writer {
             size: self.edge.size(),
             root: self.edge.root(),
         };
-        // Step 4: checkpoint when due.
-        let mut written = None;
+        // Step 4: checkpoint when due. A failed checkpoint does not stop the journal: the
+        // entries are durable and acknowledged without it (the checkpoint is derived, and open
+        // signs one for the stored size), so it only lags until a retry succeeds.
+        let mut written = Checkpointed::NotDue;
         let cp = if due && !self.shared.failed.load(Ordering::Acquire) {
             match self.checkpoint() {
                 Ok(n) => {
-                    written = Some(self.edge.size());
+                    written = Checkpointed::Written(self.edge.size());
                     Some(n)
                 }
-                Err(_) => {
-                    self.fail();
+                Err(e) => {
+                    tracing::debug!(error = %e, "journal checkpoint failed; retried later");
+                    written = Checkpointed::Failed;
                     None
                 }
             }

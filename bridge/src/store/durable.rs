@@ -7,14 +7,45 @@
 //! batches, calls `flush()`, then `fdatasync`s the `db` file, every blob file it has not synced yet,
 //! and the `blobs/` directory, and only then answers every writer of the group. Many concurrent
 //! writers thus share one set of syncs, as in the journal.
+//!
+//! # Failures latch
+//! The first failure of a group to become durable stops the committer for good: that group and
+//! every later write are answered [`StoreError::Failed`], and only a reopen (a restart) clears it.
+//! Two reasons, one ours and one sled's:
+//! - after a failed `fdatasync` the kernel may have dropped the dirty pages and marked them
+//!   clean, so a later `fdatasync` that succeeds proves nothing about the earlier data (the
+//!   "fsyncgate" lesson: PostgreSQL panics and recovers from its WAL rather than retry);
+//! - sled 0.34 cannot always be flushed after it met `ENOSPC`. The first full-disk fault test
+//!   hung here: the committer sat in `flush()` (in `make_stable_inner`, waiting on its condvar
+//!   with every sled I/O thread idle and no global error set) and every Submit waited on it.
+//!   One cause, read in sled's source: when writing a value above its blob threshold fails,
+//!   `reserve_inner` returns the error after it has claimed a writer slot in the current log
+//!   buffer and before it builds the `Reservation` whose drop would release it, so the buffer
+//!   never reaches zero writers, is never written, and its stable LSN never comes. So after an
+//!   apply that failed with an I/O error the committer never calls `flush()` again. A second run
+//!   wedged the same way with every apply of ours successful (some write inside sled leaks a
+//!   slot too), so flushes run on their own thread, and a flush that stalls while the disk is
+//!   down to its reserve (`space`) is abandoned and latches the committer: the hang becomes a
+//!   refusal within [`FLUSH_STALL`].
+//!
+//! Normally the disk never gets that full: new work is refused earlier (`space`).
 
 use std::collections::HashSet;
 use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::thread;
+use std::time::Duration;
 
+use super::space::SpaceGuard;
 use super::StoreError;
+
+/// What stopped the committer, kept to answer every later write.
+#[derive(Debug, Clone, Copy)]
+struct Latched {
+    kind: std::io::ErrorKind,
+}
 
 /// How many write jobs may wait for the committer before writers block. Bounded so that a stalled
 /// disk applies back-pressure instead of growing memory.
@@ -63,13 +94,16 @@ impl GroupCommit {
     /// When the thread cannot be spawned.
     pub fn start(db: sled::Db, dir: &Path) -> Result<GroupCommit, StoreError> {
         let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE_CAPACITY);
-        let mut syncer = Syncer {
+        let syncer = Syncer {
             dir: dir.to_owned(),
             synced_blobs: HashSet::new(),
         };
+        let flusher = Flusher::start(sync_store(db.clone(), syncer), FLUSH_STALL)?;
+        let space = SpaceGuard::new(dir);
         let handle = thread::Builder::new()
             .name("store-commit".into())
             .spawn(move || {
+                let mut latched: Option<Latched> = None;
                 while let Ok(first) = rx.recv() {
                     let mut group = vec![first];
                     while group.len() < MAX_GROUP {
@@ -78,23 +112,37 @@ impl GroupCommit {
                             Err(_) => break,
                         }
                     }
+                    if let Some(l) = latched {
+                        for job in group {
+                            (job.done)(Err(StoreError::Failed { kind: l.kind }));
+                        }
+                        continue;
+                    }
                     let mut results = Vec::with_capacity(group.len());
                     let mut waiting = Vec::with_capacity(group.len());
                     for job in group {
                         results.push((job.apply)(&db));
                         waiting.push(job.done);
                     }
-                    let synced = db
-                        .flush()
-                        .map_err(StoreError::from)
-                        .and_then(|_| syncer.sync());
+                    // An apply that failed with an I/O error may have wedged sled's log buffer
+                    // (module doc): flushing now could block forever, so do not.
+                    let apply_io = results.iter().find_map(|r| match r {
+                        Err(e) => e.io_kind(),
+                        Ok(()) => None,
+                    });
+                    let synced = match apply_io {
+                        Some(kind) => Err(kind),
+                        None => flusher.flush(|| space.is_low()),
+                    };
+                    if let Err(kind) = synced {
+                        tracing::error!(error.kind = %kind, "store write not durable; refusing writes until restart");
+                        latched = Some(Latched { kind });
+                    }
                     for (done, applied) in waiting.into_iter().zip(results) {
-                        let outcome = match (&applied, &synced) {
+                        let outcome = match (applied, &synced) {
                             (Ok(()), Ok(())) => Ok(()),
-                            (Err(_), _) => applied,
-                            (Ok(()), Err(e)) => Err(StoreError::Sync {
-                                reason: e.to_string(),
-                            }),
+                            (Err(e), _) => Err(e),
+                            (Ok(()), Err(kind)) => Err(StoreError::Failed { kind: *kind }),
                         };
                         done(outcome);
                     }
@@ -161,16 +209,92 @@ impl GroupCommit {
     }
 }
 
+/// How long the committer waits for one flush before it asks whether the disk is full: far
+/// above a healthy flush and sync (milliseconds), so a slow disk is only ever waited for.
+const FLUSH_STALL: Duration = Duration::from_secs(5);
+
+/// The thread that flushes sled and syncs its files, apart from the committer so that a flush
+/// that never returns (sled wedged by a full disk, module doc) cannot hold writers forever.
+struct Flusher {
+    request: mpsc::SyncSender<()>,
+    done: mpsc::Receiver<Result<(), io::ErrorKind>>,
+    stall: Duration,
+}
+
+/// The flush the committer needs: sled's `flush()`, then `fdatasync` of its files.
+fn sync_store(
+    db: sled::Db,
+    mut syncer: Syncer,
+) -> impl FnMut() -> Result<(), io::ErrorKind> + Send + 'static {
+    move || {
+        db.flush()
+            .map_err(|e| {
+                StoreError::from(e)
+                    .io_kind()
+                    .unwrap_or(io::ErrorKind::Other)
+            })
+            .and_then(|_| syncer.sync())
+    }
+}
+
+impl Flusher {
+    /// Starts the flush thread running `flush` on request; `stall` is how long one wait lasts
+    /// before the disk is looked at ([`FLUSH_STALL`] outside tests).
+    fn start(
+        mut flush: impl FnMut() -> Result<(), io::ErrorKind> + Send + 'static,
+        stall: Duration,
+    ) -> Result<Flusher, StoreError> {
+        let (request, requests) = mpsc::sync_channel::<()>(1);
+        let (done_tx, done) = mpsc::sync_channel(1);
+        thread::Builder::new()
+            .name("store-flush".into())
+            .spawn(move || {
+                while requests.recv().is_ok() {
+                    if done_tx.send(flush()).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Sync {
+                reason: format!("cannot start the flush thread: {e}"),
+            })?;
+        Ok(Flusher {
+            request,
+            done,
+            stall,
+        })
+    }
+
+    /// Flushes and syncs; waits as long as it takes unless the disk is down to its reserve
+    /// (`disk_low`) while the flush stalls: then the flush is taken as wedged and abandoned (its
+    /// thread keeps the database open until the process ends: a restart is needed).
+    fn flush(&self, disk_low: impl Fn() -> bool) -> Result<(), io::ErrorKind> {
+        self.request.send(()).map_err(|_| io::ErrorKind::Other)?;
+        loop {
+            match self.done.recv_timeout(self.stall) {
+                Ok(synced) => return synced,
+                Err(mpsc::RecvTimeoutError::Timeout) if disk_low() => {
+                    tracing::error!("store flush stalled on a full disk; abandoning it");
+                    return Err(io::ErrorKind::StorageFull);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    tracing::warn!(stall = ?self.stall, "store flush is slow");
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(io::ErrorKind::Other),
+            }
+        }
+    }
+}
+
 struct Syncer {
     dir: PathBuf,
     synced_blobs: HashSet<std::ffi::OsString>,
 }
 
 impl Syncer {
-    fn sync(&mut self) -> Result<(), StoreError> {
-        let io = |e: std::io::Error| StoreError::Sync {
-            reason: e.to_string(),
-        };
+    /// Syncs new blobs, the blob directory and the `db` file; the error's kind on failure.
+    fn sync(&mut self) -> Result<(), io::ErrorKind> {
+        let io = |e: io::Error| e.kind();
         // Blobs first: the log entries in `db` point at them.
         let blobs = self.dir.join("blobs");
         if let Ok(entries) = std::fs::read_dir(&blobs) {
@@ -244,5 +368,91 @@ mod tests {
         let (bad, good) = tokio::join!(bad, good);
         assert!(matches!(bad, Err(StoreError::Closed)));
         good.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_io_failure_latches_and_no_later_write_is_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let commit = GroupCommit::start(db.clone(), dir.path()).unwrap();
+        commit
+            .write(|db| {
+                db.insert("before", "v")?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        // What sled returns when a blob write hits a full disk; the committer must not flush
+        // after it (that flush would wait forever) and must refuse what follows.
+        let full = commit
+            .write(|_| {
+                Err(StoreError::Io(sled::Error::Io(
+                    std::io::ErrorKind::StorageFull.into(),
+                )))
+            })
+            .await
+            .unwrap_err();
+        assert!(full.is_storage_full(), "{full:?}");
+        let applied = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = applied.clone();
+        let later = commit
+            .write(move |db| {
+                seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                db.insert("after", "v")?;
+                Ok(())
+            })
+            .await;
+        assert!(
+            matches!(
+                later,
+                Err(StoreError::Failed {
+                    kind: std::io::ErrorKind::StorageFull
+                })
+            ),
+            "{later:?}"
+        );
+        assert!(!applied.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(commit
+            .write_blocking(|_| Ok(()))
+            .unwrap_err()
+            .is_storage_full());
+        assert_eq!(db.get("before").unwrap().as_deref(), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn a_stalled_flush_is_abandoned_only_when_the_disk_is_low() {
+        // A flush that never returns (sled wedged) on a full disk: abandoned, StorageFull.
+        let (_never, wedged) = mpsc::channel::<()>();
+        let wedged = std::sync::Mutex::new(wedged);
+        let stuck = Flusher::start(
+            move || {
+                let _ = wedged.lock().map(|rx| rx.recv());
+                Ok(())
+            },
+            Duration::from_millis(10),
+        )
+        .unwrap();
+        assert_eq!(stuck.flush(|| true), Err(io::ErrorKind::StorageFull));
+        // A slow flush with space left is waited for, however many stalls it takes.
+        let (go, gate) = mpsc::channel::<()>();
+        let gate = std::sync::Mutex::new(gate);
+        let slow = Flusher::start(
+            move || {
+                let _ = gate.lock().map(|rx| rx.recv());
+                Err(io::ErrorKind::Other)
+            },
+            Duration::from_millis(10),
+        )
+        .unwrap();
+        let stalls = std::sync::atomic::AtomicU32::new(0);
+        let outcome = slow.flush(|| {
+            // Release the flush after a few stalls, on the committer's own thread.
+            if stalls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 3 {
+                go.send(()).unwrap();
+            }
+            false
+        });
+        assert_eq!(outcome, Err(io::ErrorKind::Other));
+        assert!(stalls.load(std::sync::atomic::Ordering::SeqCst) >= 4);
     }
 }

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::outbox::StoredReceipt;
+use super::space::SpaceGuard;
 use super::{GroupCommit, StoreError};
 
 const RECORDS: &str = "inbox.records";
@@ -46,6 +47,8 @@ pub struct InboxStore {
     payloads: sled::Tree,
     unacked: sled::Tree,
     commit: GroupCommit,
+    /// Refuses new messages while the disk is down to its reserve.
+    space: SpaceGuard,
 }
 
 fn decode(bytes: &[u8]) -> Result<InboxRecord, StoreError> {
@@ -65,13 +68,18 @@ impl InboxStore {
     ///
     /// # Errors
     /// When sled cannot open them.
-    pub(crate) fn open(db: &sled::Db, commit: GroupCommit) -> Result<InboxStore, StoreError> {
+    pub(crate) fn open(
+        db: &sled::Db,
+        commit: GroupCommit,
+        space: SpaceGuard,
+    ) -> Result<InboxStore, StoreError> {
         Ok(InboxStore {
             db: db.clone(),
             records: db.open_tree(RECORDS)?,
             payloads: db.open_tree(PAYLOADS)?,
             unacked: db.open_tree(UNACKED)?,
             commit,
+            space,
         })
     }
 
@@ -86,13 +94,19 @@ impl InboxStore {
     /// Stores a received message durably unless its key exists; returns the first record then.
     ///
     /// # Errors
-    /// Storage or sync failures.
+    /// [`StoreError::NoSpace`] for a new key while the disk is down to its reserve; storage or
+    /// sync failures.
     pub async fn insert(
         &self,
         key: Vec<u8>,
         record: &InboxRecord,
         payload: Vec<u8>,
     ) -> Result<Option<InboxRecord>, StoreError> {
+        // New messages only while the disk keeps its reserve (`space`); a redelivery of a stored
+        // key is answered with the first record as before.
+        if self.records.get(&key)?.is_none() {
+            self.space.admit(payload.len() as u64)?;
+        }
         let value = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
             tree: RECORDS,
             detail: e.to_string(),

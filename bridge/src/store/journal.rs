@@ -29,7 +29,7 @@ use std::sync::{Mutex, RwLock};
 use crate::journal::checkpoint::MAX_NOTE_LEN;
 use crate::journal::entry::MAX_ENTRY_LEN;
 use crate::journal::merkle::Hash;
-use crate::journal::storage::{JournalStorage, StorageError, StorageOp};
+use crate::journal::storage::{JournalStorage, SegmentAppender, StorageError, StorageOp};
 
 /// Most entries one group commit writes: bounds the batch buffer and the torn tail.
 pub const MAX_BATCH: usize = 1024;
@@ -66,8 +66,9 @@ fn node_key(level: u8, index: u64) -> [u8; 9] {
 #[derive(Debug)]
 pub struct SledJournalStorage {
     dir: PathBuf,
-    /// Appends go through this handle; the mutex serialises writers (there is one).
-    writer: Mutex<File>,
+    /// Appends go through this handle, which cuts off a failed write and refuses appends after a
+    /// failed sync (`journal::storage::SegmentAppender`); the mutex serialises writers (there is one).
+    writer: Mutex<SegmentAppender<File>>,
     /// Positional reads need no lock.
     reader: File,
     /// Start offset of every entry, plus the end offset as the last element.
@@ -114,9 +115,10 @@ impl SledJournalStorage {
         let history = db
             .open_tree("journal.checkpoints")
             .map_err(|e| sled_err(StorageOp::Open, &e))?;
+        let end = offsets.last().copied().unwrap_or(0);
         Ok(Self {
             dir: dir.to_owned(),
-            writer: Mutex::new(file),
+            writer: Mutex::new(SegmentAppender::new(file, end)),
             reader,
             offsets: RwLock::new(offsets),
             nodes,
@@ -189,7 +191,6 @@ impl JournalStorage for SledJournalStorage {
     }
 
     fn append_durable(&self, entries: &[Vec<u8>]) -> Result<(), StorageError> {
-        let append = |e: std::io::Error| StorageError::io(StorageOp::Append, &e);
         let total: usize = entries.iter().map(|e| HEADER_LEN + e.len()).sum();
         let mut buf = Vec::with_capacity(total);
         for e in entries {
@@ -207,8 +208,7 @@ impl JournalStorage for SledJournalStorage {
             buf.extend_from_slice(e);
         }
         let mut file = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        file.write_all(&buf).map_err(append)?;
-        file.sync_data().map_err(append)?;
+        file.append(&buf)?;
         drop(file);
         let mut offsets = self.offsets.write().unwrap_or_else(|p| p.into_inner());
         let mut end = offsets.last().copied().unwrap_or(0);

@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod inbox;
 pub mod journal;
 pub mod outbox;
+pub mod space;
 pub mod trust;
 
 pub use durable::GroupCommit;
@@ -36,6 +37,23 @@ pub enum StoreError {
         /// The I/O error, as text (the cause is not `Clone`).
         reason: String,
     },
+    /// A write could not be made durable (an I/O error while applying it, or while flushing and
+    /// syncing its group): it is not acknowledged, and the committer refuses every later write
+    /// until the store is reopened (`durable`: a failed sync is never retried).
+    #[error("store writes stopped after an i/o failure ({kind}); restart to recover")]
+    Failed {
+        /// The OS error kind of the failure (`StorageFull` for a full disk).
+        kind: std::io::ErrorKind,
+    },
+    /// New work was refused: the file system under the store is down to its reserve
+    /// (`space`), so what is already accepted can still finish.
+    #[error("storage nearly full: {available} bytes free, {reserve} kept in reserve")]
+    NoSpace {
+        /// Bytes available.
+        available: u64,
+        /// Bytes kept free.
+        reserve: u64,
+    },
     /// The committer thread has stopped (shutdown).
     #[error("the store is closed")]
     Closed,
@@ -47,6 +65,35 @@ pub enum StoreError {
         /// What did not decode.
         detail: String,
     },
+}
+
+impl StoreError {
+    /// The OS error kind behind an I/O failure, if this is one.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            StoreError::Io(sled::Error::Io(e))
+            | StoreError::Open {
+                source: sled::Error::Io(e),
+                ..
+            } => Some(e.kind()),
+            StoreError::Failed { kind } => Some(*kind),
+            StoreError::NoSpace { .. } => Some(std::io::ErrorKind::StorageFull),
+            _ => None,
+        }
+    }
+
+    /// True when the failure is a full disk or an exhausted quota (`ENOSPC`, `EDQUOT`).
+    pub fn is_storage_full(&self) -> bool {
+        self.io_kind().is_some_and(is_full)
+    }
+}
+
+/// True for the I/O error kinds of a full disk or an exhausted quota.
+pub fn is_full(kind: std::io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// The embedded database.
@@ -84,6 +131,11 @@ impl Store {
         Ok(())
     }
 
+    /// The free-space guard of the file system holding the store (`space`).
+    pub fn space(&self) -> space::SpaceGuard {
+        space::SpaceGuard::new(&self.path)
+    }
+
     /// The group committer for writes that must be durable before they are acknowledged.
     pub fn commit(&self) -> &GroupCommit {
         &self.commit
@@ -110,7 +162,7 @@ impl Store {
     /// # Errors
     /// When its trees cannot be opened.
     pub fn outbox(&self) -> Result<outbox::OutboxStore, StoreError> {
-        outbox::OutboxStore::open(&self.db, self.commit.clone())
+        outbox::OutboxStore::open(&self.db, self.commit.clone(), self.space())
     }
 
     /// The exchange inbox's trees.
@@ -118,7 +170,7 @@ impl Store {
     /// # Errors
     /// When its trees cannot be opened.
     pub fn inbox(&self) -> Result<inbox::InboxStore, StoreError> {
-        inbox::InboxStore::open(&self.db, self.commit.clone())
+        inbox::InboxStore::open(&self.db, self.commit.clone(), self.space())
     }
 
     /// The evidence archive (tree `evidence.chains`): certificate chains of journaled trust

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::space::SpaceGuard;
 use super::{GroupCommit, StoreError};
 
 const RECORDS: &str = "outbox.records";
@@ -136,6 +137,8 @@ pub struct OutboxStore {
     payloads: sled::Tree,
     pending: sled::Tree,
     commit: GroupCommit,
+    /// Refuses new messages while the disk is down to its reserve.
+    space: SpaceGuard,
 }
 
 fn corrupt(detail: &dyn std::fmt::Display) -> StoreError {
@@ -167,12 +170,17 @@ impl OutboxStore {
     ///
     /// # Errors
     /// When sled cannot open them.
-    pub(crate) fn open(db: &sled::Db, commit: GroupCommit) -> Result<OutboxStore, StoreError> {
+    pub(crate) fn open(
+        db: &sled::Db,
+        commit: GroupCommit,
+        space: SpaceGuard,
+    ) -> Result<OutboxStore, StoreError> {
         Ok(OutboxStore {
             records: db.open_tree(RECORDS)?,
             payloads: db.open_tree(PAYLOADS)?,
             pending: db.open_tree(PENDING)?,
             commit,
+            space,
         })
     }
 
@@ -181,13 +189,19 @@ impl OutboxStore {
     /// thread, so two concurrent inserts of one key cannot both win.
     ///
     /// # Errors
-    /// Storage or sync failures: the insert must then be treated as not done.
+    /// [`StoreError::NoSpace`] for a new key while the disk is down to its reserve; storage or
+    /// sync failures: the insert must then be treated as not done.
     pub async fn insert(
         &self,
         key: Vec<u8>,
         record: &OutboxRecord,
         payload: Vec<u8>,
     ) -> Result<Inserted, StoreError> {
+        // New work only while the disk keeps its reserve (`space`); a resend of a stored key is
+        // answered from the committer below as before.
+        if self.records.get(&key)?.is_none() {
+            self.space.admit(payload.len() as u64)?;
+        }
         let value = encode(record)?;
         let (records, payloads) = (self.records.clone(), self.payloads.clone());
         let found = std::sync::Arc::new(std::sync::Mutex::new(None));
