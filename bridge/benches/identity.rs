@@ -278,15 +278,33 @@ fn ratios(_: &mut Criterion) {
     };
     let (mut sd, mut md, mut hash, mut ceiling, mut base_ns) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Fastest round of each: load from other processes only ever adds time, so the ratio of the
+    // fastest rounds is a second, less noisy estimate on a shared machine.
+    let mut best = [f64::MAX; 4];
     for _ in 0..40 {
         let base = time(&|| f.raw());
-        sd.push(base / time(&|| f.sd_jwt()));
-        md.push(base / time(&|| f.mdoc_pinned()));
-        let h = time(&|| f.hash_items());
+        let (s, m, h) = (
+            time(&|| f.sd_jwt()),
+            time(&|| f.mdoc_pinned()),
+            time(&|| f.hash_items()),
+        );
+        for (b, t) in best.iter_mut().zip([base, s, m, h]) {
+            *b = b.min(t);
+        }
+        sd.push(base / s);
+        md.push(base / m);
         hash.push(h / base);
         ceiling.push(base / (base + h));
         base_ns.push(base / 200.0 * 1e9);
     }
+    println!(
+        "fastest rounds: sd_jwt_vc_kb_es256 {:.2}, mdoc_devicesignature_pinned_ds {:.2}, \
+         mdoc hashing {:.2} of raw_p256_x2 ({:.0} ns per raw pair)",
+        best[0] / best[1],
+        best[0] / best[2],
+        best[3] / best[0],
+        best[0] / 200.0 * 1e9
+    );
     let median = |mut r: Vec<f64>| {
         r.sort_by(f64::total_cmp);
         (r[r.len() / 2], r[0], r[r.len() - 1])

@@ -134,6 +134,8 @@ impl Iterator for Items<'_> {
             None => match self.buf.get(self.pos) {
                 Some(0xff) => {
                     self.done = true;
+                    // Past the break byte: `pos` is then the end of the container.
+                    self.pos += 1;
                     return None;
                 }
                 Some(_) => {}
@@ -160,18 +162,26 @@ impl Iterator for Items<'_> {
     }
 }
 
-/// Walks the map at `pos` once, calling `f(key, value)` for each entry in order.
+impl Items<'_> {
+    /// The end offset of the container, once the iterator has returned `None`.
+    pub(crate) fn end(&self) -> usize {
+        self.pos
+    }
+}
+
+/// Walks the map at `pos` once, calling `f(key, value)` for each entry in order; returns the
+/// end offset of the map (every key and value has been walked, so the map is well formed).
 pub(crate) fn for_each_entry(
     buf: &[u8],
     pos: usize,
     mut f: impl FnMut(Span, Span) -> Result<(), MdocErrorKind>,
-) -> Result<(), MdocErrorKind> {
+) -> Result<usize, MdocErrorKind> {
     let mut it = items(buf, pos, 5)?;
     while let Some(k) = it.next() {
         let v = it.next().ok_or(MdocErrorKind::Cbor)??;
         f(k?, v)?;
     }
-    Ok(())
+    Ok(it.end())
 }
 
 /// The value span for text key `key` in the map at `pos` (the first entry with that key).

@@ -84,10 +84,6 @@ impl<'a> Mso<'a> {
             }
             _ => return Err(structure("MobileSecurityObjectBytes")),
         };
-        // The embedded MSO must be one whole, well-formed map.
-        if cbor::skip(buf, 0, 0)? != buf.len() {
-            return Err(MdocErrorKind::Cbor);
-        }
         let mut mso = Self {
             buf,
             doc_type: None,
@@ -97,10 +93,15 @@ impl<'a> Mso<'a> {
             device_key_info: None,
         };
         if cbor::major_at(buf, whole(buf)) != Some(5) {
-            // Not a map: every member is absent, as for a decoded non-map value.
+            // The embedded MSO must be one whole, well-formed item; if it is not a map, every
+            // member is absent (and the docType check fails).
+            if cbor::skip(buf, 0, 0)? != buf.len() {
+                return Err(MdocErrorKind::Cbor);
+            }
             return Ok(mso);
         }
-        for_each_entry(buf, 0, |k, v| {
+        // One walk both finds the members and checks that the map is well formed and whole.
+        let end = for_each_entry(buf, 0, |k, v| {
             let slot = match text_raw(buf, k) {
                 Some("docType") => &mut mso.doc_type,
                 Some("validityInfo") => &mut mso.validity_info,
@@ -112,6 +113,9 @@ impl<'a> Mso<'a> {
             slot.get_or_insert(v);
             Ok(())
         })?;
+        if end != buf.len() {
+            return Err(MdocErrorKind::Cbor);
+        }
         Ok(mso)
     }
 
@@ -217,13 +221,11 @@ fn check_item(
 ) -> Result<IssuerSignedElement, MdocErrorKind> {
     let raw = &doc_buf[item.start..item.end];
     let inner = tag24_content(doc_buf, item)?;
-    if cbor::skip(inner, 0, 0)? != inner.len() {
-        return Err(MdocErrorKind::Cbor);
-    }
     // One pass over the IssuerSignedItem map: digestID, elementIdentifier and the raw
-    // elementValue are all that verification needs (first occurrence of each).
+    // elementValue are all that verification needs (first occurrence of each); the same walk
+    // checks that the embedded item is one whole, well-formed map.
     let (mut id, mut ident, mut value) = (None, None, None);
-    for_each_entry(inner, 0, |k, v| {
+    let end = for_each_entry(inner, 0, |k, v| {
         let slot = match text_raw(inner, k) {
             Some("digestID") => &mut id,
             Some("elementIdentifier") => &mut ident,
@@ -233,6 +235,9 @@ fn check_item(
         slot.get_or_insert(v);
         Ok(())
     })?;
+    if end != inner.len() {
+        return Err(MdocErrorKind::Cbor);
+    }
     let id = id
         .and_then(|s| uint_at(inner, s))
         .ok_or(structure("digestID"))?;
