@@ -282,6 +282,15 @@ pub(crate) fn uint_at(buf: &[u8], span: Span) -> Option<u64> {
     }
 }
 
+/// The bytes of the definite-length text string at `span`, without UTF-8 validation: for
+/// comparing map keys with known ASCII names (a match is then valid UTF-8 by construction).
+pub(crate) fn key_bytes(buf: &[u8], span: Span) -> Option<&[u8]> {
+    match head(buf, span.start) {
+        Ok((3, Some(_), hl)) => buf.get(span.start + hl..span.end),
+        _ => None,
+    }
+}
+
 /// The definite-length text string at `span`, borrowed, if it is one.
 pub(crate) fn text_raw(buf: &[u8], span: Span) -> Option<&str> {
     match head(buf, span.start) {

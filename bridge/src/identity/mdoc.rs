@@ -14,7 +14,8 @@ use openssl::pkey::{PKey, Private};
 use tracing::debug;
 
 use super::cbor::{
-    self, array_items, decode, encode_head, for_each_entry, int_at, tag24, text_raw, whole, Span,
+    self, array_items, decode, encode_head, for_each_entry, int_at, key_bytes, tag24, text_raw,
+    whole, Span,
 };
 use super::cose::{cose_key_to_public, ecdh, hkdf_sha256_32, x5chain, CoseMessage};
 use super::jose::JwsAlg;
@@ -177,9 +178,9 @@ pub fn verify_device_response(
     // The response is navigated by span, in one pass over its top-level map.
     let (mut status, mut documents) = (None, None);
     for_each_entry(bytes, 0, |k, v| {
-        let slot = match text_raw(bytes, k) {
-            Some("status") => &mut status,
-            Some("documents") => &mut documents,
+        let slot = match key_bytes(bytes, k) {
+            Some(b"status") => &mut status,
+            Some(b"documents") => &mut documents,
             _ => return Ok(()),
         };
         slot.get_or_insert(v);
@@ -211,7 +212,9 @@ fn members<const N: usize>(
 ) -> Result<[Option<Span>; N], MdocErrorKind> {
     let mut out = [None; N];
     for_each_entry(buf, map.start, |k, v| {
-        if let Some(i) = text_raw(buf, k).and_then(|t| names.iter().position(|n| *n == t)) {
+        if let Some(i) =
+            key_bytes(buf, k).and_then(|t| names.iter().position(|n| n.as_bytes() == t))
+        {
             out[i].get_or_insert(v);
         }
         Ok(())

@@ -14,8 +14,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::cbor::{
-    self, bytes_raw, for_each_entry, items, map_get, tag24_content, text_raw, uint_at, untag,
-    whole, Span,
+    self, bytes_raw, for_each_entry, items, key_bytes, map_get, tag24_content, text_raw, uint_at,
+    untag, whole, Span,
 };
 use super::mdoc::{IssuerSignedElement, MAX_ELEMENTS};
 use super::MdocErrorKind;
@@ -102,12 +102,12 @@ impl<'a> Mso<'a> {
         }
         // One walk both finds the members and checks that the map is well formed and whole.
         let end = for_each_entry(buf, 0, |k, v| {
-            let slot = match text_raw(buf, k) {
-                Some("docType") => &mut mso.doc_type,
-                Some("validityInfo") => &mut mso.validity_info,
-                Some("digestAlgorithm") => &mut mso.digest_algorithm,
-                Some("valueDigests") => &mut mso.value_digests,
-                Some("deviceKeyInfo") => &mut mso.device_key_info,
+            let slot = match key_bytes(buf, k) {
+                Some(b"docType") => &mut mso.doc_type,
+                Some(b"validityInfo") => &mut mso.validity_info,
+                Some(b"digestAlgorithm") => &mut mso.digest_algorithm,
+                Some(b"valueDigests") => &mut mso.value_digests,
+                Some(b"deviceKeyInfo") => &mut mso.device_key_info,
                 _ => return Ok(()),
             };
             slot.get_or_insert(v);
@@ -178,6 +178,8 @@ impl<'a> Mso<'a> {
         for_each_entry(doc_buf, ns_span.start, |k, v| {
             let ns = text_raw(doc_buf, k).ok_or(structure("IssuerNameSpaces key"))?;
             let digests = self.digest_ids(vd, ns)?;
+            // One element per digest at most is the common case; the reservation is bounded.
+            out.reserve(digests.len().min(MAX_ELEMENTS));
             for item in items(doc_buf, v.start, 4)? {
                 if out.len() >= MAX_ELEMENTS {
                     return Err(structure("IssuerNameSpaces (too many elements)"));
@@ -226,10 +228,10 @@ fn check_item(
     // checks that the embedded item is one whole, well-formed map.
     let (mut id, mut ident, mut value) = (None, None, None);
     let end = for_each_entry(inner, 0, |k, v| {
-        let slot = match text_raw(inner, k) {
-            Some("digestID") => &mut id,
-            Some("elementIdentifier") => &mut ident,
-            Some("elementValue") => &mut value,
+        let slot = match key_bytes(inner, k) {
+            Some(b"digestID") => &mut id,
+            Some(b"elementIdentifier") => &mut ident,
+            Some(b"elementValue") => &mut value,
             _ => return Ok(()),
         };
         slot.get_or_insert(v);
