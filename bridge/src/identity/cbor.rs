@@ -86,49 +86,181 @@ pub(crate) fn skip(buf: &[u8], pos: usize, depth: usize) -> Result<usize, MdocEr
 
 /// Spans of the entries of the array at `pos` (definite or indefinite length).
 pub(crate) fn array_items(buf: &[u8], pos: usize) -> Result<Vec<Span>, MdocErrorKind> {
-    container(buf, pos, 4)
+    items(buf, pos, 4)?.collect()
 }
 
-/// Spans of the keys and values of the map at `pos`, alternating key, value.
-pub(crate) fn map_entries(buf: &[u8], pos: usize) -> Result<Vec<Span>, MdocErrorKind> {
-    container(buf, pos, 5)
-}
-
-fn container(buf: &[u8], pos: usize, want: u8) -> Result<Vec<Span>, MdocErrorKind> {
+/// The items of the array (`want` = 4) or map (`want` = 5, keys and values alternating) at `pos`,
+/// walked lazily: looking a field up allocates nothing and stops at the first match.
+pub(crate) fn items(buf: &[u8], pos: usize, want: u8) -> Result<Items<'_>, MdocErrorKind> {
     let (major, arg, hl) = head(buf, pos)?;
     if major != want {
         return Err(MdocErrorKind::Cbor);
     }
-    let mut p = pos + hl;
-    let mut out = Vec::new();
-    let mut remaining = match arg {
+    let remaining = match arg {
         Some(n) if want == 5 => Some(n.checked_mul(2).ok_or(MdocErrorKind::Cbor)?),
         other => other,
     };
-    loop {
-        match remaining {
-            Some(0) => return Ok(out),
-            Some(ref mut n) => *n -= 1,
-            None if *buf.get(p).ok_or(MdocErrorKind::Cbor)? == 0xff => return Ok(out),
-            None => {}
-        }
-        let end = skip(buf, p, 1)?;
-        out.push(Span { start: p, end });
-        p = end;
-    }
+    Ok(Items {
+        buf,
+        pos: pos + hl,
+        remaining,
+        done: false,
+    })
 }
 
-/// The value span for text key `key` in the map at `pos`.
-pub(crate) fn map_get(buf: &[u8], pos: usize, key: &str) -> Result<Option<Span>, MdocErrorKind> {
-    let entries = map_entries(buf, pos)?;
-    for kv in entries.chunks(2) {
-        if let [k, v] = kv {
-            if is_text(buf, *k, key) {
-                return Ok(Some(*v));
+/// Iterator over the item spans of one array or map; see [`items`]. After an error it ends.
+#[derive(Debug)]
+pub(crate) struct Items<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// Items left for a definite length, `None` for an indefinite one (ends at the break byte).
+    remaining: Option<u64>,
+    done: bool,
+}
+
+impl Iterator for Items<'_> {
+    type Item = Result<Span, MdocErrorKind>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.remaining {
+            Some(0) => {
+                self.done = true;
+                return None;
+            }
+            Some(ref mut n) => *n -= 1,
+            None => match self.buf.get(self.pos) {
+                Some(0xff) => {
+                    self.done = true;
+                    // Past the break byte: `pos` is then the end of the container.
+                    self.pos += 1;
+                    return None;
+                }
+                Some(_) => {}
+                None => {
+                    self.done = true;
+                    return Some(Err(MdocErrorKind::Cbor));
+                }
+            },
+        }
+        match skip(self.buf, self.pos, 1) {
+            Ok(end) => {
+                let span = Span {
+                    start: self.pos,
+                    end,
+                };
+                self.pos = end;
+                Some(Ok(span))
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
             }
         }
     }
+}
+
+impl Items<'_> {
+    /// The end offset of the container, once the iterator has returned `None`.
+    pub(crate) fn end(&self) -> usize {
+        self.pos
+    }
+}
+
+/// Walks the map at `pos` once, calling `f(key, value)` for each entry in order; returns the
+/// end offset of the map (every key and value has been walked, so the map is well formed).
+pub(crate) fn for_each_entry(
+    buf: &[u8],
+    pos: usize,
+    mut f: impl FnMut(Span, Span) -> Result<(), MdocErrorKind>,
+) -> Result<usize, MdocErrorKind> {
+    let mut it = items(buf, pos, 5)?;
+    while let Some(k) = it.next() {
+        let v = it.next().ok_or(MdocErrorKind::Cbor)??;
+        f(k?, v)?;
+    }
+    Ok(it.end())
+}
+
+/// The value span for text key `key` in the map at `pos` (the first entry with that key).
+pub(crate) fn map_get(buf: &[u8], pos: usize, key: &str) -> Result<Option<Span>, MdocErrorKind> {
+    let mut it = items(buf, pos, 5)?;
+    while let Some(k) = it.next() {
+        let v = it.next().ok_or(MdocErrorKind::Cbor)??;
+        if is_text(buf, k?, key) {
+            return Ok(Some(v));
+        }
+    }
     Ok(None)
+}
+
+/// The value span for integer label `label` in the map at `pos` (COSE headers and keys, RFC 9052
+/// section 3 and section 7), the first entry with that label.
+pub(crate) fn map_get_label(
+    buf: &[u8],
+    pos: usize,
+    label: i64,
+) -> Result<Option<Span>, MdocErrorKind> {
+    let mut it = items(buf, pos, 5)?;
+    while let Some(k) = it.next() {
+        let v = it.next().ok_or(MdocErrorKind::Cbor)??;
+        if int_at(buf, k?) == Some(label) {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}
+
+/// The whole of `buf` as one span.
+pub(crate) fn whole(buf: &[u8]) -> Span {
+    Span {
+        start: 0,
+        end: buf.len(),
+    }
+}
+
+/// The major type of the item at `span`.
+pub(crate) fn major_at(buf: &[u8], span: Span) -> Option<u8> {
+    buf.get(span.start).map(|b| b >> 5)
+}
+
+/// Whether the item at `span` is the simple value `null` (RFC 8949 section 3.3).
+pub(crate) fn is_null(buf: &[u8], span: Span) -> bool {
+    buf.get(span.start..span.end) == Some(&[0xf6][..])
+}
+
+/// The tag number and content span of the tagged item at `span`, if it is one (major type 6).
+pub(crate) fn untag(buf: &[u8], span: Span) -> Option<(u64, Span)> {
+    match head(buf, span.start) {
+        Ok((6, Some(tag), hl)) => Some((
+            tag,
+            Span {
+                start: span.start + hl,
+                end: span.end,
+            },
+        )),
+        _ => None,
+    }
+}
+
+/// The integer at `span`, if it is one that fits an `i64` (major types 0 and 1).
+pub(crate) fn int_at(buf: &[u8], span: Span) -> Option<i64> {
+    match head(buf, span.start) {
+        Ok((0, Some(n), _)) => i64::try_from(n).ok(),
+        // Major type 1 encodes -1 - n (RFC 8949 section 3.1).
+        Ok((1, Some(n), _)) => i64::try_from(n).ok().map(|n| -1 - n),
+        _ => None,
+    }
+}
+
+/// The content of the definite-length byte string at `span`, borrowed, if it is one.
+pub(crate) fn bytes_raw(buf: &[u8], span: Span) -> Option<&[u8]> {
+    match head(buf, span.start) {
+        Ok((2, Some(_), hl)) => buf.get(span.start + hl..span.end),
+        _ => None,
+    }
 }
 
 /// Whether the item at `span` is the definite-length text string `key`, compared on the raw
@@ -150,18 +282,19 @@ pub(crate) fn uint_at(buf: &[u8], span: Span) -> Option<u64> {
     }
 }
 
-/// The definite-length text string at `span`, borrowed, if it is one.
-pub(crate) fn text_raw(buf: &[u8], span: Span) -> Option<&str> {
+/// The bytes of the definite-length text string at `span`, without UTF-8 validation: for
+/// comparing map keys with known ASCII names (a match is then valid UTF-8 by construction).
+pub(crate) fn key_bytes(buf: &[u8], span: Span) -> Option<&[u8]> {
     match head(buf, span.start) {
-        Ok((3, Some(_), hl)) => std::str::from_utf8(buf.get(span.start + hl..span.end)?).ok(),
+        Ok((3, Some(_), hl)) => buf.get(span.start + hl..span.end),
         _ => None,
     }
 }
 
-/// The text string at `span`, if it is one.
-pub(crate) fn text_at(buf: &[u8], span: Span) -> Option<String> {
-    match decode(&buf[span.start..span.end]).ok()? {
-        Value::Text(t) => Some(t),
+/// The definite-length text string at `span`, borrowed, if it is one.
+pub(crate) fn text_raw(buf: &[u8], span: Span) -> Option<&str> {
+    match head(buf, span.start) {
+        Ok((3, Some(_), hl)) => std::str::from_utf8(buf.get(span.start + hl..span.end)?).ok(),
         _ => None,
     }
 }
@@ -229,35 +362,6 @@ pub(crate) fn tag24_content(buf: &[u8], span: Span) -> Result<&[u8], MdocErrorKi
     match start.checked_add(len) {
         Some(end) if end == span.end => Ok(&buf[start..end]),
         _ => Err(MdocErrorKind::Cbor),
-    }
-}
-
-/// Decodes the item at `span` of `buf`.
-pub(crate) fn decode_span(buf: &[u8], span: Span) -> Result<Value, MdocErrorKind> {
-    decode(buf.get(span.start..span.end).ok_or(MdocErrorKind::Cbor)?)
-}
-
-/// Map lookup on a decoded value by text key.
-pub(crate) fn get<'a>(m: &'a Value, key: &str) -> Option<&'a Value> {
-    m.as_map()?
-        .iter()
-        .find(|(k, _)| k.as_text() == Some(key))
-        .map(|(_, v)| v)
-}
-
-/// Map lookup on a decoded value by integer label (COSE headers and keys).
-pub(crate) fn get_label(m: &Value, label: i64) -> Option<&Value> {
-    m.as_map()?
-        .iter()
-        .find(|(k, _)| k.as_integer().and_then(|i| i64::try_from(i).ok()) == Some(label))
-        .map(|(_, v)| v)
-}
-
-/// Unwraps `tag24(bstr)` to the embedded bytes.
-pub(crate) fn untag24(v: &Value) -> Option<&[u8]> {
-    match v {
-        Value::Tag(24, inner) => inner.as_bytes().map(Vec::as_slice),
-        _ => None,
     }
 }
 

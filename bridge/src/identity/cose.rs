@@ -3,7 +3,6 @@
 //! (RFC 9053 section 2.1: ECDSA signatures are fixed-length `r || s`, as in JWS); the
 //! Sig_structure / MAC_structure are built here and verified with OpenSSL.
 
-use ciborium::Value;
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::derive::Deriver;
 use openssl::ec::{EcGroup, EcKey, EcPoint};
@@ -12,7 +11,10 @@ use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, Private, Public};
 use openssl::sign::Signer;
 
-use super::cbor::{decode, encode, get_label};
+use super::cbor::{
+    bytes_raw, encode_head, int_at, is_null, items, major_at, map_get_label, skip, untag, whole,
+    Span,
+};
 use super::jose::{ec_public_key, verify_signature, JoseErrorKind, JwsAlg};
 use super::MdocErrorKind;
 
@@ -23,66 +25,88 @@ pub(crate) const LABEL_X5CHAIN: i64 = 33;
 /// COSE algorithm `HMAC 256/256` (RFC 9053 section 3.1), the DeviceMac algorithm of 18013-5 9.1.3.5.
 const ALG_HMAC_256: i64 = 5;
 
-/// A decoded COSE_Sign1 or COSE_Mac0 (both are `[protected, unprotected, payload, sig/tag]`).
-#[derive(Debug, Clone)]
-pub(crate) struct CoseMessage {
-    /// The protected header bstr as received (it is signed as-is).
-    pub(crate) protected_raw: Vec<u8>,
-    /// Decoded protected header map.
-    pub(crate) protected: Value,
-    /// Unprotected header map.
-    pub(crate) unprotected: Value,
+/// A COSE_Sign1 or COSE_Mac0 (both are `[protected, unprotected, payload, sig/tag]`), borrowed
+/// from the received bytes: nothing is copied or decoded beyond the header lookups.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CoseMessage<'a> {
+    /// The protected header bstr content as received (it is signed as-is).
+    pub(crate) protected_raw: &'a [u8],
+    /// The unprotected header map item.
+    unprotected: &'a [u8],
     /// Payload, `None` when detached.
-    pub(crate) payload: Option<Vec<u8>>,
+    pub(crate) payload: Option<&'a [u8]>,
     /// Signature or tag.
-    pub(crate) signature: Vec<u8>,
+    pub(crate) signature: &'a [u8],
 }
 
-impl CoseMessage {
-    /// Reads a COSE_Sign1 / COSE_Mac0 (tag 18 / 17 optional).
-    pub(crate) fn from_value(v: &Value, structure: &'static str) -> Result<Self, MdocErrorKind> {
+impl<'a> CoseMessage<'a> {
+    /// Reads the COSE_Sign1 / COSE_Mac0 (tag 18 / 17 optional) at `span` of `buf`.
+    pub(crate) fn from_span(
+        buf: &'a [u8],
+        span: Span,
+        structure: &'static str,
+    ) -> Result<Self, MdocErrorKind> {
         let bad = MdocErrorKind::Structure { structure };
-        let v = match v {
-            Value::Tag(17 | 18, inner) => inner.as_ref(),
-            other => other,
+        let span = match untag(buf, span) {
+            Some((17 | 18, inner)) => inner,
+            Some(_) => return Err(bad),
+            None => span,
         };
-        let [p, u, payload, sig] = v.as_array().map(Vec::as_slice).ok_or(bad.clone())? else {
-            return Err(bad);
-        };
-        let protected_raw = p.as_bytes().ok_or(bad.clone())?.clone();
-        let protected = if protected_raw.is_empty() {
-            Value::Map(Vec::new())
-        } else {
-            decode(&protected_raw)?
-        };
-        if protected.as_map().is_none() || u.as_map().is_none() {
+        if major_at(buf, span) != Some(4) {
             return Err(bad);
         }
-        let payload = match payload {
-            Value::Null => None,
-            Value::Bytes(b) => Some(b.clone()),
-            _ => return Err(bad),
+        let mut it = items(buf, span.start, 4)?;
+        let mut next = || it.next().transpose();
+        let (Some(p), Some(u), Some(payload), Some(sig), None) =
+            (next()?, next()?, next()?, next()?, next()?)
+        else {
+            return Err(bad);
         };
-        let signature = sig.as_bytes().ok_or(bad)?.clone();
+        let protected_raw = bytes_raw(buf, p).ok_or(bad.clone())?;
+        // An empty bstr stands for an empty map (RFC 9052 section 3); otherwise one whole map.
+        if !protected_raw.is_empty()
+            && (skip(protected_raw, 0, 0)? != protected_raw.len()
+                || major_at(protected_raw, whole(protected_raw)) != Some(5))
+        {
+            return Err(bad);
+        }
+        if major_at(buf, u) != Some(5) {
+            return Err(bad);
+        }
+        let payload = if is_null(buf, payload) {
+            None
+        } else {
+            Some(bytes_raw(buf, payload).ok_or(bad.clone())?)
+        };
         Ok(Self {
             protected_raw,
-            protected,
-            unprotected: u.clone(),
+            unprotected: &buf[u.start..u.end],
             payload,
-            signature,
+            signature: bytes_raw(buf, sig).ok_or(bad)?,
         })
     }
 
-    /// A header parameter, protected first (RFC 9052 section 3: a label appears in one bucket).
-    pub(crate) fn header(&self, label: i64) -> Option<&Value> {
-        get_label(&self.protected, label).or_else(|| get_label(&self.unprotected, label))
+    fn protected_get(&self, label: i64) -> Result<Option<&'a [u8]>, MdocErrorKind> {
+        if self.protected_raw.is_empty() {
+            return Ok(None);
+        }
+        let p = self.protected_raw;
+        Ok(map_get_label(p, 0, label)?.map(|s| &p[s.start..s.end]))
+    }
+
+    /// A header parameter item, protected first (RFC 9052 section 3: a label appears in one bucket).
+    pub(crate) fn header(&self, label: i64) -> Result<Option<&'a [u8]>, MdocErrorKind> {
+        if let Some(v) = self.protected_get(label)? {
+            return Ok(Some(v));
+        }
+        let u = self.unprotected;
+        Ok(map_get_label(u, 0, label)?.map(|s| &u[s.start..s.end]))
     }
 
     fn alg_id(&self) -> Result<i64, MdocErrorKind> {
         // The algorithm must be integrity protected (RFC 9052 section 3.1).
-        get_label(&self.protected, LABEL_ALG)
-            .and_then(Value::as_integer)
-            .and_then(|i| i64::try_from(i).ok())
+        self.protected_get(LABEL_ALG)?
+            .and_then(|v| int_at(v, whole(v)))
             .ok_or(MdocErrorKind::Structure {
                 structure: "COSE protected header alg",
             })
@@ -96,14 +120,20 @@ impl CoseMessage {
             .ok_or(MdocErrorKind::AlgNotAllowed { alg: id })
     }
 
-    /// Sig_structure / MAC_structure bytes (RFC 9052 sections 4.4 and 6.3) with an empty external_aad.
-    fn to_be_signed(&self, context: &str, payload: &[u8]) -> Vec<u8> {
-        encode(&Value::Array(vec![
-            Value::Text(context.to_owned()),
-            Value::Bytes(self.protected_raw.clone()),
-            Value::Bytes(Vec::new()),
-            Value::Bytes(payload.to_vec()),
-        ]))
+    /// Sig_structure / MAC_structure bytes (RFC 9052 sections 4.4 and 6.3) with an empty
+    /// external_aad, written directly (preferred serialisation, as ciborium would encode it).
+    fn to_be_signed(self, context: &str, payload: &[u8]) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(32 + context.len() + self.protected_raw.len() + payload.len());
+        out.push(0x84);
+        encode_head(3, context.len() as u64, &mut out);
+        out.extend_from_slice(context.as_bytes());
+        encode_head(2, self.protected_raw.len() as u64, &mut out);
+        out.extend_from_slice(self.protected_raw);
+        out.push(0x40);
+        encode_head(2, payload.len() as u64, &mut out);
+        out.extend_from_slice(payload);
+        out
     }
 
     /// Verifies a COSE_Sign1 over `payload` (the attached one, or a detached one).
@@ -117,7 +147,7 @@ impl CoseMessage {
             alg,
             key,
             &self.to_be_signed("Signature1", payload),
-            &self.signature,
+            self.signature,
         )
     }
 
@@ -129,7 +159,7 @@ impl CoseMessage {
         }
         let tag = hmac_sha256(key, &self.to_be_signed("MAC0", payload))
             .ok_or(MdocErrorKind::DeviceAuthFailed)?;
-        if tag.len() == self.signature.len() && openssl::memcmp::eq(&tag, &self.signature) {
+        if tag.len() == self.signature.len() && openssl::memcmp::eq(&tag, self.signature) {
             Ok(())
         } else {
             Err(MdocErrorKind::DeviceAuthFailed)
@@ -159,16 +189,21 @@ pub(crate) fn ecdh(ours: &PKey<Private>, theirs: &PKey<Public>) -> Option<Vec<u8
     d.derive_to_vec().ok()
 }
 
-/// Imports a COSE_Key (RFC 9053 section 7.1: EC2 P-256/384/521; OKP Ed25519/Ed448).
-pub(crate) fn cose_key_to_public(k: &Value) -> Result<PKey<Public>, MdocErrorKind> {
-    let int = |l| {
-        get_label(k, l)
-            .and_then(Value::as_integer)
-            .and_then(|i| i64::try_from(i).ok())
+/// Imports the COSE_Key item `k` (RFC 9053 section 7.1: EC2 P-256/384/521; OKP Ed25519/Ed448).
+pub(crate) fn cose_key_to_public(k: &[u8]) -> Result<PKey<Public>, MdocErrorKind> {
+    if major_at(k, whole(k)) != Some(5) {
+        return Err(MdocErrorKind::DeviceKey);
+    }
+    let label = |l| -> Result<Option<Span>, MdocErrorKind> { map_get_label(k, 0, l) };
+    let int =
+        |l| -> Result<Option<i64>, MdocErrorKind> { Ok(label(l)?.and_then(|s| int_at(k, s))) };
+    let bytes = |l| -> Result<&[u8], MdocErrorKind> {
+        label(l)?
+            .and_then(|s| bytes_raw(k, s))
+            .ok_or(MdocErrorKind::DeviceKey)
     };
-    let bytes = |l| get_label(k, l).and_then(Value::as_bytes);
     let bad = |_| MdocErrorKind::DeviceKey;
-    match (int(1), int(-1)) {
+    match (int(1)?, int(-1)?) {
         (Some(2), Some(crv)) => {
             let nid = match crv {
                 1 => Nid::X9_62_PRIME256V1,
@@ -176,11 +211,7 @@ pub(crate) fn cose_key_to_public(k: &Value) -> Result<PKey<Public>, MdocErrorKin
                 3 => Nid::SECP521R1,
                 _ => return Err(MdocErrorKind::DeviceKey),
             };
-            let (x, y) = (
-                bytes(-2).ok_or(MdocErrorKind::DeviceKey)?,
-                bytes(-3).ok_or(MdocErrorKind::DeviceKey)?,
-            );
-            ec_public_key(nid, x, y).ok_or(MdocErrorKind::DeviceKey)
+            ec_public_key(nid, bytes(-2)?, bytes(-3)?).ok_or(MdocErrorKind::DeviceKey)
         }
         (Some(1), Some(crv)) => {
             let id = match crv {
@@ -188,8 +219,7 @@ pub(crate) fn cose_key_to_public(k: &Value) -> Result<PKey<Public>, MdocErrorKin
                 7 => Id::ED448,
                 _ => return Err(MdocErrorKind::DeviceKey),
             };
-            PKey::public_key_from_raw_bytes(bytes(-2).ok_or(MdocErrorKind::DeviceKey)?, id)
-                .map_err(bad)
+            PKey::public_key_from_raw_bytes(bytes(-2)?, id).map_err(bad)
         }
         _ => Err(MdocErrorKind::DeviceKey),
     }
@@ -211,22 +241,30 @@ pub fn p256_private_key_from_scalar(d: &[u8]) -> Result<PKey<Private>, MdocError
     PKey::from_ec_key(key).map_err(bad)
 }
 
-/// Reads the x5chain header (a bstr, or an array of bstr; RFC 9360 section 2).
-pub(crate) fn x5chain(msg: &CoseMessage) -> Result<Vec<Vec<u8>>, MdocErrorKind> {
+/// Reads the x5chain header (a bstr, or an array of bstr; RFC 9360 section 2), copying the
+/// certificates out for the trust stage.
+pub(crate) fn x5chain(msg: &CoseMessage<'_>) -> Result<Vec<Vec<u8>>, MdocErrorKind> {
     use super::trust::TrustErrorKind;
-    match msg.header(LABEL_X5CHAIN) {
-        Some(Value::Bytes(b)) => Ok(vec![b.clone()]),
-        Some(Value::Array(a)) => a
-            .iter()
-            .enumerate()
-            .map(|(index, c)| {
-                c.as_bytes().cloned().ok_or(MdocErrorKind::IssuerTrust(
+    let Some(v) = msg.header(LABEL_X5CHAIN)? else {
+        return Err(MdocErrorKind::IssuerTrust(TrustErrorKind::ChainMissing));
+    };
+    let all = whole(v);
+    if let Some(b) = bytes_raw(v, all) {
+        return Ok(vec![b.to_vec()]);
+    }
+    if major_at(v, all) != Some(4) {
+        return Err(MdocErrorKind::IssuerTrust(TrustErrorKind::ChainMissing));
+    }
+    items(v, 0, 4)?
+        .enumerate()
+        .map(|(index, c)| {
+            bytes_raw(v, c?)
+                .map(<[u8]>::to_vec)
+                .ok_or(MdocErrorKind::IssuerTrust(
                     TrustErrorKind::CertificateMalformed { index },
                 ))
-            })
-            .collect(),
-        _ => Err(MdocErrorKind::IssuerTrust(TrustErrorKind::ChainMissing)),
-    }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -11,16 +11,15 @@
 
 use ciborium::Value;
 use openssl::pkey::{PKey, Private};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use tracing::debug;
 
 use super::cbor::{
-    self, array_items, decode, decode_span, get, map_entries, map_get, tag24, tag24_content,
-    text_at, untag24, Span,
+    self, array_items, decode, encode_head, for_each_entry, int_at, key_bytes, tag24, text_raw,
+    whole, Span,
 };
 use super::cose::{cose_key_to_public, ecdh, hkdf_sha256_32, x5chain, CoseMessage};
 use super::jose::JwsAlg;
+use super::mdoc_mso::Mso;
 use super::trust::{IssuerTrust, TrustedIssuer};
 use super::{IdentityError, MdocErrorKind};
 
@@ -176,19 +175,24 @@ pub fn verify_device_response(
         }
         .into());
     }
-    // The response is navigated by span; only the small status value is decoded here.
-    if let Some(span) = map_get(bytes, 0, "status")? {
-        let status = decode(&bytes[span.start..span.end])?;
-        let s = status
-            .as_integer()
-            .and_then(|i| i64::try_from(i).ok())
-            .ok_or(structure("DeviceResponse status"))?;
+    // The response is navigated by span, in one pass over its top-level map.
+    let (mut status, mut documents) = (None, None);
+    for_each_entry(bytes, 0, |k, v| {
+        let slot = match key_bytes(bytes, k) {
+            Some(b"status") => &mut status,
+            Some(b"documents") => &mut documents,
+            _ => return Ok(()),
+        };
+        slot.get_or_insert(v);
+        Ok(())
+    })?;
+    if let Some(span) = status {
+        let s = int_at(bytes, span).ok_or(structure("DeviceResponse status"))?;
         if s != 0 {
             return Err(MdocErrorKind::ResponseStatus { status: s }.into());
         }
     }
-    let docs_span = map_get(bytes, 0, "documents")?.ok_or(MdocErrorKind::NoDocuments)?;
-    let docs = array_items(bytes, docs_span.start)?;
+    let docs = array_items(bytes, documents.ok_or(MdocErrorKind::NoDocuments)?.start)?;
     if docs.is_empty() {
         return Err(MdocErrorKind::NoDocuments.into());
     }
@@ -200,6 +204,24 @@ pub fn verify_device_response(
         .collect()
 }
 
+/// The members of one map item of `buf` named in `names`, first occurrence of each, in one pass.
+fn members<const N: usize>(
+    buf: &[u8],
+    map: Span,
+    names: [&'static str; N],
+) -> Result<[Option<Span>; N], MdocErrorKind> {
+    let mut out = [None; N];
+    for_each_entry(buf, map.start, |k, v| {
+        if let Some(i) =
+            key_bytes(buf, k).and_then(|t| names.iter().position(|n| n.as_bytes() == t))
+        {
+            out[i].get_or_insert(v);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 fn verify_document(
     buf: &[u8],
     span: Span,
@@ -207,31 +229,31 @@ fn verify_document(
     trust: &dyn IssuerTrust,
     now: i64,
 ) -> Result<VerifiedDocument, MdocErrorKind> {
-    // The document is navigated by span: the (large) name spaces are decoded item by item only.
+    // The document is navigated by span: nothing is decoded into a value tree or copied before
+    // the checks have passed.
     let doc_buf = &buf[span.start..span.end];
-    let field = |parent: Span, name: &'static str| -> Result<Span, MdocErrorKind> {
-        map_get(doc_buf, parent.start, name)?.ok_or(structure(name))
-    };
-    let whole = Span {
-        start: 0,
-        end: doc_buf.len(),
-    };
-    let doc_type = match decode_span(doc_buf, field(whole, "docType")?)? {
-        Value::Text(t) => t,
-        _ => return Err(structure("docType")),
-    };
+    let [doc_type, issuer_signed, device_signed] = members(
+        doc_buf,
+        whole(doc_buf),
+        ["docType", "issuerSigned", "deviceSigned"],
+    )?;
+    let doc_type = doc_type
+        .and_then(|s| text_raw(doc_buf, s))
+        .ok_or(structure("docType"))?;
     if policy
         .expected_doc_type
         .as_ref()
-        .is_some_and(|e| *e != doc_type)
+        .is_some_and(|e| e != doc_type)
     {
         return Err(MdocErrorKind::UnexpectedDocType);
     }
-    let issuer_signed = field(whole, "issuerSigned")?;
+    let issuer_signed = issuer_signed.ok_or(structure("issuerSigned"))?;
+    let [name_spaces, issuer_auth] = members(doc_buf, issuer_signed, ["nameSpaces", "issuerAuth"])?;
 
     // 1. IssuerAuth: chain to an anchor, then the signature (9.3.1 steps 1-4).
-    let auth = CoseMessage::from_value(
-        &decode_span(doc_buf, field(issuer_signed, "issuerAuth")?)?,
+    let auth = CoseMessage::from_span(
+        doc_buf,
+        issuer_auth.ok_or(structure("issuerAuth"))?,
         "issuerAuth",
     )?;
     let alg = auth.sign_alg(&policy.algorithms)?;
@@ -239,37 +261,21 @@ fn verify_document(
         .verify_der_chain(&x5chain(&auth)?, now)
         .map_err(MdocErrorKind::IssuerTrust)?;
     let (issuer, leaf_key) = (validated.issuer, validated.leaf_key);
-    let payload = auth
-        .payload
-        .as_deref()
-        .ok_or(structure("issuerAuth payload"))?;
+    let payload = auth.payload.ok_or(structure("issuerAuth payload"))?;
     auth.verify_sign1(alg, &leaf_key, payload)
         .map_err(MdocErrorKind::IssuerSignature)?;
     debug!(?alg, "issuerAuth verified");
 
     // 2. MSO: docType and validity (9.3.1 steps 6-7).
-    let mso_bytes = untag24(&decode(payload)?)
-        .ok_or(structure("MobileSecurityObjectBytes"))?
-        .to_vec();
-    let mso = decode(&mso_bytes)?;
-    if get(&mso, "docType").and_then(Value::as_text) != Some(doc_type.as_str()) {
+    let mso = Mso::from_payload(payload)?;
+    if mso.doc_type() != Some(doc_type) {
         return Err(MdocErrorKind::DocTypeMismatch);
     }
-    check_validity(
-        get(&mso, "validityInfo").ok_or(structure("validityInfo"))?,
-        now,
-    )?;
+    mso.check_validity(now)?;
 
     // 3. Digests over the received IssuerSignedItemBytes (9.3.1 step 5).
-    // Low-level SHA-2 hashers: no per-item EVP fetch (26+ items per document).
-    let md: u16 = match get(&mso, "digestAlgorithm").and_then(Value::as_text) {
-        Some("SHA-256") => 256,
-        Some("SHA-384") => 384,
-        Some("SHA-512") => 512,
-        _ => return Err(MdocErrorKind::DigestAlgorithm),
-    };
-    let value_digests = get(&mso, "valueDigests").ok_or(structure("valueDigests"))?;
-    let elements = check_digests(doc_buf, value_digests, md)?;
+    let md = mso.digest_alg()?;
+    let elements = mso.check_digests(doc_buf, name_spaces, md)?;
     debug!(elements = elements.len(), "issuer-signed items verified");
 
     // 4. DeviceAuth (9.1.3).
@@ -279,13 +285,11 @@ fn verify_document(
             session_transcript,
             reader_ephemeral_key,
         } => {
-            let device_key = get(&mso, "deviceKeyInfo")
-                .and_then(|d| get(d, "deviceKey"))
-                .ok_or(MdocErrorKind::DeviceKey)?;
-            let device_key = cose_key_to_public(device_key)?;
+            let device_key = cose_key_to_public(mso.device_key()?)?;
             verify_device_auth(
                 doc_buf,
-                &doc_type,
+                device_signed.ok_or(structure("DeviceSigned"))?,
+                doc_type,
                 session_transcript,
                 reader_ephemeral_key.as_ref(),
                 &device_key,
@@ -295,126 +299,57 @@ fn verify_document(
         }
     };
     Ok(VerifiedDocument {
-        doc_type,
+        doc_type: doc_type.to_owned(),
         issuer,
         elements,
         device_authenticated,
     })
 }
 
-fn tdate(v: &Value) -> Result<i64, MdocErrorKind> {
-    let s = match v {
-        Value::Tag(0, inner) => inner.as_text(),
-        Value::Text(t) => Some(t.as_str()),
-        _ => None,
-    }
-    .ok_or(structure("validityInfo tdate"))?;
-    OffsetDateTime::parse(s, &Rfc3339)
-        .map(OffsetDateTime::unix_timestamp)
-        .map_err(|_| structure("validityInfo tdate"))
-}
-
-fn check_validity(vi: &Value, now: i64) -> Result<(), MdocErrorKind> {
-    let from = tdate(get(vi, "validFrom").ok_or(structure("validFrom"))?)?;
-    let until = tdate(get(vi, "validUntil").ok_or(structure("validUntil"))?)?;
-    if now < from || now > until {
-        return Err(MdocErrorKind::NotValidAtTime);
-    }
-    Ok(())
-}
-
-fn check_digests(
-    doc_buf: &[u8],
-    value_digests: &Value,
-    md: u16,
-) -> Result<Vec<IssuerSignedElement>, MdocErrorKind> {
-    let is = map_get(doc_buf, 0, "issuerSigned")?.ok_or(structure("IssuerSigned"))?;
-    let Some(ns_span) = map_get(doc_buf, is.start, "nameSpaces")? else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for kv in map_entries(doc_buf, ns_span.start)?.chunks(2) {
-        let [k, v] = kv else {
-            return Err(MdocErrorKind::Cbor);
-        };
-        let ns = text_at(doc_buf, *k).ok_or(structure("IssuerNameSpaces key"))?;
-        let digests = get(value_digests, &ns).ok_or(MdocErrorKind::DigestMismatch)?;
-        for item in array_items(doc_buf, v.start)? {
-            if out.len() >= MAX_ELEMENTS {
-                return Err(structure("IssuerNameSpaces (too many elements)"));
-            }
-            let raw = &doc_buf[item.start..item.end];
-            // IssuerSignedItem is navigated by span as well: digestID, elementIdentifier and the
-            // raw elementValue are all that verification needs.
-            let inner = tag24_content(doc_buf, item)?;
-            if cbor::skip(inner, 0, 0)? != inner.len() {
-                return Err(MdocErrorKind::Cbor);
-            }
-            let member = |name: &'static str| -> Result<Span, MdocErrorKind> {
-                map_get(inner, 0, name)?.ok_or(structure(name))
-            };
-            let id = cbor::uint_at(inner, member("digestID")?).ok_or(structure("digestID"))?;
-            let expected = digests
-                .as_map()
-                .and_then(|m| m.iter().find(|(k, _)| k.as_integer() == Some(id.into())))
-                .and_then(|(_, d)| d.as_bytes())
-                .ok_or(MdocErrorKind::DigestMismatch)?;
-            let got = super::jose::sha2(md, raw).ok_or(MdocErrorKind::DigestAlgorithm)?;
-            if *got != **expected {
-                return Err(MdocErrorKind::DigestMismatch);
-            }
-            let identifier = cbor::text_raw(inner, member("elementIdentifier")?)
-                .ok_or(structure("elementIdentifier"))?;
-            let value = member("elementValue")?;
-            out.push(IssuerSignedElement {
-                namespace: ns.clone(),
-                identifier: identifier.to_owned(),
-                value_cbor: inner[value.start..value.end].to_vec(),
-            });
-        }
-    }
-    Ok(out)
-}
-
 /// DeviceAuthenticationBytes built from the received transcript and DeviceNameSpacesBytes (9.1.3.4).
 fn device_authentication_bytes(transcript: &[u8], doc_type: &str, device_ns_raw: &[u8]) -> Vec<u8> {
-    let mut da = vec![0x84];
-    da.extend(cbor::encode(&Value::Text("DeviceAuthentication".into())));
+    const CONTEXT: &str = "DeviceAuthentication";
+    let mut da = Vec::with_capacity(32 + transcript.len() + doc_type.len() + device_ns_raw.len());
+    da.push(0x84);
+    encode_head(3, CONTEXT.len() as u64, &mut da);
+    da.extend_from_slice(CONTEXT.as_bytes());
     da.extend_from_slice(transcript);
-    da.extend(cbor::encode(&Value::Text(doc_type.to_owned())));
+    encode_head(3, doc_type.len() as u64, &mut da);
+    da.extend_from_slice(doc_type.as_bytes());
     da.extend_from_slice(device_ns_raw);
     tag24(&da)
 }
 
 fn verify_device_auth(
     doc_buf: &[u8],
+    ds: Span,
     doc_type: &str,
     transcript: &[u8],
     reader_key: Option<&PKey<Private>>,
     device_key: &openssl::pkey::PKey<openssl::pkey::Public>,
     policy: &MdocPolicy,
 ) -> Result<(), MdocErrorKind> {
-    let ds = map_get(doc_buf, 0, "deviceSigned")?.ok_or(structure("DeviceSigned"))?;
-    let ns = map_get(doc_buf, ds.start, "nameSpaces")?.ok_or(structure("DeviceNameSpacesBytes"))?;
+    let [ns, device_auth] = members(doc_buf, ds, ["nameSpaces", "deviceAuth"])?;
+    let ns = ns.ok_or(structure("DeviceNameSpacesBytes"))?;
     let dab = device_authentication_bytes(transcript, doc_type, &doc_buf[ns.start..ns.end]);
-    let device_auth = decode_span(
-        doc_buf,
-        map_get(doc_buf, ds.start, "deviceAuth")?.ok_or(structure("DeviceAuth"))?,
-    )?;
-    let device_auth = &device_auth;
-    if let Some(sig) = get(device_auth, "deviceSignature") {
-        let msg = CoseMessage::from_value(sig, "DeviceSignature")?;
+    let device_auth = device_auth.ok_or(structure("DeviceAuth"))?;
+    if cbor::major_at(doc_buf, device_auth) != Some(5) {
+        return Err(structure("DeviceAuth"));
+    }
+    let [sig, mac] = members(doc_buf, device_auth, ["deviceSignature", "deviceMac"])?;
+    if let Some(sig) = sig {
+        let msg = CoseMessage::from_span(doc_buf, sig, "DeviceSignature")?;
         let alg = msg.sign_alg(&policy.algorithms)?;
         // The payload is detached (9.1.3.6); an attached one must equal DeviceAuthenticationBytes.
-        if msg.payload.as_ref().is_some_and(|p| *p != dab) {
+        if msg.payload.is_some_and(|p| *p != *dab) {
             return Err(MdocErrorKind::DeviceAuthFailed);
         }
         return msg
             .verify_sign1(alg, device_key, &dab)
             .map_err(|_| MdocErrorKind::DeviceAuthFailed);
     }
-    if let Some(mac) = get(device_auth, "deviceMac") {
-        let msg = CoseMessage::from_value(mac, "DeviceMac")?;
+    if let Some(mac) = mac {
+        let msg = CoseMessage::from_span(doc_buf, mac, "DeviceMac")?;
         let reader = reader_key.ok_or(MdocErrorKind::ReaderKeyMissing)?;
         let shared = ecdh(reader, device_key).ok_or(MdocErrorKind::DeviceAuthFailed)?;
         let salt = openssl::sha::sha256(&tag24(transcript));

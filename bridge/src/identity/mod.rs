@@ -26,6 +26,7 @@ mod issuer;
 mod jose;
 mod kb;
 mod mdoc;
+mod mdoc_mso;
 mod presentation;
 mod sdjwt;
 mod status;

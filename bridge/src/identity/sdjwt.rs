@@ -290,3 +290,62 @@ pub(crate) fn holder_key(
         .ok_or(KeyBindingErrorKind::NoHolderKey)?;
     jwk_to_public_key(jwk).map_err(|_| KeyBindingErrorKind::NoHolderKey)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus_vector(rel: &str) -> Value {
+        let start = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let dir = start
+            .ancestors()
+            .map(|d| d.join("shared/corpus/wallet"))
+            .find(|c| c.is_dir())
+            .unwrap_or_else(|| panic!("shared/corpus/wallet not found above {}", start.display()));
+        serde_json::from_slice(&std::fs::read(dir.join(rel)).unwrap()).unwrap()
+    }
+
+    /// RFC 9901 section 7.3: the KB-JWT checks apply "if Key Binding is required", and that
+    /// decision "MUST NOT be based on whether or not a Key Binding JWT is provided". A KB-JWT the
+    /// policy does not ask for is therefore neither verified nor trusted: the presentation is
+    /// processed as an SD-JWT and reported as not key-bound, whatever the KB-JWT contains.
+    #[test]
+    fn kb_jwt_not_required_is_not_checked_and_not_reported_as_bound() {
+        let v = corpus_vector("sd-jwt/rfc9901-simple.json");
+        let p = &v["verifier_params"];
+        let keys = IssuerKeys::Keys(vec![jwk_to_public_key(&p["issuer_public_jwks"][0]).unwrap()]);
+        let now = p["now"].as_i64().unwrap();
+        let pres = v["input"]["sd_jwt_presentation"].as_str().unwrap();
+        let (head, kb) = pres.rsplit_once('~').unwrap();
+        assert!(!kb.is_empty(), "the vector carries a KB-JWT");
+        // A KB-JWT carrying another signature (the issuer JWT's, also ES256): well formed, but it
+        // does not verify.
+        let (signed, _) = kb.rsplit_once('.').unwrap();
+        let (_, other_sig) = head.split('~').next().unwrap().rsplit_once('.').unwrap();
+        let broken = format!("{head}~{signed}.{other_sig}");
+
+        let not_required = SdJwtPolicy::sd_jwt();
+        for input in [pres, broken.as_str()] {
+            let out = verify_sd_jwt(input, &not_required, &keys, None, now).unwrap();
+            assert!(!out.key_bound);
+        }
+
+        let mut required = SdJwtPolicy::sd_jwt();
+        required.key_binding = Some(KeyBindingPolicy {
+            nonce: p["expected_nonce"].as_str().unwrap().into(),
+            aud: p["expected_aud"].as_str().unwrap().into(),
+            max_age_s: super::super::DEFAULT_KB_MAX_AGE_S,
+        });
+        assert!(
+            verify_sd_jwt(pres, &required, &keys, None, now)
+                .unwrap()
+                .key_bound
+        );
+        assert_eq!(
+            verify_sd_jwt(&broken, &required, &keys, None, now).map(|o| o.key_bound),
+            Err(IdentityError::KeyBinding(
+                KeyBindingErrorKind::SignatureInvalid
+            ))
+        );
+    }
+}
