@@ -275,7 +275,21 @@ async fn consume(be: &Node, counters: Arc<Counters>, mut stop: tokio::sync::watc
                 _ = counters.reopen.notified() => break,
                 _ = stop.wait_for(|s| *s) => return,
             };
-            let Ok(Some(msg)) = msg else { break };
+            let msg = match msg {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    eprintln!("soak: receive stream closed by the bridge; reopening");
+                    break;
+                }
+                Err(status) => {
+                    eprintln!(
+                        "soak: receive stream ended with {:?}: {}; reopening",
+                        status.code(),
+                        status.message()
+                    );
+                    break;
+                }
+            };
             if let Some(n) = msg
                 .message_id
                 .strip_prefix("soak-")
