@@ -55,6 +55,29 @@ pub enum Error {
         /// What was looked for, e.g. `message` or `hcid`.
         what: &'static str,
     },
+    /// The caller is over one of its per-caller limits (`[limits]`); trying again after
+    /// `retry_after` may succeed (DESIGN.md "Bad input": no unbounded work for one caller).
+    #[error("over the caller's {} limit; retry after {retry_after:?}", .limit.reason())]
+    CallerLimit {
+        /// The limit that refused the call.
+        limit: crate::grpc::CallerLimitKind,
+        /// When a retry may succeed.
+        retry_after: std::time::Duration,
+    },
+    /// The call did not complete within its deadline: the smaller of the client's `grpc-timeout`
+    /// and `server.rpc_timeout` (gRPC over HTTP/2, "Timeout").
+    #[error("deadline of {after:?} exceeded")]
+    DeadlineExceeded {
+        /// The deadline that applied.
+        after: std::time::Duration,
+    },
+    /// A response stream sent nothing for `server.stream_idle_timeout` and was ended; the
+    /// client reconnects to resume (acknowledged messages are not sent again).
+    #[error("stream idle for {idle:?}")]
+    StreamIdle {
+        /// The idle timeout that applied.
+        idle: std::time::Duration,
+    },
     /// Something the bridge needs locally failed (storage, our own key). Details are logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),

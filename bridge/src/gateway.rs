@@ -25,8 +25,10 @@ use crate::exchange::{
     SealKey,
 };
 use crate::grpc::{
-    fingerprint, AccessPolicy, AddressingApi, AuthorizeLayer, ExchangeApi, IdentityApi, JournalApi,
-    ObserveLayer, PeerApi, PeerGrants, Principal, Role, TrustApi,
+    fingerprint, max_exchange_message, max_peer_message, AccessPolicy, AddressingApi,
+    AuthorizeLayer, DeadlineLayer, ExchangeApi, IdentityApi, JournalApi, Limiter, LimitsLayer,
+    ObserveLayer, PeerApi, PeerGrants, Principal, Role, TrustApi, ENVELOPE_OVERHEAD_BYTES,
+    MAX_IMPORT_BYTES,
 };
 use crate::identity::{PemTrustAnchors, WalletVerifier};
 use crate::journal::{
@@ -39,6 +41,21 @@ use crate::tls::{
     self, AcceptorSlot, ExtraClientCas, ReloadHandle, Reloader, ServerIdentity, TlsError, TlsFiles,
 };
 use crate::trust::{Loaded, Refresher, TrustListIssuers, TrustState};
+
+/// Interval of HTTP/2 PING frames on idle connections: a client that vanished without closing
+/// (power loss, a dropped NAT mapping) is found within a minute and a half, and its streams end.
+const HTTP2_KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a PING may stay unanswered before the connection is closed.
+const HTTP2_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+/// Largest decoded `IdentityService` request: the larger of the presentation bounds (an mdoc
+/// DeviceResponse, an SD-JWT presentation) plus framing.
+const MAX_IDENTITY_MESSAGE: usize = {
+    let (a, b) = (
+        crate::identity::MAX_DEVICE_RESPONSE_BYTES,
+        crate::identity::MAX_PRESENTATION_BYTES,
+    );
+    (if a > b { a } else { b }) + ENVELOPE_OVERHEAD_BYTES
+};
 
 /// Why the gateway could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -481,32 +498,56 @@ impl Gateway {
             .exchange
             .as_ref()
             .map(|(ex, client)| spawn_relay(ex.clone(), client.clone()));
+        let max_payload = self.config.exchange.max_payload;
         let (exchange_api, peer_api) = match &self.exchange {
             Some((ex, _)) => (
-                Some(ExchangeServiceServer::new(ExchangeApi::new(ex.clone()))),
-                Some(PeerServiceServer::new(PeerApi::new(ex.clone()))),
+                Some(
+                    ExchangeServiceServer::new(ExchangeApi::new(ex.clone()))
+                        .max_decoding_message_size(max_exchange_message(max_payload)),
+                ),
+                Some(
+                    PeerServiceServer::new(PeerApi::new(ex.clone()))
+                        .max_decoding_message_size(max_peer_message(max_payload)),
+                ),
             ),
             None => (None, None),
         };
+        let limiter = Limiter::new(self.config.limits.clone(), std::time::Instant::now());
 
+        // Outermost first: observe everything (refusals included), resolve the caller, apply its
+        // limits, then bound the call in time. HTTP/2 keepalive finds vanished clients whose
+        // streams would otherwise hold their concurrency slots.
         let server = Server::builder()
-            .timeout(self.config.server.rpc_timeout)
+            .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
             .layer(ObserveLayer::new(self.metrics.clone()))
             .layer(AuthorizeLayer::new(self.policy.clone()))
+            .layer(LimitsLayer::new(
+                limiter,
+                self.metrics.limit_refusals.clone(),
+            ))
+            .layer(DeadlineLayer::new(
+                self.config.server.rpc_timeout,
+                self.config.server.stream_idle_timeout,
+            ))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(JournalServiceServer::new(JournalApi::new(
                 self.journal.clone(),
             )))
-            .add_service(IdentityServiceServer::new(
-                IdentityApi::new(self.wallet.clone(), self.journal.clone())
-                    .with_evidence(self.store.evidence()?)
-                    .with_clock(self.clock.clone()),
-            ))
-            .add_service(AddressingServiceServer::new(AddressingApi::new(
-                self.translator.clone(),
-            )))
+            .add_service(
+                IdentityServiceServer::new(
+                    IdentityApi::new(self.wallet.clone(), self.journal.clone())
+                        .with_evidence(self.store.evidence()?)
+                        .with_clock(self.clock.clone()),
+                )
+                .max_decoding_message_size(MAX_IDENTITY_MESSAGE),
+            )
+            .add_service(
+                AddressingServiceServer::new(AddressingApi::new(self.translator.clone()))
+                    .max_decoding_message_size(MAX_IMPORT_BYTES + ENVELOPE_OVERHEAD_BYTES),
+            )
             .add_service(TrustServiceServer::new(TrustApi::new(self.trust.clone())))
             .add_optional_service(exchange_api)
             .add_optional_service(peer_api)

@@ -28,6 +28,9 @@ pub struct Metrics {
     pub rpc_total: IntCounterVec,
     /// RPC latency by method, to the response headers.
     pub rpc_seconds: HistogramVec,
+    /// Calls refused by a per-caller limit, by `ErrorInfo` reason (three values: the label set
+    /// is bounded; callers are deliberately not a label, which would be unbounded).
+    pub limit_refusals: IntCounterVec,
 }
 
 impl Metrics {
@@ -52,12 +55,21 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["grpc_service", "grpc_method"],
         )?;
+        let limit_refusals = IntCounterVec::new(
+            Opts::new(
+                "grpc_server_limit_refusals_total",
+                "Calls refused by a per-caller concurrency or rate limit, by reason",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(limit_refusals.clone()))?;
         registry.register(Box::new(rpc_total.clone()))?;
         registry.register(Box::new(rpc_seconds.clone()))?;
         Ok(Metrics {
             registry,
             rpc_total,
             rpc_seconds,
+            limit_refusals,
         })
     }
 

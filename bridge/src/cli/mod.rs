@@ -12,6 +12,7 @@ pub mod bench;
 pub mod demo;
 pub mod identity;
 pub mod journal;
+pub mod soak;
 pub mod trust;
 
 use crate::config::{Config, ConfigErrors, ProcessEnv};
@@ -61,9 +62,10 @@ pub enum Command {
     /// Two gateways (FR and BE) on loopback exchange a message end to end, trusting each other
     /// only through a generated test LOTL and national lists.
     Demo(demo::DemoArgs),
-    /// Load generators (`bench submit`: end-to-end exchange throughput and latency).
+    /// Load generators (`bench submit`: end-to-end exchange throughput and latency; `bench soak`:
+    /// memory under sustained load).
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(BenchCommands),
     /// Translate addresses between national spaces; import and look up the directory.
     #[command(subcommand)]
     Address(address::AddressCommand),
@@ -78,13 +80,25 @@ pub enum Command {
     Trust(trust::TrustCommand),
 }
 
+/// `bench` subcommands: those of `cli/bench.rs`, and `soak` (`cli/soak.rs`).
+#[derive(Debug, Subcommand)]
+pub enum BenchCommands {
+    /// The throughput and latency benchmarks.
+    #[command(flatten)]
+    Load(bench::BenchCommand),
+    /// Memory soak: FR -> BE at 80% of the maximum rate, RSS sampled over time; exit 1 when RSS
+    /// grows or a message is lost.
+    Soak(soak::SoakArgs),
+}
+
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::Demo(args) => demo::run(args, cli.json),
-        Command::Bench(cmd) => bench::run(cmd, cli.json),
+        Command::Bench(BenchCommands::Load(cmd)) => bench::run(cmd, cli.json),
+        Command::Bench(BenchCommands::Soak(args)) => soak::run(args, cli.json),
         Command::Address(cmd) => address::run(cmd, cli.json),
         Command::Identity(cmd) => identity::run(cmd, cli.json),
         Command::Journal(cmd) => journal::run(cmd, cli.json),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::ConfigErrorKind;
 use crate::addressing::TiEnvironment;
-use crate::grpc::Principal;
+use crate::grpc::{Principal, MAX_CONCURRENT_LIMIT, MAX_RATE_LIMIT};
 /// The kind of value a key takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -26,6 +26,10 @@ pub(super) enum Kind {
     Switch,
     Bool,
     PeerList,
+    /// Calls in flight, 1 to [`MAX_CONCURRENT_LIMIT`].
+    Concurrency,
+    /// Calls per second (or a burst of calls), 1 to [`MAX_RATE_LIMIT`].
+    Rate,
 }
 
 impl Kind {
@@ -47,6 +51,8 @@ impl Kind {
             Kind::Switch => "\"on\" or \"off\" (or a boolean)",
             Kind::Bool => "true or false",
             Kind::PeerList => "a list of \"CC=host:port\" entries",
+            Kind::Concurrency => "a whole number of calls from 1 to 65536",
+            Kind::Rate => "a whole number of calls from 1 to 1000000",
         }
     }
 }
@@ -58,6 +64,7 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("server.shutdown_grace", Kind::Duration),
     ("server.handshake_timeout", Kind::Duration),
     ("server.rpc_timeout", Kind::Duration),
+    ("server.stream_idle_timeout", Kind::Duration),
     ("metrics.listen", Kind::OptionalSocketAddr),
     ("metrics.health_listen", Kind::OptionalSocketAddr),
     ("tls.cert", Kind::Path),
@@ -95,6 +102,21 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("exchange.attempt_timeout", Kind::Duration),
     ("exchange.require_presentation", Kind::Bool),
     ("exchange.presentation_audience", Kind::Text),
+    ("limits.max_concurrent_per_caller", Kind::Concurrency),
+    ("limits.rate_per_caller", Kind::Rate),
+    ("limits.burst_per_caller", Kind::Rate),
+    ("limits.operator.max_concurrent", Kind::Concurrency),
+    ("limits.operator.rate", Kind::Rate),
+    ("limits.operator.burst", Kind::Rate),
+    ("limits.peer.max_concurrent", Kind::Concurrency),
+    ("limits.peer.rate", Kind::Rate),
+    ("limits.peer.burst", Kind::Rate),
+    ("limits.auditor.max_concurrent", Kind::Concurrency),
+    ("limits.auditor.rate", Kind::Rate),
+    ("limits.auditor.burst", Kind::Rate),
+    ("limits.admin.max_concurrent", Kind::Concurrency),
+    ("limits.admin.rate", Kind::Rate),
+    ("limits.admin.burst", Kind::Rate),
 ];
 
 /// The environment variable that overrides a dotted key.
@@ -118,6 +140,7 @@ pub(super) enum Value {
     Switch(bool),
     Bool(bool),
     Peers(Vec<(String, String)>),
+    Count(u32),
 }
 
 pub(super) fn parse_default_addr(text: &str) -> SocketAddr {
@@ -172,6 +195,11 @@ pub(super) fn parse_toml(kind: Kind, raw: &toml::Value) -> Result<Value, ConfigE
             _ => Err(wrong),
         },
         Kind::Bool => raw.as_bool().map(Value::Bool).ok_or(wrong),
+        Kind::Concurrency | Kind::Rate => match raw {
+            toml::Value::Integer(n) => parse_text(kind, &n.to_string()),
+            toml::Value::String(t) => parse_text(kind, t),
+            _ => Err(wrong),
+        },
         _ => parse_text(kind, raw.as_str().ok_or(wrong)?),
     }
 }
@@ -221,6 +249,17 @@ pub(super) fn parse_text(kind: Kind, text: &str) -> Result<Value, ConfigErrorKin
             "false" => Ok(Value::Bool(false)),
             _ => Err(bad()),
         },
+        Kind::Concurrency | Kind::Rate => {
+            let max = if kind == Kind::Rate {
+                MAX_RATE_LIMIT
+            } else {
+                MAX_CONCURRENT_LIMIT
+            };
+            match text.parse::<u32>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(Value::Count(n)),
+                _ => Err(bad()),
+            }
+        }
         Kind::TiEnvironment => match text {
             "production" => Ok(Value::Ti(TiEnvironment::Production)),
             "test" => Ok(Value::Ti(TiEnvironment::Test)),

@@ -25,7 +25,7 @@ pub use peer_retry::PeerRetry;
 use keys::{flatten, parse_default_addr, parse_text, parse_toml, Value, KEYS};
 
 use crate::addressing::TranslatorConfig;
-use crate::grpc::{Principal, Role};
+use crate::grpc::{LimitsConfig, Principal, Role};
 
 /// Where the gateway listens when nothing is configured: loopback only, so a first `make run`
 /// never exposes a development PKI to the network. 7443 is unassigned by IANA and easy to remember.
@@ -41,8 +41,15 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// A TLS handshake that has not finished in this time is dropped, so a slow-loris client cannot hold
 /// an accept slot. Matches nginx's default `ssl_handshake_timeout`-like budget of tens of seconds.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Upper bound on any single RPC (tonic `Server::timeout`); streams are exempt by their own deadlines.
+/// Upper bound on any single RPC until its response headers (the client's smaller `grpc-timeout`
+/// wins); streams are then bounded by [`DEFAULT_STREAM_IDLE_TIMEOUT`] instead.
 pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(30);
+/// A response stream (`Receive`, `Replay`) that sends nothing for this long is ended with
+/// DEADLINE_EXCEEDED and the client reconnects: five minutes is well inside the idle timeouts of
+/// common load balancers (AWS ALB 60 s by default but raised for gRPC, GCP 10 min, nginx
+/// `grpc_read_timeout` 60 s but usually raised), so a stream is never cut by a middlebox first
+/// without the bridge knowing, and a vanished client frees its slot within minutes.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// One signed checkpoint per second at most: what an auditor's copy of the latest checkpoint may lag,
 /// and it keeps checkpoint writes off most group commits (see the journal benchmark).
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
@@ -88,6 +95,8 @@ pub struct Config {
     pub identity: IdentitySettings,
     /// Exchanges with peer bridges.
     pub exchange: ExchangeConfig,
+    /// Per-caller concurrency and rate limits.
+    pub limits: LimitsConfig,
 }
 
 /// `[identity]`.
@@ -221,8 +230,10 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// How long a TLS handshake may take.
     pub handshake_timeout: Duration,
-    /// Deadline applied to every RPC.
+    /// Deadline applied to every RPC until its response headers.
     pub rpc_timeout: Duration,
+    /// How long a response stream may send nothing before it is ended.
+    pub stream_idle_timeout: Duration,
 }
 
 /// `[metrics]`.
@@ -386,6 +397,7 @@ impl Config {
                 shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
                 rpc_timeout: DEFAULT_RPC_TIMEOUT,
+                stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             },
             metrics: MetricsConfig {
                 listen: Some(parse_default_addr(DEFAULT_METRICS_LISTEN)),
@@ -413,6 +425,7 @@ impl Config {
                 require_presentation: false,
                 presentation_audience: String::new(),
             },
+            limits: LimitsConfig::default(),
         }
     }
 
@@ -550,6 +563,29 @@ impl Config {
             ("server.shutdown_grace", Value::Duration(d)) => self.server.shutdown_grace = d,
             ("server.handshake_timeout", Value::Duration(d)) => self.server.handshake_timeout = d,
             ("server.rpc_timeout", Value::Duration(d)) => self.server.rpc_timeout = d,
+            ("server.stream_idle_timeout", Value::Duration(d)) => {
+                self.server.stream_idle_timeout = d
+            }
+            ("limits.max_concurrent_per_caller", Value::Count(n)) => {
+                self.limits.default.max_concurrent = n
+            }
+            ("limits.rate_per_caller", Value::Count(n)) => self.limits.default.rate = n,
+            ("limits.burst_per_caller", Value::Count(n)) => self.limits.default.burst = n,
+            (role_key, Value::Count(n)) => {
+                // `limits.<role>.<setting>`: KEYS declares only the four roles' three settings.
+                let mut parts = role_key.split('.').skip(1);
+                let name = parts.next();
+                let role = Role::ALL.into_iter().find(|r| Some(r.as_str()) == name);
+                if let Some(role) = role {
+                    let limits = self.limits.role_mut(role);
+                    match parts.next() {
+                        Some("max_concurrent") => limits.max_concurrent = Some(n),
+                        Some("rate") => limits.rate = Some(n),
+                        Some("burst") => limits.burst = Some(n),
+                        _ => {}
+                    }
+                }
+            }
             ("metrics.listen", Value::OptionalAddr(a)) => self.metrics.listen = a,
             ("metrics.health_listen", Value::OptionalAddr(a)) => self.metrics.health_listen = a,
             ("tls.cert", Value::Path(p)) => self.tls.cert = Some(p),

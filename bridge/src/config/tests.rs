@@ -300,3 +300,91 @@ fn every_key_has_a_distinct_env_name() {
     names.dedup();
     assert_eq!(names.len(), KEYS.len());
 }
+
+#[test]
+fn limits_keys_parse_with_role_overrides() {
+    let c = Config::load(None, &no_env()).unwrap();
+    assert_eq!(c.limits, crate::grpc::LimitsConfig::default());
+    assert_eq!(c.server.stream_idle_timeout, DEFAULT_STREAM_IDLE_TIMEOUT);
+
+    let file = r#"
+        [server]
+        stream_idle_timeout = "2m"
+        [limits]
+        max_concurrent_per_caller = 8
+        rate_per_caller = "50"
+        burst_per_caller = 100
+        [limits.peer]
+        rate = 500
+        [limits.auditor]
+        max_concurrent = 2
+    "#;
+    let mut env = no_env();
+    env.insert("BRIDGE_LIMITS_ADMIN_BURST".into(), "7".into());
+    env.insert("BRIDGE_LIMITS_PEER_RATE".into(), "600".into());
+    let c = Config::load(Some(file), &env).unwrap();
+    assert_eq!(c.server.stream_idle_timeout, Duration::from_secs(120));
+    assert_eq!(
+        c.limits.default,
+        crate::grpc::CallerLimits {
+            max_concurrent: 8,
+            rate: 50,
+            burst: 100
+        }
+    );
+    let peer = c.limits.for_roles(&[Role::Peer]);
+    assert_eq!((peer.max_concurrent, peer.rate, peer.burst), (8, 600, 100));
+    let auditor = c.limits.for_roles(&[Role::Auditor]);
+    assert_eq!(auditor.max_concurrent, 2);
+    assert_eq!(c.limits.for_roles(&[Role::Admin]).burst, 7);
+    assert_eq!(c.limits.for_roles(&[Role::Operator]), c.limits.default);
+}
+
+#[test]
+fn limits_out_of_bounds_are_all_reported() {
+    let bad = r#"
+        [limits]
+        max_concurrent_per_caller = 0
+        rate_per_caller = 1000001
+        burst_per_caller = -3
+        [limits.operator]
+        max_concurrent = 65537
+        rate = "fast"
+        burst = 1.5
+    "#;
+    let errors = Config::load(Some(bad), &no_env()).unwrap_err().0;
+    let mut keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "limits.burst_per_caller",
+            "limits.max_concurrent_per_caller",
+            "limits.operator.burst",
+            "limits.operator.max_concurrent",
+            "limits.operator.rate",
+            "limits.rate_per_caller",
+        ]
+    );
+    for e in &errors {
+        let expected_bad_value = e.key != "limits.operator.burst";
+        assert_eq!(
+            matches!(e.kind, ConfigErrorKind::BadValue { .. }),
+            expected_bad_value,
+            "{e}"
+        );
+    }
+    // The bounds themselves are accepted.
+    let edge = "[limits]\nmax_concurrent_per_caller = 65536\nrate_per_caller = 1000000\nburst_per_caller = 1";
+    let c = Config::load(Some(edge), &no_env()).unwrap();
+    assert_eq!(
+        c.limits.default.max_concurrent,
+        crate::grpc::MAX_CONCURRENT_LIMIT
+    );
+    assert_eq!(c.limits.default.rate, crate::grpc::MAX_RATE_LIMIT);
+    // An unknown role is an unknown key.
+    let errors = Config::load(Some("[limits.robot]\nrate = 5"), &no_env())
+        .unwrap_err()
+        .0;
+    assert_eq!(errors[0].kind, ConfigErrorKind::UnknownKey);
+}

@@ -24,6 +24,10 @@ use crate::store::outbox::{OutboxRecord, OutboxState, StoredReceipt};
 /// slow operator holds little memory.
 const RECEIVE_BATCH: usize = 32;
 
+/// Acknowledgements of one Receive stream being committed at once: enough to fill a group commit
+/// at hundreds of messages per second, few enough to bound the work one stream queues.
+const ACK_PIPELINE: usize = 64;
+
 /// The service over an exchange.
 #[derive(Debug, Clone)]
 pub struct ExchangeApi {
@@ -260,18 +264,34 @@ impl ExchangeService for ExchangeApi {
         // The operator half-closing its side ends the stream, once its acks are durable.
         let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            while let Ok(Some(msg)) = inbound.message().await {
-                let Some(pb::receive_request::Action::AckMessageId(id)) = msg.action else {
-                    continue;
-                };
-                let origin = acks.lock().ok().and_then(|mut m| m.remove(&id));
-                if let Some(origin) = origin {
-                    let now = unix_nanos(ex.now());
-                    if let Err(e) = ex.ack(&origin, &id, now).await {
-                        tracing::warn!(error = %e, "ack failed");
+            use futures_util::StreamExt;
+            // Acks are pipelined so that they share group commits: one durable commit per ack,
+            // awaited in turn, caps the acknowledgement rate below the delivery rate under load,
+            // and the unacknowledged backlog (and this stream's `sent` map) then grows without
+            // bound (found by `bench soak`).
+            let mut pending = futures_util::stream::FuturesUnordered::new();
+            loop {
+                tokio::select! {
+                    msg = inbound.message(), if pending.len() < ACK_PIPELINE => {
+                        let Ok(Some(msg)) = msg else { break };
+                        let Some(pb::receive_request::Action::AckMessageId(id)) = msg.action else {
+                            continue;
+                        };
+                        let origin = acks.lock().ok().and_then(|mut m| m.remove(&id));
+                        if let Some(origin) = origin {
+                            let ex = ex.clone();
+                            pending.push(async move {
+                                let now = unix_nanos(ex.now());
+                                if let Err(e) = ex.ack(&origin, &id, now).await {
+                                    tracing::warn!(error = %e, "ack failed");
+                                }
+                            });
+                        }
                     }
+                    Some(()) = pending.next(), if !pending.is_empty() => {}
                 }
             }
+            while pending.next().await.is_some() {}
             let _ = done_tx.send(true);
         });
         let ex = self.ex.clone();

@@ -3,9 +3,11 @@
 
 mod access;
 mod addressing;
+mod deadline;
 mod exchange;
 mod identity;
 mod journal;
+mod limits;
 mod observe;
 mod peer;
 mod status;
@@ -16,9 +18,17 @@ pub use access::{
     PeerGrants, Principal, Role,
 };
 pub use addressing::{AddressingApi, MAX_IMPORT_BYTES};
+pub use deadline::{effective_deadline, parse_grpc_timeout, DeadlineLayer};
 pub use exchange::ExchangeApi;
 pub use identity::IdentityApi;
 pub use journal::{entry_to_pb, JournalApi};
+pub use limits::{
+    is_exempt, max_exchange_message, max_peer_message, CallerLimitKind, CallerLimits, Limiter,
+    LimitsConfig, LimitsLayer, Permit, Refused, RoleLimits, TokenBucket, CONCURRENCY_RETRY_DELAY,
+    DEFAULT_BURST_PER_CALLER, DEFAULT_MAX_CONCURRENT_PER_CALLER, DEFAULT_RATE_PER_CALLER,
+    ENVELOPE_OVERHEAD_BYTES, MAX_CONCURRENT_LIMIT, MAX_RATE_LIMIT, MAX_TRACKED_CALLERS,
+    SWEEP_INTERVAL,
+};
 pub use observe::ObserveLayer;
 pub use peer::PeerApi;
 pub use status::ERROR_DOMAIN;

@@ -23,6 +23,7 @@ struct Mapped {
     message: String,
     metadata: Vec<(String, String)>,
     violation: Option<(&'static str, String)>,
+    retry_after: Option<std::time::Duration>,
 }
 
 impl Mapped {
@@ -33,6 +34,7 @@ impl Mapped {
             message,
             metadata: Vec::new(),
             violation: None,
+            retry_after: None,
         }
     }
 
@@ -89,6 +91,31 @@ fn map(err: &Error) -> Mapped {
             &format!("{}_NOT_FOUND", what.to_ascii_uppercase()),
             err.to_string(),
         ),
+        Error::CallerLimit { limit, retry_after } => {
+            let mut m = Mapped::new(Code::ResourceExhausted, limit.reason(), err.to_string());
+            m.metadata = match limit {
+                crate::grpc::CallerLimitKind::Concurrency { max } => {
+                    vec![("max_concurrent".to_owned(), max.to_string())]
+                }
+                crate::grpc::CallerLimitKind::Rate { rate, burst } => vec![
+                    ("rate_per_second".to_owned(), rate.to_string()),
+                    ("burst".to_owned(), burst.to_string()),
+                ],
+                _ => Vec::new(),
+            };
+            m.retry_after = Some(*retry_after);
+            m
+        }
+        Error::DeadlineExceeded { after } => {
+            let mut m = Mapped::new(Code::DeadlineExceeded, "DEADLINE_EXCEEDED", err.to_string());
+            m.metadata = vec![("deadline_ms".to_owned(), after.as_millis().to_string())];
+            m
+        }
+        Error::StreamIdle { idle } => {
+            let mut m = Mapped::new(Code::DeadlineExceeded, "STREAM_IDLE", err.to_string());
+            m.metadata = vec![("idle_ms".to_owned(), idle.as_millis().to_string())];
+            m
+        }
         Error::Internal(detail) => Mapped::internal(detail),
     }
 }
@@ -303,6 +330,9 @@ impl From<Error> for Status {
         if let Some((field, description)) = m.violation {
             details.add_bad_request_violation(field, description);
         }
+        if let Some(delay) = m.retry_after {
+            details.set_retry_info(Some(delay));
+        }
         Status::with_error_details(m.code, m.message, details)
     }
 }
@@ -405,6 +435,54 @@ mod tests {
         }))
         .into();
         assert_eq!(eio.code(), Code::Internal);
+    }
+
+    #[test]
+    fn caller_limits_are_resource_exhausted_with_a_retry_delay() {
+        let status: Status = Error::CallerLimit {
+            limit: crate::grpc::CallerLimitKind::Rate { rate: 5, burst: 10 },
+            retry_after: std::time::Duration::from_millis(200),
+        }
+        .into();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(info.reason, "CALLER_RATE_LIMIT");
+        assert_eq!(info.metadata["rate_per_second"], "5");
+        assert_eq!(
+            status.get_details_retry_info().unwrap().retry_delay,
+            Some(std::time::Duration::from_millis(200))
+        );
+        let status: Status = Error::CallerLimit {
+            limit: crate::grpc::CallerLimitKind::Concurrency { max: 3 },
+            retry_after: std::time::Duration::from_millis(50),
+        }
+        .into();
+        assert_eq!(
+            status.get_details_error_info().unwrap().reason,
+            "CALLER_CONCURRENCY_LIMIT"
+        );
+    }
+
+    #[test]
+    fn deadlines_are_deadline_exceeded() {
+        let status: Status = Error::DeadlineExceeded {
+            after: std::time::Duration::from_secs(2),
+        }
+        .into();
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+        assert_eq!(
+            status.get_details_error_info().unwrap().metadata["deadline_ms"],
+            "2000"
+        );
+        let status: Status = Error::StreamIdle {
+            idle: std::time::Duration::from_secs(1),
+        }
+        .into();
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+        assert_eq!(
+            status.get_details_error_info().unwrap().reason,
+            "STREAM_IDLE"
+        );
     }
 
     #[test]

@@ -1,0 +1,690 @@
+//! `eidas-bridge bench soak`: the memory soak. Starts the demo's FR and BE bridges in this process
+//! (mutual TLS, durable journals and stores on both sides, as `bench submit` does), with BE's
+//! operator receiving and acknowledging every message on a `Receive` stream, then:
+//! 1. measures the maximum end-to-end rate (closed loop: submits at FR until BE's operator has
+//!    received each one), unless `--rate` gives it;
+//! 2. submits at 80% of that rate for `--seconds` (open loop, at most [`MAX_IN_FLIGHT`] submits
+//!    outstanding), sampling every `--interval` seconds the process's resident set size (VmRSS of
+//!    `/proc/self/status`: both bridges and the load generator), the stores' size on disk, and
+//!    the counts submitted, delivered and pending;
+//! 3. drains: waits until every acknowledged submit has reached BE's operator exactly once;
+//! 4. reports the series, the least-squares slope of RSS over the second half (after warm-up) and
+//!    a verdict: the slope must stay below [`GROWTH_LIMIT`] of the mean RSS per ten minutes.
+//!
+//! Exit status: 0 when memory is flat and nothing was lost or duplicated, 1 otherwise.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bridge_proto::pb;
+use bridge_proto::pb::exchange_service_client::ExchangeServiceClient;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::demo::{start_pair, Node, Pair, DEMO_SEED};
+use crate::exchange::RetryPolicy;
+
+/// Fraction of the measured maximum rate the soak runs at: loaded, yet with headroom so that
+/// queues stay short and what is measured is steady-state memory, not a backlog.
+pub const LOAD_FRACTION: f64 = 0.8;
+/// Verdict threshold: the RSS slope over the second half must stay below 1% of the mean RSS per
+/// ten minutes. A leak of one small allocation per message (tens of bytes at hundreds of messages
+/// per second) exceeds it; allocator noise and sled's page cache settling do not.
+pub const GROWTH_LIMIT: f64 = 0.01;
+/// Submits outstanding at once in the open-loop phase: below the default per-caller concurrency
+/// limit (256), so the soak measures the bridges rather than its own refusals.
+pub const MAX_IN_FLIGHT: usize = 192;
+/// Payload of every message: a typical small S/MIME message, as `bench submit` sends.
+pub const PAYLOAD_BYTES: usize = 4096;
+/// Concurrent submitters while measuring the maximum rate (as `bench submit`).
+const CALIBRATION_CONCURRENCY: usize = 64;
+/// How long the drain may take before undelivered messages count as lost.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(180);
+/// Granularity of the open-loop scheduler: each tick submits what the rate owes since the start.
+const TICK: Duration = Duration::from_millis(10);
+
+const NURSE: &str = "jean-marie.dupont@infirmier.mssante.fr";
+const RECIPIENT: &str = "hcid:BE:nihii-hospital:71000436";
+
+/// Arguments of `bench soak`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SoakArgs {
+    /// Length of the loaded phase, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub seconds: u64,
+    /// Seconds between two samples.
+    #[arg(long, default_value_t = 10)]
+    pub interval: u64,
+    /// Maximum end-to-end rate in messages per second; measured first when absent.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Messages submitted to measure the maximum rate.
+    #[arg(long, default_value_t = 2000)]
+    pub calibrate_messages: u64,
+}
+
+/// One sample of the series.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Sample {
+    /// Seconds since the loaded phase started.
+    pub t: f64,
+    /// Resident set size of the process, KiB.
+    pub rss_kib: u64,
+    /// Size of both bridges' data directories on disk, KiB.
+    pub store_kib: u64,
+    /// Submits acknowledged by FR so far.
+    pub submitted: u64,
+    /// Messages received by BE's operator so far.
+    pub delivered: u64,
+    /// Submitted but not yet received.
+    pub pending: u64,
+}
+
+/// The memory trend over the second half of a series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trend {
+    /// Least-squares slope of RSS, KiB per minute.
+    pub slope_kib_per_min: f64,
+    /// Mean RSS over the same samples, KiB.
+    pub mean_rss_kib: f64,
+    /// The largest slope accepted: [`GROWTH_LIMIT`] of the mean per ten minutes, in KiB/min.
+    pub limit_kib_per_min: f64,
+    /// Samples the trend was fitted on.
+    pub samples: usize,
+}
+
+impl Trend {
+    /// True when memory did not grow beyond the limit.
+    pub fn is_flat(&self) -> bool {
+        self.slope_kib_per_min < self.limit_kib_per_min
+    }
+}
+
+/// The least-squares slope of `y` over `x`; `None` for fewer than two distinct `x`.
+pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
+/// The RSS trend of the samples taken in the second half of a run of `seconds` (the first half
+/// is warm-up: caches fill, sled's page cache reaches its capacity, the allocator settles).
+pub fn trend(series: &[Sample], seconds: f64) -> Option<Trend> {
+    let half: Vec<(f64, f64)> = series
+        .iter()
+        .filter(|s| s.t >= seconds / 2.0)
+        .map(|s| (s.t / 60.0, s.rss_kib as f64))
+        .collect();
+    let slope_kib_per_min = slope(&half)?;
+    let mean_rss_kib = half.iter().map(|p| p.1).sum::<f64>() / half.len() as f64;
+    Some(Trend {
+        slope_kib_per_min,
+        mean_rss_kib,
+        limit_kib_per_min: GROWTH_LIMIT * mean_rss_kib / 10.0,
+        samples: half.len(),
+    })
+}
+
+/// VmRSS of this process in KiB, from `/proc/self/status`; 0 where there is no procfs.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| parse_vm_rss(&s))
+        .unwrap_or(0)
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Bytes of the regular files under `dir`, recursively (symbolic links are not followed).
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Which message numbers BE's operator has received: one bit each, so that checking a run of
+/// a few hundred thousand messages costs kilobytes, not the memory being measured.
+#[derive(Debug, Default)]
+struct Seen {
+    bits: Vec<u64>,
+    received: u64,
+    duplicates: u64,
+}
+
+impl Seen {
+    fn mark(&mut self, n: u64) {
+        let (word, bit) = ((n / 64) as usize, n % 64);
+        if self.bits.len() <= word {
+            self.bits.resize(word + 1, 0);
+        }
+        if self.bits[word] & (1 << bit) != 0 {
+            self.duplicates += 1;
+        } else {
+            self.bits[word] |= 1 << bit;
+            self.received += 1;
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    next: AtomicU64,
+    submitted: AtomicU64,
+    errors: AtomicU64,
+    seen: Mutex<Seen>,
+    /// Asks the consumer to reopen its Receive stream (see [`drain`]).
+    reopen: tokio::sync::Notify,
+    /// How often the drain had to reopen the stream to see every message.
+    reopens: AtomicU64,
+}
+
+impl Counters {
+    fn received(&self) -> u64 {
+        self.seen.lock().map(|s| s.received).unwrap_or(0)
+    }
+}
+
+fn request(n: u64, payload: &[u8]) -> pb::SubmitRequest {
+    pb::SubmitRequest {
+        envelope: Some(pb::Envelope {
+            message_id: format!("soak-{n}"),
+            sender: Some(pb::Address {
+                space: "mssante".into(),
+                value: NURSE.into(),
+            }),
+            recipient: Some(pb::Address {
+                space: "canonical".into(),
+                value: RECIPIENT.into(),
+            }),
+            payload: payload.to_vec(),
+            payload_sha256: Sha256::digest(payload).to_vec(),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Submits one new message; counts it when FR acknowledged it.
+async fn submit_one(
+    client: &mut ExchangeServiceClient<tonic::transport::Channel>,
+    counters: &Counters,
+    payload: &[u8],
+) {
+    let n = counters.next.fetch_add(1, Ordering::Relaxed);
+    match client.submit(request(n, payload)).await {
+        Ok(_) => {
+            counters.submitted.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(status) => {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(code = ?status.code(), "soak submit refused");
+        }
+    }
+}
+
+/// BE's operator: receives every message and acknowledges it, reconnecting when the stream ends
+/// (for instance at the stream idle timeout), until `stop` is set.
+async fn consume(be: &Node, counters: Arc<Counters>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Ok(channel) = be.operator_channel() else {
+        return;
+    };
+    while !*stop.borrow() {
+        let mut client = ExchangeServiceClient::new(channel.clone());
+        let (ack_tx, ack_rx) = mpsc::channel(1024);
+        let start = pb::ReceiveRequest {
+            action: Some(pb::receive_request::Action::Start(pb::ReceiveStart {})),
+        };
+        if ack_tx.send(start).await.is_err() {
+            return;
+        }
+        let opened = client
+            .receive(tokio_stream::wrappers::ReceiverStream::new(ack_rx))
+            .await;
+        let mut stream = match opened {
+            Ok(s) => s.into_inner(),
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        loop {
+            let msg = tokio::select! {
+                m = stream.message() => m,
+                _ = counters.reopen.notified() => break,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let msg = match msg {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    eprintln!("soak: receive stream closed by the bridge; reopening");
+                    break;
+                }
+                Err(status) => {
+                    eprintln!(
+                        "soak: receive stream ended with {:?}: {}; reopening",
+                        status.code(),
+                        status.message()
+                    );
+                    break;
+                }
+            };
+            if let Some(n) = msg
+                .message_id
+                .strip_prefix("soak-")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                if let Ok(mut seen) = counters.seen.lock() {
+                    seen.mark(n);
+                }
+            }
+            let ack = pb::ReceiveRequest {
+                action: Some(pb::receive_request::Action::AckMessageId(msg.message_id)),
+            };
+            if ack_tx.send(ack).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Closed loop: `messages` submits from [`CALIBRATION_CONCURRENCY`] callers, timed until BE's
+/// operator has received them all. Returns messages per second.
+async fn calibrate(pair: &Pair, counters: &Arc<Counters>, messages: u64) -> Result<f64, String> {
+    let channel = pair.fr.operator_channel().map_err(|e| e.to_string())?;
+    let payload = Arc::new(vec![0x5au8; PAYLOAD_BYTES]);
+    let base = counters.submitted.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let quota = Arc::new(AtomicU64::new(messages));
+    for _ in 0..CALIBRATION_CONCURRENCY {
+        let mut client = ExchangeServiceClient::new(channel.clone());
+        let (counters, payload, quota) = (counters.clone(), payload.clone(), quota.clone());
+        tasks.push(tokio::spawn(async move {
+            while quota
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| q.checked_sub(1))
+                .is_ok()
+            {
+                submit_one(&mut client, &counters, &payload).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())?;
+    }
+    let target = counters.submitted.load(Ordering::Relaxed);
+    if target == base {
+        return Err("every calibration submit was refused".into());
+    }
+    drain(counters, target, DRAIN_TIMEOUT).await?;
+    Ok((target - base) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// No progress for this long during a drain reopens the Receive stream.
+const STALL: Duration = Duration::from_secs(2);
+
+/// Waits until BE's operator has received `target` messages. When nothing arrives for [`STALL`],
+/// the consumer reopens its stream: an open `Receive` stream walks the inbox by arrival sequence,
+/// and a message whose sequence number was drawn before, but committed after, a later one's is
+/// behind the stream's cursor until the stream is reopened (counted as `receive_reopens`).
+async fn drain(counters: &Counters, target: u64, within: Duration) -> Result<(), String> {
+    let started = Instant::now();
+    let (mut last, mut since) = (counters.received(), Instant::now());
+    while counters.received() < target {
+        if started.elapsed() > within {
+            return Err(format!(
+                "{} of {target} messages not received within {within:?}",
+                target - counters.received()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = counters.received();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() > STALL {
+            counters.reopens.fetch_add(1, Ordering::Relaxed);
+            counters.reopen.notify_waiters();
+            since = Instant::now();
+        }
+    }
+    Ok(())
+}
+
+/// The open-loop phase: `rate` submits per second for `d`, sampling every `interval`.
+async fn load(
+    pair: &Pair,
+    counters: &Arc<Counters>,
+    rate: f64,
+    d: Duration,
+    interval: Duration,
+) -> Result<Vec<Sample>, String> {
+    let channel = pair.fr.operator_channel().map_err(|e| e.to_string())?;
+    let payload = Arc::new(vec![0xa5u8; PAYLOAD_BYTES]);
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let dirs = [pair.fr.data_dir.clone(), pair.be.data_dir.clone()];
+    let sample = |t: f64| {
+        let submitted = counters.submitted.load(Ordering::Relaxed);
+        let delivered = counters.received();
+        Sample {
+            t,
+            rss_kib: rss_kib(),
+            store_kib: dirs.iter().map(|d| dir_bytes(d)).sum::<u64>() / 1024,
+            submitted,
+            delivered,
+            pending: submitted.saturating_sub(delivered),
+        }
+    };
+    let mut series = vec![sample(0.0)];
+    let started = Instant::now();
+    let mut next_sample = interval;
+    let mut issued = 0u64;
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    while started.elapsed() < d {
+        ticker.tick().await;
+        let elapsed = started.elapsed();
+        let owed = (rate * elapsed.as_secs_f64()) as u64;
+        while issued < owed {
+            // Waits when MAX_IN_FLIGHT submits are outstanding: the achieved rate then drops
+            // below the target, which the report shows.
+            let permit = slots
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut client = ExchangeServiceClient::new(channel.clone());
+            let (counters, payload) = (counters.clone(), payload.clone());
+            tokio::spawn(async move {
+                submit_one(&mut client, &counters, &payload).await;
+                drop(permit);
+            });
+            issued += 1;
+        }
+        if elapsed >= next_sample {
+            let s = sample(elapsed.as_secs_f64());
+            eprintln!(
+                "soak t={:.0}s rss={} KiB store={} KiB submitted={} delivered={} pending={}",
+                s.t, s.rss_kib, s.store_kib, s.submitted, s.delivered, s.pending
+            );
+            series.push(s);
+            next_sample += interval;
+        }
+    }
+    // Every outstanding submit has answered once all slots are free again.
+    let _all = slots
+        .acquire_many(MAX_IN_FLIGHT as u32)
+        .await
+        .map_err(|e| e.to_string())?;
+    series.push(sample(started.elapsed().as_secs_f64()));
+    Ok(series)
+}
+
+/// What the phases measured.
+#[derive(Debug)]
+struct Phases {
+    max_rate: f64,
+    rate: f64,
+    seconds: u64,
+    /// Submits acknowledged before the loaded phase (calibration).
+    base: u64,
+    series: Vec<Sample>,
+    submitted: u64,
+    drained: Result<(), String>,
+}
+
+async fn phases(args: &SoakArgs, pair: &Pair, counters: &Arc<Counters>) -> Result<Phases, String> {
+    let max_rate = match args.rate {
+        Some(r) if r > 0.0 => r,
+        _ => calibrate(pair, counters, args.calibrate_messages.max(1)).await?,
+    };
+    let rate = max_rate * LOAD_FRACTION;
+    let seconds = args.seconds.max(1);
+    let base = counters.submitted.load(Ordering::Relaxed);
+    let series = load(
+        pair,
+        counters,
+        rate,
+        Duration::from_secs(seconds),
+        Duration::from_secs(args.interval.max(1)),
+    )
+    .await?;
+    let submitted = counters.submitted.load(Ordering::Relaxed);
+    let drained = drain(counters, submitted, DRAIN_TIMEOUT).await;
+    Ok(Phases {
+        max_rate,
+        rate,
+        seconds,
+        base,
+        series,
+        submitted,
+        drained,
+    })
+}
+
+/// Runs the soak and returns its report and whether it passed.
+async fn soak(args: &SoakArgs) -> Result<(serde_json::Value, bool), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let eco = test_ecosystem::Ecosystem::generate(DEMO_SEED).map_err(|e| e.to_string())?;
+    let pair = start_pair(&eco, dir.path(), RetryPolicy::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let counters = Arc::new(Counters::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // BE's operator consumes on this task, concurrently with the phases; it stops when they end,
+    // whatever their outcome.
+    let consumer = consume(&pair.be, counters.clone(), stop_rx);
+    let measured = async {
+        let outcome = phases(args, &pair, &counters).await;
+        let _ = stop_tx.send(true);
+        outcome
+    };
+    let (outcome, ()) = tokio::join!(measured, consumer);
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            pair.fr.stop().await;
+            pair.be.stop().await;
+            return Err(e);
+        }
+    };
+    let Phases {
+        max_rate,
+        rate,
+        seconds,
+        base,
+        series,
+        submitted,
+        drained,
+    } = outcome;
+    let (received, duplicates) = counters
+        .seen
+        .lock()
+        .map(|s| (s.received, s.duplicates))
+        .unwrap_or((0, 0));
+    let trend = trend(&series, seconds as f64);
+    let flat = trend.is_some_and(|t| t.is_flat());
+    let lost = submitted.saturating_sub(received);
+    // A reopened stream sends again what the operator received but had not yet acknowledged on
+    // the old one (explicit acknowledgement is at-least-once towards the operator), so a message
+    // seen twice is a bridge duplicate only when the stream was never reopened.
+    let reopens = counters.reopens.load(Ordering::Relaxed);
+    let passed = flat && lost == 0 && (duplicates == 0 || reopens > 0);
+    let report = json!({
+        "payload_bytes": PAYLOAD_BYTES,
+        "max_rate_msgs_per_s": (max_rate * 10.0).round() / 10.0,
+        "target_rate_msgs_per_s": (rate * 10.0).round() / 10.0,
+        "achieved_rate_msgs_per_s":
+            ((submitted - base) as f64 / seconds as f64 * 10.0).round() / 10.0,
+        "seconds": seconds,
+        "interval": args.interval.max(1),
+        "series": series,
+        "rss_slope_kib_per_min": trend.map(|t| (t.slope_kib_per_min * 100.0).round() / 100.0),
+        "rss_mean_kib_second_half": trend.map(|t| t.mean_rss_kib.round()),
+        "rss_slope_limit_kib_per_min": trend.map(|t| (t.limit_kib_per_min * 100.0).round() / 100.0),
+        "trend_samples": trend.map(|t| t.samples),
+        "memory": if flat { "flat" } else { "growing" },
+        "submitted": submitted,
+        "submit_errors": counters.errors.load(Ordering::Relaxed),
+        "received": received,
+        "lost": lost,
+        "duplicates": duplicates,
+        "receive_reopens": reopens,
+        "drain": match &drained { Ok(()) => "complete".to_owned(), Err(e) => e.clone() },
+        "verdict": if passed { "pass" } else { "fail" },
+    });
+    pair.fr.stop().await;
+    pair.be.stop().await;
+    Ok((report, passed))
+}
+
+/// Runs `bench soak`.
+pub fn run(args: SoakArgs, json: bool) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(super::EXIT_USAGE);
+        }
+    };
+    match rt.block_on(soak(&args)) {
+        Ok((report, passed)) => {
+            if json {
+                println!("{report}");
+            } else if let Some(map) = report.as_object() {
+                for (k, v) in map {
+                    println!("{k}: {v}");
+                }
+            }
+            ExitCode::from(if passed { 0 } else { super::EXIT_INVALID })
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(super::EXIT_INVALID)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(rss: impl Fn(f64) -> u64, seconds: u64, interval: u64) -> Vec<Sample> {
+        (0..=seconds / interval)
+            .map(|i| {
+                let t = (i * interval) as f64;
+                Sample {
+                    t,
+                    rss_kib: rss(t),
+                    store_kib: 0,
+                    submitted: i * 100,
+                    delivered: i * 100,
+                    pending: 0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn slope_of_known_lines() {
+        let line: Vec<(f64, f64)> = (0..10).map(|x| (x as f64, 2.0 * x as f64 + 3.0)).collect();
+        assert_eq!(slope(&line), Some(2.0));
+        let flat: Vec<(f64, f64)> = (0..10).map(|x| (x as f64, 7.0)).collect();
+        assert_eq!(slope(&flat), Some(0.0));
+        // Symmetric noise around a flat line has zero slope.
+        let zigzag = [
+            (0.0, 10.0),
+            (1.0, 12.0),
+            (2.0, 10.0),
+            (3.0, 12.0),
+            (4.0, 10.0),
+        ];
+        assert_eq!(slope(&zigzag), Some(0.0));
+        assert_eq!(slope(&[(1.0, 1.0)]), None);
+        assert_eq!(slope(&[(1.0, 1.0), (1.0, 5.0)]), None);
+    }
+
+    #[test]
+    fn a_short_flat_run_passes_after_warm_up() {
+        // 20 s sampled every second: memory grows during warm-up, then stays at 100 MiB.
+        let s = series(
+            |t| {
+                if t < 10.0 {
+                    50_000 + 5_000 * t as u64
+                } else {
+                    102_400
+                }
+            },
+            20,
+            1,
+        );
+        let trend = trend(&s, 20.0).unwrap();
+        assert_eq!(trend.samples, 11, "t = 10..=20");
+        assert_eq!(trend.slope_kib_per_min, 0.0);
+        assert_eq!(trend.mean_rss_kib, 102_400.0);
+        // 1% of 100 MiB per ten minutes.
+        assert!((trend.limit_kib_per_min - 102.4).abs() < 1e-9);
+        assert!(trend.is_flat());
+    }
+
+    #[test]
+    fn a_leak_fails() {
+        // 600 s every 10 s: 4 KiB per second is 240 KiB/min, against a limit of 1% of ~100 MiB
+        // per ten minutes (about 100 KiB/min).
+        let s = series(|t| 100_000 + t as u64 * 4, 600, 10);
+        let trend = trend(&s, 600.0).unwrap();
+        assert!((trend.slope_kib_per_min - 240.0).abs() < 1e-6);
+        assert!((trend.limit_kib_per_min - 101.8).abs() < 1e-6);
+        assert!(!trend.is_flat());
+        assert_eq!(trend.samples, 31);
+    }
+
+    #[test]
+    fn too_few_samples_give_no_trend() {
+        let s = series(|_| 1, 1, 1);
+        assert!(trend(&s, 10.0).is_none());
+    }
+
+    #[test]
+    fn vm_rss_is_read_from_proc_status() {
+        let status = "Name:\tx\nVmPeak:\t  9999 kB\nVmRSS:\t   12345 kB\nThreads:\t4\n";
+        assert_eq!(parse_vm_rss(status), Some(12345));
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+        if Path::new("/proc/self/status").exists() {
+            assert!(rss_kib() > 0);
+        }
+    }
+
+    #[test]
+    fn seen_counts_each_message_once() {
+        let mut seen = Seen::default();
+        for n in [0, 63, 64, 1000, 63] {
+            seen.mark(n);
+        }
+        assert_eq!((seen.received, seen.duplicates), (4, 1));
+        assert_eq!(seen.bits.len(), 1000 / 64 + 1);
+    }
+}
