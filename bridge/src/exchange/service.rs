@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use super::{Envelope, ExchangeError, PeerSet, PeerTrust, SealKey};
+use super::{Envelope, ExchangeError, PeerSet, PeerTrust, SealKey, SignerKeys};
 use crate::addressing::{Participant, Space, Translator};
 use crate::error::{Error, Result};
 use crate::journal::{Decision, EntryKind, Evidence, Journal, JournalEntry, PayloadDigest};
@@ -60,6 +60,8 @@ pub struct Exchange {
     pub(super) journal: Arc<Journal>,
     pub(super) seal: SealKey,
     pub(super) trust: Arc<dyn PeerTrust>,
+    /// Keys of the peers' seal certificates, parsed once (see [`SignerKeys`]).
+    pub(super) signers: SignerKeys,
     in_flight: Mutex<HashSet<Vec<u8>>>,
     pub(super) arrivals: Notify,
     pub(super) relay_wake: Notify,
@@ -104,6 +106,7 @@ impl Exchange {
             journal,
             seal,
             trust,
+            signers: SignerKeys::new(),
             in_flight: Mutex::new(HashSet::new()),
             arrivals: Notify::new(),
             relay_wake: Notify::new(),
@@ -222,11 +225,12 @@ impl Exchange {
                     journal_indexes: Vec::new(),
                     receipt: None,
                 };
-                // 4. Durable in the outbox before anything is journaled or answered.
+                // 4. Staged in the outbox (payload first); it becomes durable with the update
+                //    in step 5, before the answer. A crash before then loses nothing
+                //    acknowledged: the caller resends and is answered from what survived.
                 match self
                     .outbox
-                    .insert(key.clone(), &rec, env.payload)
-                    .await
+                    .stage(key.clone(), &rec, env.payload)
                     .map_err(ExchangeError::from)?
                 {
                     Inserted::New => rec,
@@ -247,7 +251,8 @@ impl Exchange {
                 duplicate: true,
             });
         }
-        // 5. Journal `accepted` (durable when it resolves), then make the record relayable.
+        // 5. Journal `accepted` (durable when it resolves), then make the record relayable and
+        //    durable with its payload (one group commit).
         let entry = JournalEntry {
             kind: EntryKind::Accepted,
             unix_nanos: now,
