@@ -29,6 +29,7 @@ use crate::demo::{channel_to, client_identity, start_pair, Pair, DEMO_SEED};
 use crate::devpki::DevPki;
 use crate::exchange::{Address, RetryPolicy};
 use crate::grpc::Role;
+use crate::journal::JournalStats;
 use crate::store::outbox::OutboxState;
 use crate::tls::{self, ServerIdentity};
 
@@ -224,13 +225,32 @@ async fn echo_baseline(
     Ok((rate, lat))
 }
 
-/// Submits `messages` from `concurrency` callers and waits until each is delivered. Returns
-/// messages per second and the phase's wall time.
+/// What the throughput phase measured.
+#[derive(Debug)]
+struct Throughput {
+    /// Delivered messages per second (submit of the first to verified receipt of the last).
+    rate: f64,
+    /// Wall time of the phase.
+    took: Duration,
+    /// When the last submit was acknowledged: close to `took` when Submit bounds the rate,
+    /// well before it when the relay does.
+    submits_done: Duration,
+    /// Journal entries per group commit during the phase, FR then BE (how well appends batch).
+    entries_per_commit: [f64; 2],
+}
+
+fn entries_per_commit(before: JournalStats, after: JournalStats) -> f64 {
+    let commits = after.commits.saturating_sub(before.commits).max(1);
+    (after.entries.saturating_sub(before.entries) as f64 / commits as f64 * 10.0).round() / 10.0
+}
+
+/// Submits `messages` from `concurrency` callers and waits until each is delivered.
 async fn end_to_end(
     pair: &Pair,
     messages: usize,
     concurrency: usize,
-) -> Result<(f64, Duration), String> {
+) -> Result<Throughput, String> {
+    let stats = [pair.fr.journal.stats(), pair.be.journal.stats()];
     let channel = pair.fr.operator_channel().map_err(|e| e.to_string())?;
     let payload = Arc::new(vec![0x5au8; PAYLOAD_BYTES]);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -255,6 +275,7 @@ async fn end_to_end(
     for t in tasks {
         t.await.map_err(|e| e.to_string())??;
     }
+    let submits_done = start.elapsed();
     let sender = Address::new("sender", "mssante", NURSE.into()).map_err(|e| e.to_string())?;
     for i in (0..messages).rev() {
         loop {
@@ -271,7 +292,15 @@ async fn end_to_end(
         }
     }
     let took = start.elapsed();
-    Ok((messages as f64 / took.as_secs_f64(), took))
+    Ok(Throughput {
+        rate: messages as f64 / took.as_secs_f64(),
+        took,
+        submits_done,
+        entries_per_commit: [
+            entries_per_commit(stats[0], pair.fr.journal.stats()),
+            entries_per_commit(stats[1], pair.be.journal.stats()),
+        ],
+    })
 }
 
 async fn latency(pair: &Pair, rate: f64, d: Duration) -> Result<(usize, Vec<Duration>), String> {
@@ -324,7 +353,8 @@ async fn bench(
     let pair = start_pair(&eco, dir.path(), RetryPolicy::default())
         .await
         .map_err(|e| e.to_string())?;
-    let (e2e, took) = end_to_end(&pair, messages, concurrency).await?;
+    let tput = end_to_end(&pair, messages, concurrency).await?;
+    let (e2e, took) = (tput.rate, tput.took);
     let (echo, echo_lat) =
         echo_baseline(&pair, concurrency, took.max(Duration::from_secs(1))).await?;
     let (sent, lat) = latency(&pair, e2e / 2.0, d).await?;
@@ -338,6 +368,9 @@ async fn bench(
         "echo_p50_ms": pct(&echo_lat, 0.50),
         "echo_p99_ms": pct(&echo_lat, 0.99),
         "end_to_end_msgs_per_s": e2e.round(),
+        "submits_acknowledged_seconds": (tput.submits_done.as_secs_f64() * 1000.0).round() / 1000.0,
+        "fr_journal_entries_per_commit": tput.entries_per_commit[0],
+        "be_journal_entries_per_commit": tput.entries_per_commit[1],
         "ratio": (e2e / echo * 1000.0).round() / 1000.0,
         "latency_phase_rate": (e2e / 2.0).round(),
         "latency_phase_submits": sent,

@@ -2,14 +2,15 @@
 //! stored in the inbox, journaled `received` and answered with a signed receipt; the local
 //! operator then reads the inbox and acknowledges. Also the sender's check of a receipt.
 
-use openssl::x509::X509;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use trust_lists::Usage;
 
 use super::service::unix_nanos;
 use super::trust::trusted_for;
-use super::{Exchange, ExchangeError, PeerTrust, ReceiptContent, SealErrorKind, SealedContent};
+use super::{
+    Exchange, ExchangeError, PeerTrust, ReceiptContent, SealErrorKind, SealedContent, SignerKeys,
+};
 use crate::addressing::{Participant, Space};
 use crate::error::Result;
 use crate::journal::{Decision, EntryKind, JournalEntry, PayloadDigest};
@@ -75,14 +76,20 @@ fn seal_err(what: &'static str) -> impl Fn(SealErrorKind) -> ExchangeError {
     move |kind| ExchangeError::Seal { what, kind }
 }
 
-fn leaf(chain: &[Vec<u8>], what: &'static str) -> Result<X509, ExchangeError> {
-    chain
-        .first()
-        .and_then(|d| X509::from_der(d).ok())
-        .ok_or(ExchangeError::Seal {
-            what,
-            kind: SealErrorKind::UnsupportedKey,
-        })
+/// Verifies `signature` over `content` with the key of `chain`'s leaf, from `keys`.
+fn verify_leaf(
+    keys: &SignerKeys,
+    chain: &[Vec<u8>],
+    content: &[u8],
+    signature: &[u8],
+    what: &'static str,
+) -> Result<(), ExchangeError> {
+    let leaf = chain.first().ok_or(ExchangeError::Seal {
+        what,
+        kind: SealErrorKind::UnsupportedKey,
+    })?;
+    keys.verify(leaf, content, signature)
+        .map_err(seal_err(what))
 }
 
 /// Checks a seal or receipt chain: trusted for qualified seals at `at`, from `peer`'s list.
@@ -113,6 +120,22 @@ pub fn verify_receipt(
     trust: &dyn PeerTrust,
     at: OffsetDateTime,
 ) -> Result<ReceiptContent, ExchangeError> {
+    verify_receipt_with(&SignerKeys::new(), receipt, record, local_peer, trust, at)
+}
+
+/// [`verify_receipt`] taking the signer's key from `keys` (the relay's cache), so a peer's seal
+/// certificate is decoded once rather than per receipt; the chain is still validated at `at`.
+///
+/// # Errors
+/// As [`verify_receipt`].
+pub fn verify_receipt_with(
+    keys: &SignerKeys,
+    receipt: &StoredReceipt,
+    record: &OutboxRecord,
+    local_peer: &str,
+    trust: &dyn PeerTrust,
+    at: OffsetDateTime,
+) -> Result<ReceiptContent, ExchangeError> {
     let what = "receipt";
     let content = ReceiptContent::decode(&receipt.signed_content).map_err(seal_err(what))?;
     let mismatch = |field| ExchangeError::Seal {
@@ -131,12 +154,13 @@ pub fn verify_receipt(
     if content.payload_sha256 != record.payload_sha256 {
         return Err(mismatch("payload_sha256"));
     }
-    super::verify_signature(
-        &leaf(&receipt.seal_chain, what)?,
+    verify_leaf(
+        keys,
+        &receipt.seal_chain,
         &receipt.signed_content,
         &receipt.signature,
-    )
-    .map_err(seal_err(what))?;
+        what,
+    )?;
     check_chain(trust, &receipt.seal_chain, at, &record.peer, what)?;
     Ok(content)
 }
@@ -201,8 +225,13 @@ impl Exchange {
             return Err(mismatch(field).into());
         }
         // 4. The seal verifies, and its chain is a qualified seal of the origin's country.
-        super::verify_signature(&leaf(&d.seal_chain, what)?, &d.sealed_content, &d.seal)
-            .map_err(seal_err(what))?;
+        verify_leaf(
+            &self.signers,
+            &d.seal_chain,
+            &d.sealed_content,
+            &d.seal,
+            what,
+        )?;
         check_chain(self.trust.as_ref(), &d.seal_chain, at, caller, what)?;
         super::check_message_id(&content.message_id).map_err(ExchangeError::from)?;
         // 5. Redelivery: the first receipt answers again.

@@ -25,7 +25,7 @@ mod seal;
 mod service;
 mod trust;
 
-pub use deliver::{verify_receipt, Inbound, SealedDelivery};
+pub use deliver::{verify_receipt, verify_receipt_with, Inbound, SealedDelivery};
 pub use envelope::{
     check_message_id, Address, Envelope, SenderPresentation, DEFAULT_MAX_PAYLOAD,
     MAX_MESSAGE_ID_LEN, MAX_NONCE_LEN, MAX_SESSION_LEN,
@@ -39,7 +39,8 @@ pub use peers::{
 };
 pub use relay::{spawn_relay, RelayGuard, MAX_CONCURRENT_ATTEMPTS};
 pub use seal::{
-    verify_signature, ReceiptContent, SealErrorKind, SealKey, SealedContent, MAX_FIELD_LEN,
+    verify_signature, ReceiptContent, SealErrorKind, SealKey, SealedContent, SignerKeys,
+    MAX_FIELD_LEN, MAX_SIGNER_KEYS,
 };
 pub use service::{unix_nanos, Accepted, Exchange, ExchangeSettings};
 pub use trust::{trusted_for, PeerTrust, SnapshotTrust};

@@ -19,7 +19,7 @@ use tokio::sync::{watch, Semaphore};
 use tonic::transport::Channel;
 use trust_lists::Usage;
 
-use super::deliver::verify_receipt;
+use super::deliver::verify_receipt_with;
 use super::service::unix_nanos;
 use super::trust::trusted_for;
 use super::{Exchange, Peer, SealedContent};
@@ -322,7 +322,8 @@ impl Relay {
             seal_chain: answer.seal_chain,
         };
         let at = self.ex.now();
-        verify_receipt(
+        verify_receipt_with(
+            &self.ex.signers,
             &receipt,
             record,
             &self.ex.settings.local_peer,

@@ -14,6 +14,13 @@ use openssl::pkey::{Id, PKey, PKeyRef, Private, Public};
 use openssl::rsa::Padding;
 use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
 use openssl::x509::X509;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Signer keys kept by [`SignerKeys`]: a bridge sees one seal certificate per peer, two during a
+/// key rollover, so this covers a few dozen peers; beyond it the cache is emptied and refilled.
+pub const MAX_SIGNER_KEYS: usize = 128;
 
 /// Tag of a sealed envelope's content.
 const SEAL_TAG: &[u8] = b"EIDAS-BRIDGE-SEAL-V1\n";
@@ -300,6 +307,70 @@ pub fn verify_signature(
     }
 }
 
+/// The public keys of signer certificates already seen, by SHA-256 of the leaf's DER.
+///
+/// Decoding an X.509 certificate with OpenSSL 3 costs far more than the ECDSA verification it
+/// serves (its key decoder goes through the provider machinery), and a peer seals every message
+/// with the same certificate. Only the key extraction is cached: the chain is still validated
+/// against the trust store at the instant of every message, by the caller.
+#[derive(Debug, Default)]
+pub struct SignerKeys {
+    keys: Mutex<HashMap<[u8; 32], PKey<Public>>>,
+}
+
+impl SignerKeys {
+    /// An empty cache.
+    pub fn new() -> SignerKeys {
+        SignerKeys::default()
+    }
+
+    /// The public key of the certificate `leaf_der`.
+    ///
+    /// # Errors
+    /// [`SealErrorKind::UnsupportedKey`] when the certificate or its key does not decode.
+    pub fn key(&self, leaf_der: &[u8]) -> Result<PKey<Public>, SealErrorKind> {
+        let digest: [u8; 32] = Sha256::digest(leaf_der).into();
+        // A poisoned lock only means a thread panicked while holding it; the map of parsed keys
+        // is still valid.
+        if let Some(k) = self
+            .keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+        {
+            return Ok(k.clone());
+        }
+        let key = X509::from_der(leaf_der)
+            .and_then(|c| c.public_key())
+            .map_err(|_| SealErrorKind::UnsupportedKey)?;
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if keys.len() >= MAX_SIGNER_KEYS {
+            keys.clear();
+        }
+        keys.insert(digest, key.clone());
+        Ok(key)
+    }
+
+    /// [`verify_signature`] with the leaf given as DER, its key taken from the cache.
+    ///
+    /// # Errors
+    /// [`SealErrorKind::UnsupportedKey`] for an undecodable leaf, [`SealErrorKind::BadSignature`].
+    pub fn verify(
+        &self,
+        leaf_der: &[u8],
+        content: &[u8],
+        signature: &[u8],
+    ) -> Result<(), SealErrorKind> {
+        let key = self.key(leaf_der)?;
+        let ok = verify_with(&key, content, signature).map_err(|_| SealErrorKind::BadSignature)?;
+        if ok {
+            Ok(())
+        } else {
+            Err(SealErrorKind::BadSignature)
+        }
+    }
+}
+
 fn verify_with(
     key: &PKeyRef<Public>,
     content: &[u8],
@@ -348,6 +419,11 @@ mod tests {
         let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
         let mut b = openssl::x509::X509Builder::new().unwrap();
         b.set_pubkey(&key).unwrap();
+        // Validity makes the certificate well-formed DER, as `SignerKeys` re-parses it.
+        b.set_not_before(&openssl::asn1::Asn1Time::from_unix(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::from_unix(1 << 31).unwrap())
+            .unwrap();
         b.sign(&key, MessageDigest::sha256()).unwrap();
         (key, b.build())
     }
@@ -394,6 +470,35 @@ mod tests {
             verify_signature(&other, &bytes, &sig),
             Err(SealErrorKind::BadSignature)
         );
+    }
+
+    #[test]
+    fn cached_keys_verify_like_certificates() {
+        let (key, cert) = self_signed();
+        let (_, other) = self_signed();
+        let seal = SealKey::new(key, vec![cert.clone()]);
+        let bytes = content().encode().unwrap();
+        let sig = seal.sign(&bytes).unwrap();
+        let keys = SignerKeys::new();
+        let der = cert.to_der().unwrap();
+        for _ in 0..2 {
+            keys.verify(&der, &bytes, &sig).unwrap();
+        }
+        assert_eq!(
+            keys.verify(&other.to_der().unwrap(), &bytes, &sig),
+            Err(SealErrorKind::BadSignature)
+        );
+        let mut tampered = bytes.clone();
+        tampered[30] ^= 1;
+        assert_eq!(
+            keys.verify(&der, &tampered, &sig),
+            Err(SealErrorKind::BadSignature)
+        );
+        assert_eq!(
+            keys.verify(b"not a certificate", &bytes, &sig),
+            Err(SealErrorKind::UnsupportedKey)
+        );
+        assert_eq!(keys.keys.lock().unwrap().len(), 2);
     }
 
     #[test]

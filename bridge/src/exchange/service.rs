@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use super::holder::{PresentationPolicy, SenderCheck, VerifiedHolder};
-use super::{Envelope, ExchangeError, PeerSet, PeerTrust, SealKey};
+use super::{Envelope, ExchangeError, PeerSet, PeerTrust, SealKey, SignerKeys};
 use crate::addressing::{Participant, Space, Translator};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -63,6 +63,8 @@ pub struct Exchange {
     pub(super) journal: Arc<Journal>,
     pub(super) seal: SealKey,
     pub(super) trust: Arc<dyn PeerTrust>,
+    /// Keys of the peers' seal certificates, parsed once (see [`SignerKeys`]).
+    pub(super) signers: SignerKeys,
     in_flight: Mutex<HashSet<Vec<u8>>>,
     pub(super) arrivals: Notify,
     pub(super) relay_wake: Notify,
@@ -113,6 +115,7 @@ impl Exchange {
             journal,
             seal,
             trust,
+            signers: SignerKeys::new(),
             in_flight: Mutex::new(HashSet::new()),
             arrivals: Notify::new(),
             relay_wake: Notify::new(),
@@ -305,11 +308,12 @@ impl Exchange {
                     journal_indexes: Vec::new(),
                     receipt: None,
                 };
-                // 5. Durable in the outbox before anything is journaled or answered.
+                // 5. Staged in the outbox (payload first); it becomes durable with the update
+                //    in step 6, before the answer. A crash before then loses nothing
+                //    acknowledged: the caller resends and is answered from what survived.
                 match self
                     .outbox
-                    .insert(key.clone(), &rec, env.payload)
-                    .await
+                    .stage(key.clone(), &rec, env.payload)
                     .map_err(ExchangeError::from)?
                 {
                     Inserted::New => rec,
@@ -331,7 +335,7 @@ impl Exchange {
             });
         }
         // 6. Journal `accepted` (durable when it resolves), with the bound holder's evidence,
-        //    then make the record relayable.
+        //    then make the record relayable and durable with its payload (one group commit).
         let entry = JournalEntry {
             kind: EntryKind::Accepted,
             unix_nanos: now,

@@ -4,9 +4,10 @@
 //! Handlers read the resolved [`Caller`] from the request extensions; they never look at
 //! certificates themselves.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use openssl::x509::X509;
@@ -167,11 +168,19 @@ impl PeerGrants {
     }
 }
 
+/// Leaf subjects kept by an [`AccessPolicy`]: the operators, auditors and peers of one gateway
+/// number in the tens; beyond this the cache is emptied and refilled.
+const MAX_CACHED_SUBJECTS: usize = 1024;
+
 /// The grants of `[access]`, resolved against callers' certificates.
 #[derive(Debug, Clone, Default)]
 pub struct AccessPolicy {
     grants: Vec<(Role, Principal)>,
     peers: Option<PeerGrants>,
+    /// Subjects of leaves already seen, by fingerprint: decoding a certificate with OpenSSL 3
+    /// costs more than the rest of a call's authorisation, and a connection presents the same
+    /// leaf on every call. Only the subject is cached; roles and trust are decided per call.
+    subjects: Arc<Mutex<HashMap<[u8; 32], Arc<str>>>>,
 }
 
 impl AccessPolicy {
@@ -180,6 +189,7 @@ impl AccessPolicy {
         AccessPolicy {
             grants,
             peers: None,
+            subjects: Arc::default(),
         }
     }
 
@@ -189,13 +199,29 @@ impl AccessPolicy {
         self
     }
 
+    /// The subject of the leaf `der` (fingerprint `fp`), decoded once per leaf.
+    fn subject_of(&self, fp: [u8; 32], der: &[u8]) -> Option<String> {
+        // A poisoned lock only means a thread panicked while holding it; the cached subjects
+        // are still the subjects of their fingerprints.
+        let lock = || self.subjects.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = lock().get(&fp) {
+            return Some(s.to_string());
+        }
+        let subject = subject_string(&X509::from_der(der).ok()?);
+        let mut cache = lock();
+        if cache.len() >= MAX_CACHED_SUBJECTS {
+            cache.clear();
+        }
+        cache.insert(fp, subject.as_str().into());
+        Some(subject)
+    }
+
     /// Resolves a verified TLS peer into a caller. `None` when the leaf does not parse, which the
     /// handshake has already excluded; it is handled rather than assumed.
     pub fn identify(&self, peer: &PeerIdentity) -> Option<Caller> {
         let leaf_der = peer.chain.first()?;
-        let leaf = X509::from_der(leaf_der).ok()?;
         let fp = fingerprint(leaf_der);
-        let subject = subject_string(&leaf);
+        let subject = self.subject_of(fp, leaf_der)?;
         let mut roles: Vec<Role> = self
             .grants
             .iter()
@@ -406,5 +432,55 @@ mod tests {
         );
         assert_eq!(allowed_roles("/unknown.Service/Method"), None);
         assert_eq!(allowed_roles("nonsense"), None);
+    }
+
+    fn leaf(cn: &str) -> Vec<u8> {
+        use openssl::ec::{EcGroup, EcKey};
+        use openssl::hash::MessageDigest;
+        use openssl::nid::Nid;
+        use openssl::pkey::PKey;
+        use openssl::x509::{X509Builder, X509NameBuilder};
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("O", "Test").unwrap();
+        name.append_entry_by_text("CN", cn).unwrap();
+        let name = name.build();
+        let mut b = X509Builder::new().unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::from_unix(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::from_unix(1 << 31).unwrap())
+            .unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        b.build().to_der().unwrap()
+    }
+
+    #[test]
+    fn identify_grants_by_subject_with_the_subject_cached_per_leaf() {
+        let (ops, other) = (leaf("ops"), leaf("other"));
+        let policy = AccessPolicy::new(vec![(
+            Role::Operator,
+            "subject:CN=ops,O=Test".parse().unwrap(),
+        )]);
+        let peer = |der: &Vec<u8>| PeerIdentity {
+            remote: "127.0.0.1:1".parse().unwrap(),
+            chain: vec![der.clone()].into(),
+        };
+        for _ in 0..2 {
+            let caller = policy.identify(&peer(&ops)).unwrap();
+            assert_eq!(caller.subject, "CN=ops,O=Test");
+            assert_eq!(caller.roles, vec![Role::Operator]);
+            assert_eq!(caller.fingerprint, fingerprint(&ops));
+        }
+        let caller = policy.identify(&peer(&other)).unwrap();
+        assert_eq!(caller.subject, "CN=other,O=Test");
+        assert!(caller.roles.is_empty());
+        assert_eq!(policy.subjects.lock().unwrap().len(), 2);
+        // An undecodable leaf is refused, and not cached.
+        assert!(policy.identify(&peer(&vec![0x30, 0])).is_none());
+        assert_eq!(policy.subjects.lock().unwrap().len(), 2);
     }
 }

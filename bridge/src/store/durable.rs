@@ -180,11 +180,18 @@ impl GroupCommit {
             }),
         };
         let tx = self.sender()?;
-        // The queue is bounded: a full queue blocks, so hand the send to the blocking pool.
-        tokio::task::spawn_blocking(move || tx.send(job))
-            .await
-            .map_err(|_| StoreError::Closed)?
-            .map_err(|_| StoreError::Closed)?;
+        // The queue is bounded: only a full queue blocks, so only then hand the send to the
+        // blocking pool (a thread hop per write otherwise costs more than the write).
+        match tx.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(job)) => {
+                tokio::task::spawn_blocking(move || tx.send(job))
+                    .await
+                    .map_err(|_| StoreError::Closed)?
+                    .map_err(|_| StoreError::Closed)?;
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+        }
         wait.await.map_err(|_| StoreError::Closed)?
     }
 

@@ -7,6 +7,9 @@
 //! sender (DESIGN.md, "Exchange semantics").
 //!
 //! Every write that precedes an acknowledgement goes through [`GroupCommit`] so it is durable.
+//! [`OutboxStore::stage`] is the one exception: it writes a fresh record without waiting for a
+//! sync, because Submit then journals `accepted` and makes the record durable with
+//! [`OutboxStore::update`] before it answers; one group commit per Submit instead of two.
 
 use serde::{Deserialize, Serialize};
 
@@ -139,6 +142,9 @@ pub struct OutboxStore {
     commit: GroupCommit,
     /// Refuses new messages while the disk is down to its reserve.
     space: SpaceGuard,
+    /// Serialises [`OutboxStore::stage`]'s check-then-write (sled holds the database for one
+    /// process, so in-process exclusion is exclusion).
+    staging: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 fn corrupt(detail: &dyn std::fmt::Display) -> StoreError {
@@ -181,6 +187,7 @@ impl OutboxStore {
             pending: db.open_tree(PENDING)?,
             commit,
             space,
+            staging: std::sync::Arc::default(),
         })
     }
 
@@ -224,6 +231,35 @@ impl OutboxStore {
             None => Ok(Inserted::New),
             Some(bytes) => Ok(Inserted::Existing(Box::new(decode(&bytes)?))),
         }
+    }
+
+    /// Stores a new record and its payload, unless the key exists: then the first record is
+    /// returned and nothing is written. Not durable by itself: the caller makes it durable with a
+    /// later [`OutboxStore::update`] (which syncs everything written before it) and must not
+    /// acknowledge anything before that. The payload is written before the record, so a crash
+    /// can leave a payload without a record (rewritten by the resend) but never a record without
+    /// its payload.
+    ///
+    /// # Errors
+    /// Storage failures, a corrupt existing record.
+    pub fn stage(
+        &self,
+        key: Vec<u8>,
+        record: &OutboxRecord,
+        payload: Vec<u8>,
+    ) -> Result<Inserted, StoreError> {
+        let value = encode(record)?;
+        // A poisoned lock only means another stager panicked between its check and its write;
+        // the trees themselves are consistent, so carry on.
+        let _only_one = self.staging.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = self.records.get(&key)? {
+            return Ok(Inserted::Existing(Box::new(decode(&old)?)));
+        }
+        // New work only while the disk keeps its reserve (`space`).
+        self.space.admit(payload.len() as u64)?;
+        self.payloads.insert(&key, payload)?;
+        self.records.insert(key, value)?;
+        Ok(Inserted::New)
     }
 
     /// Replaces the record durably; keeps it in the pending set while it is not terminal and
@@ -345,5 +381,34 @@ mod tests {
             outbox.get(&key).unwrap().unwrap().state,
             OutboxState::Delivered
         );
+    }
+
+    #[tokio::test]
+    async fn staged_record_is_first_wins_and_durable_after_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = outbox_key("s", "m");
+        let mut rec = record("m");
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let outbox = store.outbox().unwrap();
+            assert_eq!(
+                outbox.stage(key.clone(), &rec, b"abc".to_vec()).unwrap(),
+                Inserted::New
+            );
+            let mut other = record("m");
+            other.payload_size = 9;
+            assert_eq!(
+                outbox.stage(key.clone(), &other, b"x".to_vec()).unwrap(),
+                Inserted::Existing(Box::new(rec.clone()))
+            );
+            assert_eq!(outbox.payload(&key).unwrap().unwrap(), b"abc");
+            rec.journal_indexes.push(7);
+            outbox.update(key.clone(), &rec).await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let outbox = store.outbox().unwrap();
+        assert_eq!(outbox.get(&key).unwrap().unwrap(), rec);
+        assert_eq!(outbox.payload(&key).unwrap().unwrap(), b"abc");
+        assert_eq!(outbox.pending(10).unwrap(), vec![(key, 1)]);
     }
 }
