@@ -82,10 +82,26 @@ async fn wait_state(
 }
 
 /// Opens a Receive stream, collects `n` messages, acknowledges them, closes.
+/// How a test's operator acknowledges what it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ack {
+    No,
+    ByMessageId,
+    ByJournalIndex,
+}
+
 async fn receive(
     client: &mut ExchangeServiceClient<tonic::transport::Channel>,
     n: usize,
     ack: bool,
+) -> Vec<pb::InboundMessage> {
+    receive_with(client, n, if ack { Ack::ByMessageId } else { Ack::No }).await
+}
+
+async fn receive_with(
+    client: &mut ExchangeServiceClient<tonic::transport::Channel>,
+    n: usize,
+    ack: Ack,
 ) -> Vec<pb::InboundMessage> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tx.send(pb::ReceiveRequest {
@@ -105,11 +121,18 @@ async fn receive(
             .unwrap()
             .unwrap()
             .unwrap();
-        if ack {
+        let action = match ack {
+            Ack::No => None,
+            Ack::ByMessageId => Some(pb::receive_request::Action::AckMessageId(
+                m.message_id.clone(),
+            )),
+            Ack::ByJournalIndex => Some(pb::receive_request::Action::AckJournalIndex(
+                m.journal_index,
+            )),
+        };
+        if let Some(action) = action {
             tx.send(pb::ReceiveRequest {
-                action: Some(pb::receive_request::Action::AckMessageId(
-                    m.message_id.clone(),
-                )),
+                action: Some(action),
             })
             .await
             .unwrap();
@@ -580,4 +603,72 @@ async fn a_message_fails_at_its_deadline_with_a_journaled_reason() {
     assert_eq!(entry.1.kind, eidas_bridge::journal::EntryKind::Failed);
     assert_eq!(entry.1.reason.as_deref(), Some("deadline_exceeded"));
     fr_node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_senders_may_share_a_message_id_and_acks_name_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pair(dir.path()).await;
+    let mut fr = ExchangeServiceClient::new(p.fr.operator_channel().unwrap());
+    let mut be = ExchangeServiceClient::new(p.be.operator_channel().unwrap());
+    const DOCTOR: (&str, &str) = ("canonical", "hcid:FR:rpps:10101201234");
+    let to = ("canonical", "hcid:BE:nihii-hospital:71000436");
+
+    // Message ids are unique per sender (DESIGN.md): the same id from two senders is two messages.
+    for (from, payload) in [
+        (NURSE, &b"from the nurse"[..]),
+        (DOCTOR, &b"from the doctor"[..]),
+    ] {
+        let answer = fr
+            .submit(envelope("shared-1", from, to, payload))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!answer.duplicate);
+        wait_state(&mut fr, "shared-1", from, pb::ExchangeState::Delivered).await;
+    }
+
+    // Both wait at BE. An ack by the id alone is ambiguous: refused, nothing acknowledged.
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tx.send(pb::ReceiveRequest {
+        action: Some(pb::receive_request::Action::Start(pb::ReceiveStart {})),
+    })
+    .await
+    .unwrap();
+    let mut stream = be
+        .receive(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(
+            tokio::time::timeout(Duration::from_secs(30), stream.message())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let mut payloads: Vec<&[u8]> = got.iter().map(|m| m.payload.as_slice()).collect();
+    payloads.sort();
+    assert_eq!(payloads, [&b"from the doctor"[..], &b"from the nurse"[..]]);
+    assert_ne!(got[0].journal_index, got[1].journal_index);
+    tx.send(pb::ReceiveRequest {
+        action: Some(pb::receive_request::Action::AckMessageId("shared-1".into())),
+    })
+    .await
+    .unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(30), stream.message())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&refused), "ACK_AMBIGUOUS");
+    drop(tx);
+
+    // Acknowledged by journal index, each one is taken once and never offered again.
+    let again = receive_with(&mut be, 2, Ack::ByJournalIndex).await;
+    assert_eq!(again.len(), 2);
+    nothing_waiting(&mut be).await;
 }

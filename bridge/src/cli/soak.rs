@@ -300,7 +300,9 @@ async fn consume(be: &Node, counters: Arc<Counters>, mut stop: tokio::sync::watc
                 }
             }
             let ack = pb::ReceiveRequest {
-                action: Some(pb::receive_request::Action::AckMessageId(msg.message_id)),
+                action: Some(pb::receive_request::Action::AckJournalIndex(
+                    msg.journal_index,
+                )),
             };
             if ack_tx.send(ack).await.is_err() {
                 break;

@@ -234,14 +234,14 @@ impl Exchange {
         )?;
         check_chain(self.trust.as_ref(), &d.seal_chain, at, caller, what)?;
         super::check_message_id(&content.message_id).map_err(ExchangeError::from)?;
-        // 5. Redelivery: the first receipt answers again.
-        let key = inbox_key(caller, &content.message_id);
+        // 5. Redelivery (same origin, sender and message id): the first receipt answers again.
+        let sender = Participant::parse(&content.sender_hcid)?;
+        let key = inbox_key(caller, &sender.to_string(), &content.message_id);
         let _guard = self.enter(&key)?;
         if let Some(rec) = self.inbox.get(&key).map_err(ExchangeError::from)? {
             return Ok((self.receipt_content(&rec), rec.receipt));
         }
         // 6. Addresses must be canonical and addressable here.
-        let sender = Participant::parse(&content.sender_hcid)?;
         let recipient = Participant::parse(&content.recipient_hcid)?;
         self.translator.render(&recipient, self.local_space())?;
         // 7. Journal `received` (with the seal chain as evidence of the trust decision), sign the
@@ -300,7 +300,8 @@ impl Exchange {
             payload_sha256: content.payload_sha256,
             received_at: now,
             journal_index: journaled.index,
-            seq: self.inbox.next_seq().map_err(ExchangeError::from)?,
+            // Drawn by the store inside the commit (see `store::inbox`).
+            seq: 0,
             acked: false,
             receipt: stored.clone(),
         };
@@ -311,8 +312,8 @@ impl Exchange {
             .map_err(ExchangeError::from)?;
         self.arrivals.notify_waiters();
         Ok(match first {
-            Some(old) => (self.receipt_content(&old), old.receipt),
-            None => (receipt_content, stored),
+            Err(old) => (self.receipt_content(&old), old.receipt),
+            Ok(_seq) => (receipt_content, stored),
         })
     }
 
@@ -365,8 +366,14 @@ impl Exchange {
     ///
     /// # Errors
     /// Storage and journal failures.
-    pub async fn ack(&self, origin_peer: &str, message_id: &str, now: i64) -> Result<bool> {
-        let key = inbox_key(origin_peer, message_id);
+    pub async fn ack(
+        &self,
+        origin_peer: &str,
+        sender: &str,
+        message_id: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let key = inbox_key(origin_peer, sender, message_id);
         let Some(rec) = self.inbox.get(&key).map_err(ExchangeError::from)? else {
             return Ok(false);
         };

@@ -145,8 +145,18 @@ pub enum ExchangeError {
     /// The message has no receipt yet.
     #[error("no receipt yet")]
     NoReceipt,
+    /// An acknowledgement by message id alone names several unacknowledged messages of the
+    /// stream (two senders used the same id, which DESIGN.md allows: ids are unique per sender).
+    /// Nothing is acknowledged; the operator acknowledges by `journal_index` instead.
+    #[error("{count} unacknowledged messages carry message id {message_id:?}; acknowledge by journal_index")]
+    AmbiguousAck {
+        /// The message id of the acknowledgement.
+        message_id: String,
+        /// How many unacknowledged messages of the stream carry it.
+        count: usize,
+    },
     /// The disk under the store is full (or its quota exhausted): the operation is not
-    /// acknowledged and the bridge takes no new work until space is freed and it is restarted
+    /// acknowledged and the bridge takes no new work until space is freed
     /// (DESIGN.md "Bad input": nothing acknowledged is lost, new work is refused clearly).
     #[error("storage full; not acknowledged")]
     StorageFull,

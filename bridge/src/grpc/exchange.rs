@@ -217,6 +217,46 @@ fn lookup(ex: &Exchange, req: pb::GetStatusRequest) -> Result<OutboxRecord, Erro
     ex.status(&sender, &req.message_id)
 }
 
+/// A message a Receive stream sent and the operator has not acknowledged yet.
+#[derive(Debug)]
+struct Unacked {
+    origin_peer: String,
+    sender: String,
+    message_id: String,
+}
+
+/// The message an acknowledgement names, taken out of the stream's unacknowledged set; `None`
+/// for an action that acknowledges nothing (a start, an unknown or repeated ack).
+///
+/// # Errors
+/// [`ExchangeError::AmbiguousAck`] when an ack by id alone names several messages.
+fn take_acknowledged(
+    sent: &Mutex<HashMap<u64, Unacked>>,
+    action: pb::receive_request::Action,
+) -> Result<Option<Unacked>, ExchangeError> {
+    // A poisoned lock only means a panic elsewhere while inserting: the map is whole.
+    let mut sent = sent.lock().unwrap_or_else(|p| p.into_inner());
+    match action {
+        pb::receive_request::Action::Start(_) => Ok(None),
+        pb::receive_request::Action::AckJournalIndex(index) => Ok(sent.remove(&index)),
+        pb::receive_request::Action::AckMessageId(id) => {
+            let named: Vec<u64> = sent
+                .iter()
+                .filter(|(_, m)| m.message_id == id)
+                .map(|(index, _)| *index)
+                .collect();
+            match named.as_slice() {
+                [] => Ok(None),
+                [index] => Ok(sent.remove(index)),
+                _ => Err(ExchangeError::AmbiguousAck {
+                    message_id: id,
+                    count: named.len(),
+                }),
+            }
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl ExchangeService for ExchangeApi {
     async fn submit(
@@ -257,10 +297,12 @@ impl ExchangeService for ExchangeApi {
     ) -> Result<Response<Self::ReceiveStream>, Status> {
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(RECEIVE_BATCH);
-        // Message id -> origin peer of what this stream sent, so acks name messages by id alone.
-        let sent: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        // What this stream sent and the operator has not acknowledged yet, by journal index (the
+        // unique name of a received message), so that acks can name a message by index or by id.
+        let sent: Arc<Mutex<HashMap<u64, Unacked>>> = Arc::default();
         let ex = self.ex.clone();
         let acks = sent.clone();
+        let refusals = tx.clone();
         // The operator half-closing its side ends the stream, once its acks are durable.
         let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -274,19 +316,23 @@ impl ExchangeService for ExchangeApi {
                 tokio::select! {
                     msg = inbound.message(), if pending.len() < ACK_PIPELINE => {
                         let Ok(Some(msg)) = msg else { break };
-                        let Some(pb::receive_request::Action::AckMessageId(id)) = msg.action else {
-                            continue;
+                        let Some(action) = msg.action else { continue };
+                        let target = match take_acknowledged(&acks, action) {
+                            Ok(Some(target)) => target,
+                            Ok(None) => continue,
+                            Err(refused) => {
+                                let _ = refusals.send(Err(Error::from(refused).into())).await;
+                                break;
+                            }
                         };
-                        let origin = acks.lock().ok().and_then(|mut m| m.remove(&id));
-                        if let Some(origin) = origin {
-                            let ex = ex.clone();
-                            pending.push(async move {
-                                let now = unix_nanos(ex.now());
-                                if let Err(e) = ex.ack(&origin, &id, now).await {
-                                    tracing::warn!(error = %e, "ack failed");
-                                }
-                            });
-                        }
+                        let ex = ex.clone();
+                        pending.push(async move {
+                            let now = unix_nanos(ex.now());
+                            let Unacked { origin_peer, sender, message_id } = target;
+                            if let Err(e) = ex.ack(&origin_peer, &sender, &message_id, now).await {
+                                tracing::warn!(error = %e, "ack failed");
+                            }
+                        });
                     }
                     Some(()) = pending.next(), if !pending.is_empty() => {}
                 }
@@ -312,7 +358,14 @@ impl ExchangeService for ExchangeApi {
                 for m in batch {
                     last = Some(m.record.seq);
                     if let Ok(mut s) = sent.lock() {
-                        s.insert(m.record.message_id.clone(), m.record.origin_peer.clone());
+                        s.insert(
+                            m.record.journal_index,
+                            Unacked {
+                                origin_peer: m.record.origin_peer.clone(),
+                                sender: m.record.sender.clone(),
+                                message_id: m.record.message_id.clone(),
+                            },
+                        );
                     }
                     let msg = pb::InboundMessage {
                         message_id: m.record.message_id,

@@ -177,6 +177,9 @@ fn map_exchange(e: &ExchangeError) -> Mapped {
         }
         ExchangeError::NotFound => Mapped::new(Code::NotFound, "MESSAGE_NOT_FOUND", text),
         ExchangeError::NoReceipt => Mapped::new(Code::FailedPrecondition, "NO_RECEIPT_YET", text),
+        ExchangeError::AmbiguousAck { .. } => {
+            Mapped::new(Code::FailedPrecondition, "ACK_AMBIGUOUS", text)
+        }
         ExchangeError::StorageFull => storage_full(),
         ExchangeError::Storage { .. } => Mapped::internal(e),
         #[allow(unreachable_patterns)]

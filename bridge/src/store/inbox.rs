@@ -1,8 +1,14 @@
 //! The inbox: envelopes received from peer bridges, kept until the local operator acknowledges
 //! them. Trees: `inbox.records` (key -> JSON record with the receipt issued), `inbox.payloads`
 //! (key -> payload bytes) and `inbox.unacked` (arrival sequence, big-endian -> key), which gives
-//! the delivery order to the operator. The key is the origin peer and the message id,
-//! NUL-separated: a redelivery by the same peer of the same id is the same message.
+//! the delivery order to the operator. The key is the origin peer, the canonical sender and the
+//! message id, NUL-separated: message ids are unique per sender (DESIGN.md), so a redelivery by
+//! the same peer of the same sender's id is the same message, and two senders behind one peer may
+//! use the same id for different messages.
+//!
+//! Arrival sequences are drawn inside the group commit that stores the message, so they are
+//! committed in increasing order: a reader that has seen sequence `n` has seen every message
+//! below it, and the Receive stream's cursor never passes over one committed late.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,7 +48,6 @@ pub struct InboxRecord {
 /// The inbox's trees.
 #[derive(Debug, Clone)]
 pub struct InboxStore {
-    db: sled::Db,
     records: sled::Tree,
     payloads: sled::Tree,
     unacked: sled::Tree,
@@ -58,9 +63,17 @@ fn decode(bytes: &[u8]) -> Result<InboxRecord, StoreError> {
     })
 }
 
-/// The key of a received message: origin peer, NUL, message id.
-pub fn inbox_key(origin_peer: &str, message_id: &str) -> Vec<u8> {
-    super::outbox::outbox_key(origin_peer, message_id)
+/// The key of a received message: origin peer, NUL, canonical sender, NUL, message id (none of
+/// them contains NUL).
+pub fn inbox_key(origin_peer: &str, sender: &str, message_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(origin_peer.len() + sender.len() + message_id.len() + 2);
+    for (i, part) in [origin_peer, sender, message_id].into_iter().enumerate() {
+        if i > 0 {
+            key.push(0);
+        }
+        key.extend_from_slice(part.as_bytes());
+    }
+    key
 }
 
 impl InboxStore {
@@ -74,7 +87,6 @@ impl InboxStore {
         space: SpaceGuard,
     ) -> Result<InboxStore, StoreError> {
         Ok(InboxStore {
-            db: db.clone(),
             records: db.open_tree(RECORDS)?,
             payloads: db.open_tree(PAYLOADS)?,
             unacked: db.open_tree(UNACKED)?,
@@ -83,15 +95,9 @@ impl InboxStore {
         })
     }
 
-    /// A fresh arrival sequence number (monotonic across restarts).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub fn next_seq(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()?)
-    }
-
     /// Stores a received message durably unless its key exists; returns the first record then.
+    /// The record's `seq` is ignored: the arrival sequence is drawn inside the commit (module
+    /// doc). Returns the stored record's sequence for a new message.
     ///
     /// # Errors
     /// [`StoreError::NoSpace`] for a new key while the disk is down to its reserve; storage or
@@ -101,40 +107,54 @@ impl InboxStore {
         key: Vec<u8>,
         record: &InboxRecord,
         payload: Vec<u8>,
-    ) -> Result<Option<InboxRecord>, StoreError> {
+    ) -> Result<Result<u64, InboxRecord>, StoreError> {
         // New messages only while the disk keeps its reserve (`space`); a redelivery of a stored
         // key is answered with the first record as before.
         if self.records.get(&key)?.is_none() {
             self.space.admit(payload.len() as u64)?;
         }
-        let value = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
-            tree: RECORDS,
-            detail: e.to_string(),
-        })?;
-        let seq = record.seq.to_be_bytes();
+        let mut record = record.clone();
         let (records, payloads, unacked) = (
             self.records.clone(),
             self.payloads.clone(),
             self.unacked.clone(),
         );
-        let found = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let found_in = found.clone();
+        let outcome = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let outcome_in = outcome.clone();
         self.commit
-            .write(move |_| {
+            .write(move |db| {
                 if let Some(old) = records.get(&key)? {
-                    if let Ok(mut slot) = found_in.lock() {
-                        *slot = Some(old);
+                    if let Ok(mut slot) = outcome_in.lock() {
+                        *slot = Some(Err(old));
                     }
                     return Ok(());
                 }
+                // The committer runs one closure at a time: sequences drawn here are stored in
+                // the order they are drawn.
+                record.seq = db.generate_id()?;
+                let value = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt {
+                    tree: RECORDS,
+                    detail: e.to_string(),
+                })?;
                 payloads.insert(&key, payload)?;
                 records.insert(&key, value)?;
-                unacked.insert(seq, key)?;
+                unacked.insert(record.seq.to_be_bytes(), key)?;
+                if let Ok(mut slot) = outcome_in.lock() {
+                    *slot = Some(Ok(record.seq));
+                }
                 Ok(())
             })
             .await?;
-        let old = found.lock().ok().and_then(|mut s| s.take());
-        old.map(|b| decode(&b)).transpose()
+        let outcome = outcome.lock().ok().and_then(|mut s| s.take());
+        match outcome {
+            Some(Ok(seq)) => Ok(Ok(seq)),
+            Some(Err(old)) => Ok(Err(decode(&old)?)),
+            // The closure always fills the slot before the commit resolves successfully.
+            None => Err(StoreError::Corrupt {
+                tree: RECORDS,
+                detail: "insert committed without an outcome".into(),
+            }),
+        }
     }
 
     /// The record under `key`.
@@ -227,36 +247,33 @@ mod tests {
         }
     }
 
+    const NURSE: &str = "hcid:FR:rpps:10003456789";
+
     #[tokio::test]
     async fn delivered_in_order_until_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let inbox = store.inbox().unwrap();
-        let (a, b) = (inbox.next_seq().unwrap(), inbox.next_seq().unwrap());
-        assert!(b > a);
-        let ka = inbox_key("FR", "a");
-        assert_eq!(
-            inbox
-                .insert(ka.clone(), &record("a", a), b"pa".to_vec())
-                .await
-                .unwrap(),
-            None
-        );
-        let kb = inbox_key("FR", "b");
-        assert_eq!(
-            inbox
-                .insert(kb.clone(), &record("b", b), b"pb".to_vec())
-                .await
-                .unwrap(),
-            None
-        );
-        // A redelivery keeps the first record.
+        let ka = inbox_key("FR", NURSE, "a");
+        let a = inbox
+            .insert(ka.clone(), &record("a", 0), b"pa".to_vec())
+            .await
+            .unwrap()
+            .unwrap();
+        let kb = inbox_key("FR", NURSE, "b");
+        let b = inbox
+            .insert(kb.clone(), &record("b", 0), b"pb".to_vec())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(b > a, "sequences increase in commit order");
+        // A redelivery keeps the first record, with the sequence the store gave it.
         assert_eq!(
             inbox
                 .insert(ka.clone(), &record("a", 99), b"zz".to_vec())
                 .await
                 .unwrap(),
-            Some(record("a", a))
+            Err(record("a", a))
         );
         let all = inbox.unacked_after(None, 10).unwrap();
         let ids: Vec<_> = all.iter().map(|(r, _)| r.message_id.as_str()).collect();
@@ -268,5 +285,69 @@ mod tests {
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].1, b"pb");
         assert!(inbox.get(&ka).unwrap().unwrap().acked);
+    }
+
+    #[tokio::test]
+    async fn two_senders_may_use_the_same_message_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let inbox = store.inbox().unwrap();
+        let doctor = "hcid:FR:rpps:10101201234";
+        let from_nurse = inbox_key("FR", NURSE, "m-1");
+        let from_doctor = inbox_key("FR", doctor, "m-1");
+        assert_ne!(from_nurse, from_doctor);
+        let mut second = record("m-1", 0);
+        second.sender = doctor.into();
+        assert!(inbox
+            .insert(from_nurse, &record("m-1", 0), b"n".to_vec())
+            .await
+            .unwrap()
+            .is_ok());
+        assert!(inbox
+            .insert(from_doctor, &second, b"d".to_vec())
+            .await
+            .unwrap()
+            .is_ok());
+        let waiting = inbox.unacked_after(None, 10).unwrap();
+        let senders: Vec<_> = waiting
+            .iter()
+            .map(|(r, p)| (r.sender.as_str(), p.as_slice()))
+            .collect();
+        assert_eq!(senders, [(NURSE, &b"n"[..]), (doctor, &b"d"[..])]);
+    }
+
+    #[tokio::test]
+    async fn concurrent_arrivals_are_sequenced_in_commit_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let inbox = store.inbox().unwrap();
+        let tasks: Vec<_> = (0..64)
+            .map(|i| {
+                let inbox = inbox.clone();
+                tokio::spawn(async move {
+                    let id = format!("m-{i}");
+                    inbox
+                        .insert(inbox_key("FR", NURSE, &id), &record(&id, 0), vec![1])
+                        .await
+                        .unwrap()
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for t in tasks {
+            seqs.push(t.await.unwrap());
+        }
+        // Every stored record carries the sequence it is listed under, and a cursor at any
+        // listed sequence finds exactly the messages after it.
+        let listed = inbox.unacked_after(None, 100).unwrap();
+        assert_eq!(listed.len(), 64);
+        for (i, (rec, _)) in listed.iter().enumerate() {
+            assert!(seqs.contains(&rec.seq));
+            assert_eq!(
+                inbox.unacked_after(Some(rec.seq), 100).unwrap().len(),
+                63 - i
+            );
+        }
     }
 }
