@@ -5,7 +5,8 @@
 //! # Layout
 //! - `envelope`: the validated operator envelope.
 //! - `service`: [`Exchange`]: Submit (dedupe, outbox, journal) and status.
-//! - `deliver`: the receiving side (seal and chain checks, inbox, receipts) and receipt checks.
+//! - `deliver`: the receiving side (seal and chain checks, [`verify_sealed`], inbox, receipts) and
+//!   receipt checks.
 //! - `relay`: the background relay with retries ([`spawn_relay`], [`RelayGuard`]).
 //! - `peers`: configured peer bridges and their [`RetryPolicy`].
 //! - `trust`: [`PeerTrust`], the trusted lists as seen by the exchange.
@@ -21,7 +22,7 @@ mod seal;
 mod service;
 mod trust;
 
-pub use deliver::{verify_receipt, Inbound, SealedDelivery};
+pub use deliver::{verify_receipt, verify_sealed, Inbound, SealedDelivery};
 pub use envelope::{check_message_id, Address, Envelope, DEFAULT_MAX_PAYLOAD, MAX_MESSAGE_ID_LEN};
 pub use error::{EnvelopeErrorKind, ExchangeError};
 pub use peers::{

@@ -16,7 +16,7 @@ pub use access::{
     PeerGrants, Principal, Role,
 };
 pub use addressing::{AddressingApi, MAX_IMPORT_BYTES};
-pub use exchange::ExchangeApi;
+pub use exchange::{envelope_from_pb, ExchangeApi};
 pub use identity::IdentityApi;
 pub use journal::{entry_to_pb, JournalApi};
 pub use observe::ObserveLayer;
