@@ -26,6 +26,10 @@ use eidas_bridge::store::journal::SledJournalStorage;
 /// The fixed verifier of the `checkpoint` target (public half of `fuzz/fuzz-journal-key.pem`).
 const VKEY: &str = "fuzz.example/journal+34af96f8+ARq9fTCF0glqG8XKF1bopqpbx14vo77GnFCFO1fXArVq";
 
+/// The calls of the `envelope` target, shared with it.
+#[path = "../fuzz/common/envelope.rs"]
+mod envelope_fuzz;
+
 fn fuzz_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz")
 }
@@ -82,6 +86,7 @@ fn replay(target: &str, d: &[u8]) -> Option<String> {
             let loaded = Config::load(Some(s), &BTreeMap::<String, String>::new());
             format!("{:?}", loaded.map(|_| ()).map_err(|e| e.0.len()))
         }),
+        "envelope" => envelope_fuzz::check(d),
         // Written on branch `identity` with their own replay test, tests/identity_fuzz.rs.
         t if t.starts_with("identity_") => return None,
         other => panic!("no replay for fuzz target {other}: add it here"),
@@ -107,7 +112,7 @@ fn replay_every_target_corpus() {
         .map(|e| e.unwrap().path())
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert!(targets.len() >= 14, "fuzz targets missing: {targets:?}");
+    assert!(targets.len() >= 17, "fuzz targets missing: {targets:?}");
     for target in &targets {
         let mut files = Vec::new();
         files_under(&fuzz_dir().join("corpus").join(target), &mut files);
@@ -144,6 +149,133 @@ fn pinned_seeds() {
     assert_eq!(run("seal", "receipt.bin"), "Err(UnknownTag) / Ok(())");
     assert_eq!(run("config", "bridge.example.toml"), "Ok(())");
     assert_eq!(run("config", "bad-keys.toml"), "Err(3)");
+    // Genuine exchange messages pass every check, the sealed one and the receipt down to the
+    // chain's trust; an edited payload is refused at its digest.
+    assert!(run("envelope", "submit-ok.bin").starts_with("submit Ok(())"));
+    assert!(run("envelope", "submit-digest-mismatch.bin")
+        .starts_with("submit Err(\"payload_sha256 does not match the payload\")"));
+    assert!(run("envelope", "sealed-fr-to-be.bin").contains("/ sealed Ok(()) /"));
+    assert!(run("envelope", "sealed-payload-edited.bin")
+        .contains(r#"/ sealed Err(Seal { what: "seal", kind: Mismatch("payload_size") }) /"#));
+    assert!(run("envelope", "receipt-be.bin").contains("/ receipt Ok(()) /"));
+    assert!(run("envelope", "receive-ack.bin").ends_with("/ receive true"));
+}
+
+/// Writes the `envelope` seeds: real encoded exchange messages between the FR and BE bridges of
+/// the demo ecosystem, sealed with their seal keys (run with `--ignored` after a format change;
+/// the outputs are checked in).
+#[test]
+#[ignore = "regenerates checked-in seeds"]
+fn write_envelope_seeds() {
+    use bridge_proto::pb;
+    use eidas_bridge::exchange::SealKey;
+    use prost::Message as _;
+    use sha2::{Digest, Sha256};
+
+    let dir = fuzz_dir().join("corpus/envelope");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, m: &dyn Fn() -> Vec<u8>| std::fs::write(dir.join(name), m()).unwrap();
+    let eco = test_ecosystem::Ecosystem::generate(eidas_bridge::demo::DEMO_SEED).unwrap();
+    let seal_of = |cc: &str| {
+        let party = &eco.seals[cc];
+        SealKey::new(
+            party.key.clone(),
+            vec![party.cert.clone(), eco.cas[cc].cert.clone()],
+        )
+    };
+    let digest: [u8; 32] = Sha256::digest(envelope_fuzz::PAYLOAD).into();
+    let addr = |space: &str, value: &str| {
+        Some(pb::Address {
+            space: space.into(),
+            value: value.into(),
+        })
+    };
+    let submit = |sha: Vec<u8>, sender_space: &str| pb::SubmitRequest {
+        envelope: Some(pb::Envelope {
+            message_id: envelope_fuzz::MESSAGE_ID.into(),
+            sender: addr(sender_space, "jean-marie.dupont@infirmier.mssante.fr"),
+            recipient: addr("ehealthbox", "ehbox:HOSPITAL:NIHII-HOSPITAL:71000436"),
+            payload: envelope_fuzz::PAYLOAD.to_vec(),
+            payload_sha256: sha,
+            ..Default::default()
+        }),
+    };
+    write("submit-ok.bin", &|| {
+        submit(digest.to_vec(), "mssante").encode_to_vec()
+    });
+    write("submit-digest-mismatch.bin", &|| {
+        submit(vec![0; 32], "mssante").encode_to_vec()
+    });
+    write("submit-unknown-space.bin", &|| {
+        submit(digest.to_vec(), "smtp").encode_to_vec()
+    });
+
+    let record = envelope_fuzz::sent_record();
+    let content = SealedContent {
+        message_id: record.message_id.clone(),
+        sender_hcid: record.sender.clone(),
+        recipient_hcid: record.recipient.clone(),
+        payload_sha256: digest,
+        payload_size: record.payload_size,
+        origin_peer: envelope_fuzz::ORIGIN.into(),
+        destination_peer: envelope_fuzz::LOCAL.into(),
+        sealed_at: envelope_fuzz::AT * 1_000_000_000,
+    };
+    let fr = seal_of(envelope_fuzz::ORIGIN);
+    let sealed_content = content.encode().unwrap();
+    let sealed = pb::SealedEnvelope {
+        message_id: record.message_id.clone(),
+        sender_hcid: record.sender.clone(),
+        recipient_hcid: record.recipient.clone(),
+        payload: envelope_fuzz::PAYLOAD.to_vec(),
+        payload_sha256: digest.to_vec(),
+        origin_peer_id: envelope_fuzz::ORIGIN.into(),
+        seal: fr.sign(&sealed_content).unwrap(),
+        sealed_content,
+        seal_chain: fr.chain_der().unwrap(),
+    };
+    write("sealed-fr-to-be.bin", &|| sealed.encode_to_vec());
+    write("sealed-payload-edited.bin", &|| {
+        let mut edited = sealed.clone();
+        edited.payload.push(b'!');
+        edited.encode_to_vec()
+    });
+
+    let be = seal_of(envelope_fuzz::LOCAL);
+    let receipt = ReceiptContent {
+        message_id: record.message_id.clone(),
+        origin_peer: envelope_fuzz::ORIGIN.into(),
+        receiver_peer: envelope_fuzz::LOCAL.into(),
+        payload_sha256: digest,
+        received_at: envelope_fuzz::AT * 1_000_000_000,
+        journal_index: 7,
+    };
+    let signed_content = receipt.encode().unwrap();
+    let answer = pb::Receipt {
+        message_id: record.message_id.clone(),
+        payload_sha256: digest.to_vec(),
+        received_at: None,
+        journal_index: 7,
+        receiver_peer_id: envelope_fuzz::LOCAL.into(),
+        signature: be.sign(&signed_content).unwrap(),
+        signed_content,
+        seal_chain: be.chain_der().unwrap(),
+    };
+    write("receipt-be.bin", &|| answer.encode_to_vec());
+    write("receive-start.bin", &|| {
+        pb::ReceiveRequest {
+            action: Some(pb::receive_request::Action::Start(pb::ReceiveStart {})),
+        }
+        .encode_to_vec()
+    });
+    write("receive-ack.bin", &|| {
+        pb::ReceiveRequest {
+            action: Some(pb::receive_request::Action::AckMessageId(
+                envelope_fuzz::MESSAGE_ID.into(),
+            )),
+        }
+        .encode_to_vec()
+    });
 }
 
 fn entry(i: u64) -> JournalEntry {

@@ -8,8 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use openssl::ecdsa::EcdsaSig;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::sign::Signer;
 use openssl::x509::X509;
 use trust_lists::{
     parse_list, verify_list, Error, ListKind, ListReport, SignatureErrorKind, Snapshot,
@@ -25,6 +29,31 @@ fn signer() -> Vec<X509> {
     vec![X509::from_pem(&std::fs::read(fuzz_dir().join("cy-signer.pem")).unwrap()).unwrap()]
 }
 
+/// `payload` as a compact JWS signed ES256 by the fixed signer of the `verify_lote` target
+/// (`fuzz/lote-signer.pem`, named in `x5c`), as that target builds it.
+fn lote_signed(payload: &[u8]) -> (String, X509) {
+    let pem = std::fs::read(fuzz_dir().join("lote-signer.pem")).unwrap();
+    let key = PKey::private_key_from_pem(&pem).unwrap();
+    let cert = X509::from_pem(&pem).unwrap();
+    let header = format!(
+        r#"{{"alg":"ES256","x5c":["{}"]}}"#,
+        STANDARD.encode(cert.to_der().unwrap())
+    );
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let der = Signer::new(MessageDigest::sha256(), &key)
+        .unwrap()
+        .sign_oneshot_to_vec(input.as_bytes())
+        .unwrap();
+    let sig = EcdsaSig::from_der(&der).unwrap();
+    let mut raw = sig.r().to_vec_padded(32).unwrap();
+    raw.extend(sig.s().to_vec_padded(32).unwrap());
+    (format!("{input}.{}", URL_SAFE_NO_PAD.encode(raw)), cert)
+}
+
 /// Runs one input through the calls of target `target`; returns a short outcome for pinned seeds.
 fn replay(target: &str, data: &[u8], signers: &[X509]) -> String {
     match target {
@@ -34,7 +63,13 @@ fn replay(target: &str, data: &[u8], signers: &[X509]) -> String {
             format!("{verified:?} / {parsed:?}")
         }
         "snapshot" => format!("{:?}", Snapshot::from_bytes(data).map(|s| s.entries.len())),
-        "verify_lote" => format!("{:?}", trust_lists::verify_lote(data, &[]).map(|_| ())),
+        "verify_lote" => {
+            let raw = trust_lists::verify_lote(data, &[]).map(|_| ());
+            let (jws, cert) = lote_signed(data);
+            let signed =
+                trust_lists::verify_lote(jws.as_bytes(), &[cert]).map(|l| l.entities.len());
+            format!("{raw:?} / {signed:?}")
+        }
         other => panic!("no replay for fuzz target directory {other}: add it here"),
     }
 }
@@ -94,6 +129,16 @@ fn pinned_seeds() {
         Error::Signature(SignatureErrorKind::SignerNotAnnounced)
     ));
     assert_eq!(run("snapshot", "cy-and-minimal.json").1, "Ok(2)");
+    // A PID providers payload signed by the fuzz signer verifies and parses: the seed reaches
+    // the payload parser behind the signature; as raw bytes it is not a compact JWS.
+    assert_eq!(
+        run("verify_lote", "payload-pid-providers.json").1,
+        "Err(NotCompactJws) / Ok(1)"
+    );
+    assert_eq!(
+        run("verify_lote", "payload-service-without-type.json").1,
+        r#"Err(NotCompactJws) / Err(MissingField { field: "ServiceInformation.ServiceTypeIdentifier" })"#
+    );
     assert_eq!(
         Snapshot::from_bytes(&run("snapshot", "digest-mismatch.json").0).unwrap_err(),
         SnapshotErrorKind::DigestMismatch { index: 0 }

@@ -165,6 +165,85 @@ pub fn verify_receipt_with(
     Ok(content)
 }
 
+/// The checks of a sealed envelope from the authenticated peer `caller` that need no stored
+/// state (steps 2 to 4 of [`Exchange::deliver`]): the sealed content decodes strictly and names
+/// `caller` as origin and `local_peer` as destination, the unsigned copies and the payload agree
+/// with it, the seal verifies with the chain's leaf, the chain is a qualified seal of `caller`'s
+/// list at `at`, and the message id is one this bridge accepts.
+///
+/// # Errors
+/// [`ExchangeError::WrongPeer`], [`ExchangeError::Seal`] (`what = "seal"`),
+/// [`ExchangeError::Untrusted`] or the message id refusal.
+pub fn verify_sealed(
+    d: &SealedDelivery,
+    caller: &str,
+    local_peer: &str,
+    trust: &dyn PeerTrust,
+    at: OffsetDateTime,
+) -> Result<SealedContent, ExchangeError> {
+    verify_sealed_with(&SignerKeys::new(), d, caller, local_peer, trust, at)
+}
+
+/// [`verify_sealed`] with the signers' public keys taken from (and added to) `keys`, so that a
+/// peer's seal certificate is decoded once, not per message.
+///
+/// # Errors
+/// As [`verify_sealed`].
+pub fn verify_sealed_with(
+    keys: &SignerKeys,
+    d: &SealedDelivery,
+    caller: &str,
+    local_peer: &str,
+    trust: &dyn PeerTrust,
+    at: OffsetDateTime,
+) -> Result<SealedContent, ExchangeError> {
+    let what = "seal";
+    // 2. The sealed bytes are the bytes used: decode them strictly.
+    let content = SealedContent::decode(&d.sealed_content).map_err(seal_err(what))?;
+    if content.origin_peer != caller {
+        return Err(ExchangeError::WrongPeer {
+            field: "origin_peer",
+            got: content.origin_peer,
+            want: caller.to_owned(),
+        });
+    }
+    if content.destination_peer != local_peer {
+        return Err(ExchangeError::WrongPeer {
+            field: "destination_peer",
+            got: content.destination_peer,
+            want: local_peer.to_owned(),
+        });
+    }
+    // 3. The unsigned fields agree with the sealed ones, and the payload with its digest.
+    let mismatch = |field| ExchangeError::Seal {
+        what,
+        kind: SealErrorKind::Mismatch(field),
+    };
+    let fields = [
+        ("message_id", d.message_id == content.message_id),
+        ("sender_hcid", d.sender_hcid == content.sender_hcid),
+        ("recipient_hcid", d.recipient_hcid == content.recipient_hcid),
+        ("origin_peer", d.origin_peer == content.origin_peer),
+        ("payload_sha256", d.payload_sha256 == content.payload_sha256),
+        (
+            "payload_size",
+            d.payload.len() as u64 == content.payload_size,
+        ),
+        (
+            "payload",
+            <[u8; 32]>::from(Sha256::digest(&d.payload)) == content.payload_sha256,
+        ),
+    ];
+    if let Some((field, _)) = fields.iter().find(|(_, ok)| !ok) {
+        return Err(mismatch(field));
+    }
+    // 4. The seal verifies, and its chain is a qualified seal of the origin's country.
+    verify_leaf(keys, &d.seal_chain, &d.sealed_content, &d.seal, what)?;
+    check_chain(trust, &d.seal_chain, at, caller, what)?;
+    super::check_message_id(&content.message_id)?;
+    Ok(content)
+}
+
 impl Exchange {
     /// Checks and accepts a sealed envelope from the authenticated peer `caller` (its country),
     /// at `at`. A redelivery of the same (origin, message id) returns the stored receipt.
@@ -178,62 +257,19 @@ impl Exchange {
         caller: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<(ReceiptContent, StoredReceipt)> {
-        let what = "seal";
         // 1. The caller is a configured peer (its TLS chain was validated by the access layer).
         let caller = caller
             .filter(|c| self.settings.peers.get(c).is_some())
             .ok_or(ExchangeError::UnknownPeer)?;
-        // 2. The sealed bytes are the bytes used: decode them strictly.
-        let content = SealedContent::decode(&d.sealed_content).map_err(seal_err(what))?;
-        if content.origin_peer != caller {
-            return Err(ExchangeError::WrongPeer {
-                field: "origin_peer",
-                got: content.origin_peer,
-                want: caller.to_owned(),
-            }
-            .into());
-        }
-        if content.destination_peer != self.settings.local_peer {
-            return Err(ExchangeError::WrongPeer {
-                field: "destination_peer",
-                got: content.destination_peer,
-                want: self.settings.local_peer.clone(),
-            }
-            .into());
-        }
-        // 3. The unsigned fields agree with the sealed ones, and the payload with its digest.
-        let mismatch = |field| ExchangeError::Seal {
-            what,
-            kind: SealErrorKind::Mismatch(field),
-        };
-        let fields = [
-            ("message_id", d.message_id == content.message_id),
-            ("sender_hcid", d.sender_hcid == content.sender_hcid),
-            ("recipient_hcid", d.recipient_hcid == content.recipient_hcid),
-            ("origin_peer", d.origin_peer == content.origin_peer),
-            ("payload_sha256", d.payload_sha256 == content.payload_sha256),
-            (
-                "payload_size",
-                d.payload.len() as u64 == content.payload_size,
-            ),
-            (
-                "payload",
-                <[u8; 32]>::from(Sha256::digest(&d.payload)) == content.payload_sha256,
-            ),
-        ];
-        if let Some((field, _)) = fields.iter().find(|(_, ok)| !ok) {
-            return Err(mismatch(field).into());
-        }
-        // 4. The seal verifies, and its chain is a qualified seal of the origin's country.
-        verify_leaf(
+        // 2.-4. Sealed content, field agreement, seal and chain.
+        let content = verify_sealed_with(
             &self.signers,
-            &d.seal_chain,
-            &d.sealed_content,
-            &d.seal,
-            what,
+            &d,
+            caller,
+            &self.settings.local_peer,
+            self.trust.as_ref(),
+            at,
         )?;
-        check_chain(self.trust.as_ref(), &d.seal_chain, at, caller, what)?;
-        super::check_message_id(&content.message_id).map_err(ExchangeError::from)?;
         // 5. Redelivery (same origin, sender and message id): the first receipt answers again.
         let sender = Participant::parse(&content.sender_hcid)?;
         let key = inbox_key(caller, &sender.to_string(), &content.message_id);

@@ -6,7 +6,8 @@
 //! - `envelope`: the validated operator envelope.
 //! - `holder`: the sender's wallet presentation in Submit and its binding to the sender.
 //! - `service`: [`Exchange`]: Submit (dedupe, outbox, journal) and status.
-//! - `deliver`: the receiving side (seal and chain checks, inbox, receipts) and receipt checks.
+//! - `deliver`: the receiving side (seal and chain checks, [`verify_sealed`], inbox, receipts) and
+//!   receipt checks.
 //! - `relay`: the background relay with retries ([`spawn_relay`], [`RelayGuard`]).
 //! - `peers`: configured peer bridges and their [`RetryPolicy`].
 //! - `peer_cas`: [`PeerCas`], the peers' listed CAs for the TLS acceptor.
@@ -25,7 +26,9 @@ mod seal;
 mod service;
 mod trust;
 
-pub use deliver::{verify_receipt, verify_receipt_with, Inbound, SealedDelivery};
+pub use deliver::{
+    verify_receipt, verify_receipt_with, verify_sealed, verify_sealed_with, Inbound, SealedDelivery,
+};
 pub use envelope::{
     check_message_id, Address, Envelope, SenderPresentation, DEFAULT_MAX_PAYLOAD,
     MAX_MESSAGE_ID_LEN, MAX_NONCE_LEN, MAX_SESSION_LEN,

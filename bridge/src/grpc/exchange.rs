@@ -46,7 +46,12 @@ fn address(field: &'static str, a: Option<pb::Address>) -> Result<Address, Envel
     Address::new(field, &a.space, a.value)
 }
 
-fn envelope(e: Option<pb::Envelope>, max_payload: u64) -> Result<Envelope, Error> {
+/// The operator's envelope as Submit receives it, validated into the domain [`Envelope`]: both
+/// addresses with their spaces, the message id, the payload bound `max_payload` and its digest.
+///
+/// # Errors
+/// [`Error::InvalidField`] when the envelope is missing, else the [`EnvelopeErrorKind`] refusal.
+pub fn envelope_from_pb(e: Option<pb::Envelope>, max_payload: u64) -> Result<Envelope, Error> {
     let e = e.ok_or(Error::InvalidField {
         field: "envelope",
         reason: "missing".into(),
@@ -263,7 +268,7 @@ impl ExchangeService for ExchangeApi {
         &self,
         req: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
-        let env = envelope(req.into_inner().envelope, self.ex.settings().max_payload)?;
+        let env = envelope_from_pb(req.into_inner().envelope, self.ex.settings().max_payload)?;
         let now = unix_nanos(self.ex.now());
         let answer = self.ex.submit(env, now).await?;
         Ok(Response::new(accepted(answer)))
@@ -275,7 +280,7 @@ impl ExchangeService for ExchangeApi {
     ) -> Result<Response<pb::SubmitResponse>, Status> {
         let max_payload = self.ex.settings().max_payload;
         let header = assemble(&mut req.into_inner(), max_payload).await?;
-        let env = envelope(Some(header), max_payload)?;
+        let env = envelope_from_pb(Some(header), max_payload)?;
         let now = unix_nanos(self.ex.now());
         let answer = self.ex.submit(env, now).await?;
         Ok(Response::new(accepted(answer)))

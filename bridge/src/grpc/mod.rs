@@ -19,7 +19,7 @@ pub use access::{
 };
 pub use addressing::{AddressingApi, MAX_IMPORT_BYTES};
 pub use deadline::{effective_deadline, parse_grpc_timeout, DeadlineLayer};
-pub use exchange::ExchangeApi;
+pub use exchange::{envelope_from_pb, ExchangeApi};
 pub use identity::IdentityApi;
 pub use journal::{entry_to_pb, JournalApi};
 pub use limits::{
