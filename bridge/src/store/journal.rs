@@ -1,14 +1,14 @@
-//! Journal storage: an append-only segment file for the entries, sled for the derived tree
-//! nodes and checkpoint history, and a checkpoint file replaced atomically.
+//! Journal storage: an append-only segment file for the entries, flat per-level files for the
+//! derived tree nodes (`store::journal_nodes`), sled for the checkpoint history, and a checkpoint
+//! file replaced atomically.
 //!
 //! # Why not sled alone
 //! sled 0.34's `flush()` ends in `sync_file_range`, which does not flush the drive's volatile
 //! write cache and gives no durability on copy-on-write file systems (sled issues #1452 and
 //! #1351). An acknowledged exchange must survive power loss, so entries go to a segment file that
 //! this module syncs with `fdatasync` (`File::sync_data`) itself: one write and one `fdatasync`
-//! per group commit, after which every entry of the batch is acknowledged. Everything sled holds
-//! is rebuilt from the segment on open, so sled's weaker guarantee (a crash-consistent prefix)
-//! is enough for it.
+//! per group commit, after which every entry of the batch is acknowledged. The tree nodes are
+//! rebuilt from the segment past their synced watermark on open.
 //!
 //! # Segment records
 //! `u32 LE length | u32 LE CRC32C(entry) | entry`. On open the whole segment is scanned (every
@@ -31,6 +31,8 @@ use crate::journal::entry::MAX_ENTRY_LEN;
 use crate::journal::merkle::Hash;
 use crate::journal::storage::{JournalStorage, SegmentAppender, StorageError, StorageOp};
 
+use super::journal_nodes::NodeFiles;
+
 /// Most entries one group commit writes: bounds the batch buffer and the torn tail.
 pub const MAX_BATCH: usize = 1024;
 
@@ -44,22 +46,16 @@ pub const MAX_TORN_TAIL: u64 = (MAX_BATCH * (HEADER_LEN + MAX_ENTRY_LEN)) as u64
 const SEGMENT: &str = "journal.log";
 /// Checkpoint file name inside the journal directory.
 const CHECKPOINT: &str = "checkpoint";
-/// Key of the "leaves covered by stored nodes" counter in the nodes tree (node keys are 9 bytes
-/// starting with a level below 64, so a 1-byte 0xFF key never collides).
-const NODES_LEN_KEY: [u8; 1] = [0xFF];
+/// Directory of the node files inside the journal directory.
+const NODES_DIR: &str = "nodes";
+/// The sled tree that held the nodes before they moved to files; dropped on open.
+const OLD_NODES_TREE: &str = "journal.nodes";
 
 fn sled_err(op: StorageOp, e: &sled::Error) -> StorageError {
     StorageError::Index {
         op,
         detail: e.to_string(),
     }
-}
-
-fn node_key(level: u8, index: u64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = level;
-    k[1..].copy_from_slice(&index.to_be_bytes());
-    k
 }
 
 /// The sled-and-segment [`JournalStorage`].
@@ -73,7 +69,7 @@ pub struct SledJournalStorage {
     reader: File,
     /// Start offset of every entry, plus the end offset as the last element.
     offsets: RwLock<Vec<u64>>,
-    nodes: sled::Tree,
+    nodes: NodeFiles,
     history: sled::Tree,
 }
 
@@ -109,8 +105,9 @@ impl SledJournalStorage {
         let reader = File::open(&path).map_err(open)?;
         // The segment's directory entry must be durable too, or a fresh file could vanish.
         sync_dir(dir, StorageOp::Open)?;
-        let nodes = db
-            .open_tree("journal.nodes")
+        let nodes = NodeFiles::open(&dir.join(NODES_DIR))?;
+        // Nodes written by an earlier version: rebuilt into the files, so their tree can go.
+        db.drop_tree(OLD_NODES_TREE)
             .map_err(|e| sled_err(StorageOp::Open, &e))?;
         let history = db
             .open_tree("journal.checkpoints")
@@ -253,40 +250,27 @@ impl JournalStorage for SledJournalStorage {
     }
 
     fn nodes_len(&self) -> u64 {
-        match self.nodes.get(NODES_LEN_KEY) {
-            Ok(Some(v)) => v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
-            _ => 0,
-        }
+        self.nodes.len()
     }
 
     fn put_nodes(&self, nodes: &[(u8, u64, Hash)], size: u64) -> Result<(), StorageError> {
-        let mut batch = sled::Batch::default();
-        for (level, index, h) in nodes {
-            batch.insert(&node_key(*level, *index), &h[..]);
-        }
-        batch.insert(&NODES_LEN_KEY, &size.to_be_bytes());
-        self.nodes
-            .apply_batch(batch)
-            .map_err(|e| sled_err(StorageOp::Index, &e))
+        self.nodes.put(nodes, size)
     }
 
     fn reset_nodes(&self) -> Result<(), StorageError> {
-        self.nodes
-            .clear()
-            .map_err(|e| sled_err(StorageOp::Index, &e))
+        self.nodes.reset()
     }
 
     fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StorageError> {
-        let v = self
-            .nodes
-            .get(node_key(level, index))
-            .map_err(|e| sled_err(StorageOp::Index, &e))?;
-        Ok(v.and_then(|v| v.as_ref().try_into().ok()))
+        self.nodes.get(level, index)
     }
 
     fn save_checkpoint(&self, size: u64, note: &str) -> Result<(), StorageError> {
         let op = StorageOp::WriteCheckpoint;
         let io = |e: std::io::Error| StorageError::io(op, &e);
+        // The nodes a checkpoint vouches for become durable first: a restart rebuilds only what
+        // was appended after the last checkpoint.
+        self.nodes.sync()?;
         let tmp = self.dir.join("checkpoint.tmp");
         let mut f = File::create(&tmp).map_err(io)?;
         f.write_all(note.as_bytes()).map_err(io)?;

@@ -7,6 +7,7 @@ mod durable;
 pub mod evidence;
 pub mod inbox;
 pub mod journal;
+mod journal_nodes;
 pub mod outbox;
 pub mod space;
 pub mod trust;
