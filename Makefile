@@ -7,7 +7,7 @@ APT_PACKAGES := libxmlsec1-dev libxml2-dev libssl-dev pkg-config clang libclang-
 PY_PACKAGES := grpcio grpcio-health-checking grpcio-reflection cryptography lxml
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint fmt deps pydeps build demo conformance fuzz
+.PHONY: run test bench soak lint fmt deps pydeps build demo conformance fuzz faults
 
 ## Install missing system packages (only those that are missing).
 deps:
@@ -42,6 +42,10 @@ test: deps pydeps
 
 bench: deps
 	$(CARGO) bench --workspace
+
+## Ten-minute memory soak at 80% of the maximum end-to-end rate: RSS series, slope, verdict.
+soak: build
+	./target/release/eidas-bridge --json bench soak --seconds 600
 
 lint: deps
 	$(CARGO) fmt --all -- --check
