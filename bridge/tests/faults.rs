@@ -933,8 +933,9 @@ fn fill(dir: &Path) -> std::path::PathBuf {
 /// without stopping for good; checkpoints that cannot be written meanwhile do not stop it either
 /// (they lag and are retried); once space is freed the next append succeeds without a reopen
 /// and takes the next index; the journal reopens with every acknowledged entry, its kept
-/// checkpoint agrees with the store, and its export verifies offline. The tree index (sled)
-/// lives on another file system, so only the segment and checkpoint files meet the full disk.
+/// checkpoint agrees with the store, and its export verifies offline. The segment, the tree's
+/// node files and the checkpoint all meet the full disk (the checkpoint history in sled lives on
+/// another file system): nodes the disk refuses are written again with the next commit.
 #[test]
 #[ignore = "fault test: run with make faults"]
 fn journal_segment_on_a_full_disk() {

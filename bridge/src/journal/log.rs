@@ -256,6 +256,7 @@ impl Journal {
             key,
             edge,
             interval: config.checkpoint_interval,
+            pending_nodes: Vec::new(),
         };
         let handle = std::thread::Builder::new()
             .name("journal-writer".into())

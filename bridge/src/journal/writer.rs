@@ -25,6 +25,11 @@ pub(super) const GATHER_WINDOW: Duration = Duration::from_micros(400);
 /// a writer with nothing else to do does not spin on a failing disk.
 pub(super) const CHECKPOINT_RETRY: Duration = Duration::from_secs(1);
 
+/// Most tree nodes kept for a later write after their store refused them (a full disk): the
+/// nodes of 16 full group commits. Past that the journal stops until reopened, which rebuilds
+/// them from the segment.
+pub(super) const MAX_PENDING_NODES: usize = 16 * 2 * MAX_BATCH;
+
 /// What a commit did about the checkpoint.
 enum Checkpointed {
     /// None was due (or the batch failed).
@@ -68,6 +73,8 @@ pub(super) struct Writer {
     pub(super) key: JournalKey,
     pub(super) edge: CompactRange,
     pub(super) interval: Duration,
+    /// Nodes the store refused (a full disk): written again with the next commit.
+    pub(super) pending_nodes: Vec<(u8, u64, merkle::Hash)>,
 }
 
 impl Writer {
@@ -200,20 +207,22 @@ impl Writer {
         stats
             .entries
             .fetch_add(entries.len() as u64, Ordering::Relaxed);
-        // Step 2: tree nodes (derived data; rebuilt on open if lost).
+        // Step 2: tree nodes (derived data; rebuilt on open if lost). Nodes have fixed places,
+        // so nodes the store refused (a full disk) are simply written again with the next
+        // commit; the entries are durable and acknowledged either way.
         let first = self.edge.size();
-        let mut nodes = Vec::with_capacity(entries.len() * 2);
+        let mut nodes = std::mem::take(&mut self.pending_nodes);
         for e in &entries {
             self.edge.push(merkle::leaf_hash(e), &mut nodes);
         }
-        if self
-            .shared
-            .storage
-            .put_nodes(&nodes, self.edge.size())
-            .is_err()
-        {
-            // The entries are durable and are acknowledged; new work stops until restart.
-            self.fail();
+        if let Err(e) = self.shared.storage.put_nodes(&nodes, self.edge.size()) {
+            if nodes.len() > MAX_PENDING_NODES {
+                // New work stops until a reopen rebuilds the nodes from the segment.
+                self.fail();
+            } else {
+                tracing::debug!(error = %e, "journal nodes not stored; written with the next commit");
+                self.pending_nodes = nodes;
+            }
         }
         // Step 3: publish the head (its nodes are stored), so readers can prove against it.
         self.shared

@@ -16,11 +16,14 @@
 //! files and then records the size they cover in `nodes/len`. After a crash, nodes past that
 //! watermark may be missing or zero and are rebuilt; nodes before it are durable. An all-zero
 //! node reads as missing: it is a hole of a write that never reached the disk, not a SHA-256.
+//! A failed `fdatasync` is never followed by a watermark: Linux may have dropped the dirty pages
+//! it could not write ("fsyncgate"), so after one the watermark stays where it was until the
+//! journal is reopened, and the reopen rebuilds everything past it.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::journal::merkle::Hash;
@@ -43,6 +46,8 @@ pub(super) struct NodeFiles {
     levels: RwLock<Vec<Option<Arc<File>>>>,
     /// Leaves covered by the nodes written (durable up to the watermark only).
     len: AtomicU64,
+    /// Set by a failed sync: the watermark is not advanced again until reopened.
+    sync_failed: AtomicBool,
 }
 
 fn io(op: StorageOp) -> impl Fn(std::io::Error) -> StorageError {
@@ -65,6 +70,7 @@ impl NodeFiles {
             dir: dir.to_owned(),
             levels: RwLock::new(vec![None; LEVELS]),
             len: AtomicU64::new(len),
+            sync_failed: AtomicBool::new(false),
         })
     }
 
@@ -157,8 +163,16 @@ impl NodeFiles {
             .flatten()
             .cloned()
             .collect();
+        if self.sync_failed.load(Ordering::Acquire) {
+            return Err(StorageError::SyncFailed {
+                kind: std::io::ErrorKind::Other,
+            });
+        }
         for f in files {
-            f.sync_data().map_err(io(StorageOp::Index))?;
+            if let Err(e) = f.sync_data() {
+                self.sync_failed.store(true, Ordering::Release);
+                return Err(StorageError::SyncFailed { kind: e.kind() });
+            }
         }
         self.write_len(size)
     }
