@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 
 const DIR_ENV: &str = "EXCHANGE_CRASH_DIR";
 const BE_ENV: &str = "EXCHANGE_CRASH_BE";
-const ROUNDS: usize = 4;
+const ROUNDS: usize = 10;
 const CHILD_TASKS: usize = 8;
 const SEED: &[u8] = b"eidas-bridge crash test";
 const NURSE: &str = "jean-marie.dupont@infirmier.mssante.fr";
@@ -163,7 +163,7 @@ async fn acknowledged_submits_survive_sigkill() {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         // Kill after a varying number of acknowledgements, mid-load.
-        let kill_after = 20 + 15 * round;
+        let kill_after = 20 + 15 * (round % 5);
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
