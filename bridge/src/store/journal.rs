@@ -60,7 +60,7 @@ struct Offsets {
 impl Offsets {
     /// Records an entry of `record_len` bytes (header included) at the end.
     fn push(&mut self, record_len: u64) {
-        if self.len % OFFSET_STRIDE == 0 {
+        if self.len.is_multiple_of(OFFSET_STRIDE) {
             self.sampled.push(self.end);
         }
         self.len += 1;
