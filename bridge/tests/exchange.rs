@@ -20,26 +20,13 @@ use sha2::{Digest, Sha256};
 use test_ecosystem::Ecosystem;
 use time::OffsetDateTime;
 use tonic::Code;
-use tonic_types::StatusExt;
+
+mod common;
+use common::{addr, reason, retry, wait_state};
 
 fn eco() -> &'static Ecosystem {
     static ECO: OnceLock<Ecosystem> = OnceLock::new();
     ECO.get_or_init(|| Ecosystem::generate(b"eidas-bridge exchange tests").unwrap())
-}
-
-fn retry() -> RetryPolicy {
-    RetryPolicy {
-        initial: Duration::from_millis(50),
-        max: Duration::from_millis(300),
-        ..RetryPolicy::default()
-    }
-}
-
-fn addr(space: &str, value: &str) -> Option<pb::Address> {
-    Some(pb::Address {
-        space: space.into(),
-        value: value.into(),
-    })
 }
 
 const NURSE: (&str, &str) = ("mssante", "jean-marie.dupont@infirmier.mssante.fr");
@@ -56,29 +43,6 @@ fn envelope(id: &str, from: (&str, &str), to: (&str, &str), payload: &[u8]) -> p
             ..Default::default()
         }),
     }
-}
-
-async fn wait_state(
-    client: &mut ExchangeServiceClient<tonic::transport::Channel>,
-    id: &str,
-    from: (&str, &str),
-    want: pb::ExchangeState,
-) -> pb::ExchangeStatus {
-    for _ in 0..600 {
-        let s = client
-            .get_status(pb::GetStatusRequest {
-                message_id: id.into(),
-                sender: addr(from.0, from.1),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        if s.state == want as i32 {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{id} never reached {want:?}");
 }
 
 /// Opens a Receive stream, collects `n` messages, acknowledges them, closes.
@@ -380,13 +344,6 @@ fn sealed(
         sealed_content: bytes,
         seal_chain: key.chain_der().unwrap(),
     }
-}
-
-fn reason(s: &tonic::Status) -> String {
-    s.get_error_details()
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,7 +29,11 @@ use test_ecosystem::Ecosystem;
 use time::OffsetDateTime;
 use tonic::transport::Channel;
 use tonic::Code;
+
 use tonic_types::StatusExt;
+
+mod common;
+use common::reason;
 
 fn eco() -> &'static Ecosystem {
     static ECO: OnceLock<Ecosystem> = OnceLock::new();
@@ -126,13 +130,6 @@ fn submit(id: &str, presentation: Option<(Vec<u8>, String)>) -> pb::SubmitReques
             ..Default::default()
         }),
     }
-}
-
-fn reason(s: &tonic::Status) -> String {
-    s.get_error_details()
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_default()
 }
 
 async fn challenge(channel: &Channel) -> String {

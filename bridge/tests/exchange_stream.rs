@@ -17,26 +17,21 @@ use eidas_bridge::demo::{
     start_node_with, start_pair, trust_of, walk_ecosystem, write_ecosystem, NodeOptions,
     FR_DIRECTORY,
 };
-use eidas_bridge::exchange::RetryPolicy;
 use sha2::{Digest, Sha256};
 use test_ecosystem::Ecosystem;
 use time::OffsetDateTime;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::Code;
+
 use tonic_types::StatusExt;
+
+mod common;
+use common::{addr, reason, retry, status, wait_state};
 
 fn eco() -> &'static Ecosystem {
     static ECO: OnceLock<Ecosystem> = OnceLock::new();
     ECO.get_or_init(|| Ecosystem::generate(b"eidas-bridge stream tests").unwrap())
-}
-
-fn retry() -> RetryPolicy {
-    RetryPolicy {
-        initial: Duration::from_millis(50),
-        max: Duration::from_millis(300),
-        ..RetryPolicy::default()
-    }
 }
 
 const NURSE: (&str, &str) = ("mssante", "jean-marie.dupont@infirmier.mssante.fr");
@@ -44,14 +39,6 @@ const HOSPITAL: &str = "hcid:BE:nihii-hospital:71000436";
 /// A German participant (Telematik-ID of a practice), routed to the DE peer.
 const PRACTICE: &str = "hcid:DE:telematik-id:1-2-ARZT-WaltrautDrombusch01";
 
-fn addr(space: &str, value: &str) -> Option<pb::Address> {
-    Some(pb::Address {
-        space: space.into(),
-        value: value.into(),
-    })
-}
-
-/// The header of a stream: the envelope without payload, with the digest of `payload`.
 fn header(id: &str, to: &str, payload: &[u8]) -> pb::SubmitChunk {
     pb::SubmitChunk {
         part: Some(Part::Header(pb::Envelope {
@@ -70,13 +57,6 @@ fn chunk(bytes: &[u8]) -> pb::SubmitChunk {
     }
 }
 
-fn reason(s: &tonic::Status) -> String {
-    s.get_error_details()
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_default()
-}
-
 async fn send_all(
     client: &mut ExchangeServiceClient<Channel>,
     chunks: Vec<pb::SubmitChunk>,
@@ -85,32 +65,6 @@ async fn send_all(
         .submit_stream(tokio_stream::iter(chunks))
         .await
         .map(tonic::Response::into_inner)
-}
-
-async fn status(client: &mut ExchangeServiceClient<Channel>, id: &str) -> pb::ExchangeStatus {
-    client
-        .get_status(pb::GetStatusRequest {
-            message_id: id.into(),
-            sender: addr(NURSE.0, NURSE.1),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-async fn wait_state(
-    client: &mut ExchangeServiceClient<Channel>,
-    id: &str,
-    want: pb::ExchangeState,
-) -> pb::ExchangeStatus {
-    for _ in 0..600 {
-        let s = status(client, id).await;
-        if s.state == want as i32 {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{id} never reached {want:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +79,7 @@ async fn a_streamed_payload_is_delivered_with_its_digest() {
     assert!(chunks.len() > 3);
     let ok = send_all(&mut fr, chunks).await.unwrap();
     assert_eq!((ok.peer_id.as_str(), ok.duplicate), ("BE", false));
-    wait_state(&mut fr, "st-1", pb::ExchangeState::Delivered).await;
+    wait_state(&mut fr, "st-1", NURSE, pb::ExchangeState::Delivered).await;
 
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tx.send(pb::ReceiveRequest {
@@ -352,14 +306,14 @@ async fn each_peer_fails_at_its_own_deadline() {
         let ok = send_all(&mut fr, chunks).await.unwrap();
         assert_eq!(ok.peer_id, id[3..].to_ascii_uppercase());
     }
-    let be = wait_state(&mut fr, "to-be", pb::ExchangeState::Failed).await;
+    let be = wait_state(&mut fr, "to-be", NURSE, pb::ExchangeState::Failed).await;
     assert_eq!(be.reason, "deadline_exceeded");
     // DE's message is still being retried once BE's has failed, and keeps being retried.
-    let de = status(&mut fr, "to-de").await;
+    let de = status(&mut fr, "to-de", NURSE).await;
     assert_eq!(de.state, pb::ExchangeState::Accepted as i32);
     let attempts = de.attempts;
     loop {
-        let de = status(&mut fr, "to-de").await;
+        let de = status(&mut fr, "to-de", NURSE).await;
         assert_eq!(de.state, pb::ExchangeState::Accepted as i32);
         assert_ne!(de.reason, "deadline_exceeded");
         if de.attempts > attempts.max(1) {
