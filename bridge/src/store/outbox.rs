@@ -191,48 +191,6 @@ impl OutboxStore {
         })
     }
 
-    /// Stores a new record and its payload durably, unless the key exists: then the first record
-    /// is returned and nothing is written. The check and the write run on the single committer
-    /// thread, so two concurrent inserts of one key cannot both win.
-    ///
-    /// # Errors
-    /// [`StoreError::NoSpace`] for a new key while the disk is down to its reserve; storage or
-    /// sync failures: the insert must then be treated as not done.
-    pub async fn insert(
-        &self,
-        key: Vec<u8>,
-        record: &OutboxRecord,
-        payload: Vec<u8>,
-    ) -> Result<Inserted, StoreError> {
-        // New work only while the disk keeps its reserve (`space`); a resend of a stored key is
-        // answered from the committer below as before.
-        if self.records.get(&key)?.is_none() {
-            self.space.admit(payload.len() as u64)?;
-        }
-        let value = encode(record)?;
-        let (records, payloads) = (self.records.clone(), self.payloads.clone());
-        let found = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let found_in = found.clone();
-        self.commit
-            .write(move |_| {
-                if let Some(old) = records.get(&key)? {
-                    if let Ok(mut slot) = found_in.lock() {
-                        *slot = Some(old);
-                    }
-                    return Ok(());
-                }
-                payloads.insert(&key, payload)?;
-                records.insert(&key, value)?;
-                Ok(())
-            })
-            .await?;
-        let old = found.lock().ok().and_then(|mut s| s.take());
-        match old {
-            None => Ok(Inserted::New),
-            Some(bytes) => Ok(Inserted::Existing(Box::new(decode(&bytes)?))),
-        }
-    }
-
     /// Stores a new record and its payload, unless the key exists: then the first record is
     /// returned and nothing is written. Not durable by itself: the caller makes it durable with a
     /// later [`OutboxStore::update`] (which syncs everything written before it) and must not
@@ -354,19 +312,13 @@ mod tests {
         let key = outbox_key("s", "m");
         let mut rec = record("m");
         assert_eq!(
-            outbox
-                .insert(key.clone(), &rec, b"abc".to_vec())
-                .await
-                .unwrap(),
+            outbox.stage(key.clone(), &rec, b"abc".to_vec()).unwrap(),
             Inserted::New
         );
         let mut other = record("m");
         other.payload_size = 9;
         assert_eq!(
-            outbox
-                .insert(key.clone(), &other, b"x".to_vec())
-                .await
-                .unwrap(),
+            outbox.stage(key.clone(), &other, b"x".to_vec()).unwrap(),
             Inserted::Existing(Box::new(rec.clone()))
         );
         assert!(outbox.pending(10).unwrap().is_empty());
