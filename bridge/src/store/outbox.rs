@@ -124,7 +124,7 @@ pub struct OutboxRecord {
     pub receipt: Option<StoredReceipt>,
 }
 
-/// What [`OutboxStore::insert`] found.
+/// What [`OutboxStore::stage`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
     /// The record is new and now durable.
