@@ -335,13 +335,27 @@ pub async fn start_pair(
     root: &Path,
     retry: RetryPolicy,
 ) -> Result<Pair, DemoError> {
+    start_pair_with(eco, root, retry, |_| {}).await
+}
+
+/// As [`start_pair`], with `configure` applied last to both nodes' configurations (the load
+/// generators lift the per-caller limits, which are policy rather than what they measure).
+///
+/// # Errors
+/// See [`DemoError`].
+pub async fn start_pair_with(
+    eco: &Ecosystem,
+    root: &Path,
+    retry: RetryPolicy,
+    configure: impl Fn(&mut Config),
+) -> Result<Pair, DemoError> {
     let eco_dir = write_ecosystem(eco, root)?;
     let snapshot = walk_ecosystem(eco, OffsetDateTime::now_utc())?;
     let trust = trust_of(&snapshot);
     let fr_listener = TcpListener::bind("127.0.0.1:0").await?;
     let be_listener = TcpListener::bind("127.0.0.1:0").await?;
     let (fr_addr, be_addr) = (fr_listener.local_addr()?, be_listener.local_addr()?);
-    let fr = start_node(
+    let fr = start_node_with(
         &eco_dir,
         NodeOptions {
             country: "FR".into(),
@@ -353,9 +367,10 @@ pub async fn start_pair(
             retry,
             tls_identity: None,
         },
+        &configure,
     )
     .await?;
-    let be = start_node(
+    let be = start_node_with(
         &eco_dir,
         NodeOptions {
             country: "BE".into(),
@@ -367,6 +382,7 @@ pub async fn start_pair(
             retry,
             tls_identity: None,
         },
+        &configure,
     )
     .await?;
     Ok(Pair {

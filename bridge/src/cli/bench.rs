@@ -25,7 +25,8 @@ use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
 use crate::config::Config;
-use crate::demo::{channel_to, client_identity, start_pair, Pair, DEMO_SEED};
+use crate::demo::{channel_to, client_identity, start_pair_with, Pair, DEMO_SEED};
+use crate::grpc::MAX_RATE_LIMIT;
 use crate::devpki::DevPki;
 use crate::exchange::{Address, RetryPolicy};
 use crate::grpc::Role;
@@ -59,6 +60,27 @@ pub enum BenchCommand {
 }
 
 const NURSE: &str = "jean-marie.dupont@infirmier.mssante.fr";
+
+/// Lifts the operator's and the peer's per-caller rate limits to their maximum: the load
+/// generators measure what the bridges can carry, and the default rate (`grpc::limits`) is a
+/// policy a deployment sizes to its own traffic. Concurrency limits stay at their defaults.
+pub(crate) fn unthrottled(config: &mut Config) {
+    for role in [Role::Operator, Role::Peer] {
+        let limits = config.limits.role_mut(role);
+        limits.rate = Some(MAX_RATE_LIMIT);
+        limits.burst = Some(MAX_RATE_LIMIT);
+    }
+}
+
+/// The demo pair under [`unthrottled`] limits.
+pub(crate) async fn start_loaded_pair(
+    eco: &test_ecosystem::Ecosystem,
+    root: &std::path::Path,
+) -> Result<Pair, String> {
+    start_pair_with(eco, root, RetryPolicy::default(), unthrottled)
+        .await
+        .map_err(|e| e.to_string())
+}
 
 fn request(id: String, payload: &[u8]) -> pb::SubmitRequest {
     pb::SubmitRequest {
@@ -350,15 +372,28 @@ async fn bench(
 ) -> Result<serde_json::Value, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let eco = test_ecosystem::Ecosystem::generate(DEMO_SEED).map_err(|e| e.to_string())?;
-    let pair = start_pair(&eco, dir.path(), RetryPolicy::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let tput = end_to_end(&pair, messages, concurrency).await?;
+    let pair = start_loaded_pair(&eco, dir.path()).await?;
+    let report = measure(&pair, messages, concurrency, d).await;
+    // Both bridges stop before their directory goes, whatever the outcome: a relay still running
+    // would otherwise report the removed store as an i/o failure.
+    pair.fr.stop().await;
+    pair.be.stop().await;
+    report
+}
+
+/// The three phases of `bench submit` against a running pair.
+async fn measure(
+    pair: &Pair,
+    messages: usize,
+    concurrency: usize,
+    d: Duration,
+) -> Result<serde_json::Value, String> {
+    let tput = end_to_end(pair, messages, concurrency).await?;
     let (e2e, took) = (tput.rate, tput.took);
     let (echo, echo_lat) =
-        echo_baseline(&pair, concurrency, took.max(Duration::from_secs(1))).await?;
-    let (sent, lat) = latency(&pair, e2e / 2.0, d).await?;
-    let report = json!({
+        echo_baseline(pair, concurrency, took.max(Duration::from_secs(1))).await?;
+    let (sent, lat) = latency(pair, e2e / 2.0, d).await?;
+    Ok(json!({
         "payload_bytes": PAYLOAD_BYTES,
         "concurrency": concurrency,
         "messages": messages,
@@ -377,15 +412,13 @@ async fn bench(
         "submit_p50_ms": pct(&lat, 0.50),
         "submit_p99_ms": pct(&lat, 0.99),
         "submit_max_ms": pct(&lat, 1.0),
-    });
-    pair.fr.stop().await;
-    pair.be.stop().await;
-    Ok(report)
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::demo::start_pair;
 
     #[test]
     fn percentiles_pick_the_ceiling_rank() {

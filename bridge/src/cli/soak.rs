@@ -25,8 +25,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::demo::{start_pair, Node, Pair, DEMO_SEED};
-use crate::exchange::RetryPolicy;
+use super::bench::start_loaded_pair;
+use crate::demo::{Node, Pair, DEMO_SEED};
 
 /// Fraction of the measured maximum rate the soak runs at: loaded, yet with headroom so that
 /// queues stay short and what is measured is steady-state memory, not a backlog.
@@ -488,9 +488,7 @@ async fn phases(args: &SoakArgs, pair: &Pair, counters: &Arc<Counters>) -> Resul
 async fn soak(args: &SoakArgs) -> Result<(serde_json::Value, bool), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let eco = test_ecosystem::Ecosystem::generate(DEMO_SEED).map_err(|e| e.to_string())?;
-    let pair = start_pair(&eco, dir.path(), RetryPolicy::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let pair = start_loaded_pair(&eco, dir.path()).await?;
     let counters = Arc::new(Counters::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // BE's operator consumes on this task, concurrently with the phases; it stops when they end,
