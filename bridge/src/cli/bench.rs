@@ -24,12 +24,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
+use super::cost::{key_cost, process_cpu_seconds, ratio_ceiling};
 use crate::config::Config;
 use crate::demo::{channel_to, client_identity, start_pair_with, Pair, DEMO_SEED};
-use crate::grpc::MAX_RATE_LIMIT;
 use crate::devpki::DevPki;
 use crate::exchange::{Address, RetryPolicy};
 use crate::grpc::Role;
+use crate::grpc::MAX_RATE_LIMIT;
 use crate::journal::JournalStats;
 use crate::store::outbox::OutboxState;
 use crate::tls::{self, ServerIdentity};
@@ -388,11 +389,26 @@ async fn measure(
     concurrency: usize,
     d: Duration,
 ) -> Result<serde_json::Value, String> {
+    let cpu_start = process_cpu_seconds();
     let tput = end_to_end(pair, messages, concurrency).await?;
+    let cpu_tput = process_cpu_seconds();
     let (e2e, took) = (tput.rate, tput.took);
     let (echo, echo_lat) =
         echo_baseline(pair, concurrency, took.max(Duration::from_secs(1))).await?;
+    let cpu_echo = process_cpu_seconds();
     let (sent, lat) = latency(pair, e2e / 2.0, d).await?;
+    // CPU per message and per echo call, and the ratio no design with a seal and a receipt per
+    // message could exceed here (`cost`).
+    let per = |from: Option<f64>, to: Option<f64>, n: usize| {
+        from.zip(to).map(|(a, b)| (b - a) * 1e6 / n.max(1) as f64)
+    };
+    let message_cpu_us = per(cpu_start, cpu_tput, messages);
+    let echo_cpu_us = per(cpu_tput, cpu_echo, echo_lat.len());
+    let keys = key_cost(
+        &pair.eco_dir.join("seal-FR.chain.pem"),
+        &pair.eco_dir.join("seal-FR.key.pem"),
+    )?;
+    let round = |x: f64| (x * 10.0).round() / 10.0;
     Ok(json!({
         "payload_bytes": PAYLOAD_BYTES,
         "concurrency": concurrency,
@@ -412,6 +428,12 @@ async fn measure(
         "submit_p50_ms": pct(&lat, 0.50),
         "submit_p99_ms": pct(&lat, 0.99),
         "submit_max_ms": pct(&lat, 1.0),
+        "cpu_us_per_message": message_cpu_us.map(round),
+        "cpu_us_per_echo_call": echo_cpu_us.map(round),
+        "seal_sign_us": round(keys.sign_us),
+        "seal_verify_us": round(keys.verify_us),
+        "ratio_ceiling_per_message_seals": echo_cpu_us
+            .map(|c| (ratio_ceiling(c, keys) * 1000.0).round() / 1000.0),
     }))
 }
 

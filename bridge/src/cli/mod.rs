@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 pub mod address;
 pub mod bench;
+pub mod cost;
 pub mod demo;
 pub mod identity;
 pub mod journal;
