@@ -7,13 +7,6 @@ use tracing_subscriber::EnvFilter;
 /// Default filter when `BRIDGE_LOG` is unset (STYLE.md).
 const DEFAULT_LOG_FILTER: &str = "warn,eidas_bridge=info,trust_lists=info";
 
-/// mimalloc instead of glibc's malloc: a gateway allocates and frees many small buffers per
-/// message across threads (h2 frames, protobuf, sled nodes), where glibc's arenas showed up as
-/// about a tenth of the CPU in `perf` profiles of `bench submit`, and mimalloc returns freed
-/// pages to the system instead of fragmenting per-thread arenas over a long run.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let filter = std::env::var("BRIDGE_LOG").unwrap_or_else(|_| DEFAULT_LOG_FILTER.to_owned());
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
