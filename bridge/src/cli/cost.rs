@@ -53,7 +53,7 @@ pub struct KeyCost {
     pub verify_us: f64,
 }
 
-/// Times [`KEY_OPERATIONS`] signatures and verifications with the seal whose chain and key are
+/// Times `KEY_OPERATIONS` signatures and verifications with the seal whose chain and key are
 /// the PEM files `chain_pem` and `key_pem`.
 ///
 /// # Errors

@@ -1,7 +1,7 @@
 //! The bridge's configuration: one TOML file plus `BRIDGE_*` environment overrides, read once at
 //! start-up into a typed [`Config`] that is passed down. Nothing reads the environment later.
 //!
-//! Every key is declared once in [`KEYS`] with its kind, default and the environment variable that
+//! Every key is declared once in `KEYS` with its kind, default and the environment variable that
 //! overrides it (`server.listen` -> `BRIDGE_SERVER_LISTEN`). Loading collects every problem (unknown
 //! keys in the file or the environment, wrong types, bad values) before failing, so an operator fixes
 //! a file in one pass; the binary then exits 64 (`EX_USAGE`).

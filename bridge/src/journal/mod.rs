@@ -4,7 +4,7 @@
 //! - `entry`: [`JournalEntry`] and its canonical, strictly decoded binary encoding.
 //! - `evidence`: [`Evidence`] of a trust decision ([`Decision`] and the validated chain's digest)
 //!   and the canonical chain encoding the evidence archive stores.
-//! - `recheck`: [`recheck`], every recorded trust decision re-run against archived snapshots.
+//! - `recheck`: [`recheck()`], every recorded trust decision re-run against archived snapshots.
 //! - `merkle`: the RFC 9162 tree, proofs and the RFC's verification algorithms.
 //! - `checkpoint`: C2SP tlog-checkpoint notes signed with the Ed25519 [`JournalKey`].
 //! - `storage`: the [`JournalStorage`] seam (the sled implementation is `store::journal`).
@@ -33,7 +33,7 @@
 //! Entries record the digest of the trust snapshot each decision used
 //! ([`JournalEntry::trust_snapshot`]) and the evidence of the decision
 //! ([`JournalEntry::evidence`]), so `verify --recheck` re-runs decisions against archived
-//! snapshots and chains ([`recheck`]).
+//! snapshots and chains ([`recheck()`]).
 pub mod audit;
 pub mod checkpoint;
 pub mod entry;

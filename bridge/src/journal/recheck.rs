@@ -1,7 +1,7 @@
 //! `journal verify --recheck`: every journaled trust decision re-run against the trust snapshot
 //! that was in force when it was taken (issue 6 point 5; DESIGN.md "Journal").
 //!
-//! An entry that carries both a trust snapshot digest and [`Evidence`] names the trust material
+//! An entry that carries both a trust snapshot digest and [`Evidence`](super::Evidence) names the trust material
 //! (the archived snapshot), the chain (the archived evidence) and the usage ([`Decision`]). The
 //! recheck loads both by digest, builds the trust store of the snapshot (once per snapshot),
 //! validates the chain at the entry's time for the decision's usage and compares the answer with
@@ -12,7 +12,7 @@
 //! What an entry records: `accepted`, `forwarded`, `delivered`, `received`, `receipt` and
 //! `identity_verified` entries exist only when the decision let the exchange proceed, so they
 //! record "trusted"; a `failed` entry carries evidence only when the trust decision is what
-//! failed it (the writer's contract, see [`Evidence`]), so it records "untrusted". A
+//! failed it (the writer's contract, see [`Evidence`](super::Evidence)), so it records "untrusted". A
 //! `trust_list_loaded` entry is not a decision and is skipped.
 //!
 //! Integrity: both archives are content-addressed. A chain whose bytes do not hash to its key
