@@ -31,6 +31,9 @@ pub struct Metrics {
     /// Calls refused by a per-caller limit, by `ErrorInfo` reason (three values: the label set
     /// is bounded; callers are deliberately not a label, which would be unbounded).
     pub limit_refusals: IntCounterVec,
+    /// Exchange records removed by the retention sweep, by `box` (`outbox` or `inbox`: two
+    /// values); see `exchange::spawn_retention`.
+    pub records_purged: IntCounterVec,
 }
 
 impl Metrics {
@@ -62,7 +65,15 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let records_purged = IntCounterVec::new(
+            Opts::new(
+                "exchange_records_purged_total",
+                "Outbox and inbox records removed after exchange.retention, by box",
+            ),
+            &["box"],
+        )?;
         registry.register(Box::new(limit_refusals.clone()))?;
+        registry.register(Box::new(records_purged.clone()))?;
         registry.register(Box::new(rpc_total.clone()))?;
         registry.register(Box::new(rpc_seconds.clone()))?;
         Ok(Metrics {
@@ -70,6 +81,7 @@ impl Metrics {
             rpc_total,
             rpc_seconds,
             limit_refusals,
+            records_purged,
         })
     }
 

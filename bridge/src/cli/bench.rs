@@ -26,10 +26,10 @@ use tonic::{Request, Response, Status};
 
 use crate::config::Config;
 use crate::demo::{channel_to, client_identity, start_pair_with, Pair, DEMO_SEED};
-use crate::grpc::MAX_RATE_LIMIT;
 use crate::devpki::DevPki;
 use crate::exchange::{Address, RetryPolicy};
 use crate::grpc::Role;
+use crate::grpc::MAX_RATE_LIMIT;
 use crate::journal::JournalStats;
 use crate::store::outbox::OutboxState;
 use crate::tls::{self, ServerIdentity};

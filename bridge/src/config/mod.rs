@@ -9,6 +9,9 @@
 //! Per-peer retry overrides (`[exchange.peer.CC]`, module `peer_retry`) are the one family of
 //! keys matched by pattern rather than listed, since the countries are the operator's; they are
 //! checked the same way, and must name a country of `exchange.peers`.
+//!
+//! One check spans keys: `exchange.retention` must outlast every retry policy (module
+//! `retention`), reported as a problem of `exchange.retention`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +21,7 @@ use std::time::Duration;
 
 mod keys;
 mod peer_retry;
+mod retention;
 
 pub use keys::env_name;
 pub use peer_retry::PeerRetry;
@@ -169,6 +173,10 @@ pub struct ExchangeConfig {
     pub retry: crate::exchange::RetryPolicy,
     /// Per-peer overrides of `retry`, by country (`[exchange.peer.CC]`).
     pub peer_retry: BTreeMap<String, PeerRetry>,
+    /// How long delivered or failed outbox records and acknowledged inbox records are kept
+    /// (`exchange.retention`; the journal keeps its entries regardless). Also the dedupe window:
+    /// a message id resent after its record expired is a new message.
+    pub retention: Duration,
     /// Refuse envelopes without a wallet presentation of their sender.
     pub require_presentation: bool,
     /// The audience challenges for Submit presentations are issued for; empty means
@@ -329,6 +337,19 @@ pub enum ConfigErrorKind {
         /// The country named.
         country: String,
     },
+    /// `exchange.retention` is not longer than a retry policy's `deadline + retry_max`: a late
+    /// retry could reach a side that has already purged the message's record and be delivered
+    /// twice (module `retention`).
+    RetentionTooShort {
+        /// The retention configured.
+        retention: Duration,
+        /// The peer whose own policy it is; `None` for the exchange-wide policy.
+        peer: Option<String>,
+        /// That policy's deadline.
+        deadline: Duration,
+        /// That policy's retry_max.
+        retry_max: Duration,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -351,6 +372,32 @@ impl fmt::Display for ConfigError {
                 "{origin}: `{}` names {country}, which is not in exchange.peers",
                 self.key
             ),
+            ConfigErrorKind::RetentionTooShort {
+                retention,
+                peer,
+                deadline,
+                retry_max,
+            } => {
+                let (deadline_key, max_key) = match peer {
+                    Some(cc) => (
+                        format!("exchange.peer.{cc}.deadline"),
+                        format!("exchange.peer.{cc}.retry_max"),
+                    ),
+                    None => (
+                        "exchange.deadline".to_owned(),
+                        "exchange.retry_max".to_owned(),
+                    ),
+                };
+                write!(
+                    f,
+                    "{origin}: `{}` = {} must be longer than `{deadline_key}` = {} plus `{max_key}` = {}, \
+                     or a late retry of a message whose record was purged is delivered twice",
+                    self.key,
+                    retention::human(*retention),
+                    retention::human(*deadline),
+                    retention::human(*retry_max),
+                )
+            }
         }
     }
 }
@@ -422,6 +469,7 @@ impl Config {
                 max_payload: crate::exchange::DEFAULT_MAX_PAYLOAD,
                 retry: crate::exchange::RetryPolicy::default(),
                 peer_retry: BTreeMap::new(),
+                retention: crate::exchange::DEFAULT_RETENTION,
                 require_presentation: false,
                 presentation_audience: String::new(),
             },
@@ -550,6 +598,33 @@ impl Config {
                 });
             }
         }
+        // Retention against the retry policies, unless one of the keys involved is itself wrong
+        // (then that is the error to fix first, and the values compared would be defaults).
+        let exchange_bad = errors
+            .iter()
+            .any(|e| e.key.starts_with("exchange.") || e.key.starts_with("BRIDGE_EXCHANGE_"));
+        if !exchange_bad {
+            let from_env = env
+                .bridge_vars()
+                .iter()
+                .any(|(v, _)| *v == env_name("exchange.retention"));
+            let (key, origin) = if from_env {
+                (env_name("exchange.retention"), Origin::Env)
+            } else {
+                ("exchange.retention".to_owned(), Origin::File)
+            };
+            errors.extend(
+                config
+                    .exchange
+                    .retention_conflicts()
+                    .into_iter()
+                    .map(|kind| ConfigError {
+                        key: key.clone(),
+                        origin,
+                        kind,
+                    }),
+            );
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -625,6 +700,7 @@ impl Config {
             ("exchange.attempt_timeout", Value::Duration(d)) => {
                 self.exchange.retry.attempt_timeout = d
             }
+            ("exchange.retention", Value::Duration(d)) => self.exchange.retention = d,
             ("exchange.require_presentation", Value::Bool(b)) => {
                 self.exchange.require_presentation = b
             }

@@ -339,6 +339,7 @@ impl Exchange {
             // Drawn by the store inside the commit (see `store::inbox`).
             seq: 0,
             acked: false,
+            acked_at: None,
             receipt: stored.clone(),
         };
         let first = self
@@ -397,8 +398,9 @@ impl Exchange {
         &self.arrivals
     }
 
-    /// The operator acknowledges a message: durably marked, never delivered again, journaled
-    /// `delivered`. Returns false when it was not waiting.
+    /// The operator acknowledges a message at `now` (Unix nanoseconds): durably marked, never
+    /// delivered again, journaled `delivered`; its record expires `exchange.retention` after
+    /// `now` (module `retention`). Returns false when it was not waiting.
     ///
     /// # Errors
     /// Storage and journal failures.
@@ -413,7 +415,12 @@ impl Exchange {
         let Some(rec) = self.inbox.get(&key).map_err(ExchangeError::from)? else {
             return Ok(false);
         };
-        if !self.inbox.ack(key).await.map_err(ExchangeError::from)? {
+        if !self
+            .inbox
+            .ack(key, now)
+            .await
+            .map_err(ExchangeError::from)?
+        {
             return Ok(false);
         }
         self.journal
