@@ -38,13 +38,15 @@ impl ExchangeConfig {
 }
 
 /// A duration as an operator writes it: whole days, hours, minutes or seconds when exact,
-/// milliseconds otherwise (the units `exchange.*` keys take).
+/// milliseconds otherwise (the units `exchange.*` keys take); finer ones only come from code.
 pub(super) fn human(d: Duration) -> String {
-    let (secs, millis) = (d.as_secs(), d.subsec_millis());
-    if millis != 0 || d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
+        return format!("{d:?}");
+    }
+    if d.subsec_nanos() != 0 {
         return format!("{}ms", d.as_millis());
     }
-    match secs {
+    match d.as_secs() {
         0 => "0s".to_owned(),
         s if s % 86_400 == 0 => format!("{}d", s / 86_400),
         s if s % 3600 == 0 => format!("{}h", s / 3600),

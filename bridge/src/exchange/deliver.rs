@@ -393,6 +393,24 @@ impl Exchange {
             .collect())
     }
 
+    /// The inbox record of the message `message_id` from `sender` (canonical, as in
+    /// [`InboxRecord::sender`]) received from `origin_peer`, acknowledged or not; `None` when
+    /// there is none (never received, or acknowledged longer than `exchange.retention` ago).
+    ///
+    /// # Errors
+    /// Storage failures, a corrupt record.
+    pub fn received(
+        &self,
+        origin_peer: &str,
+        sender: &str,
+        message_id: &str,
+    ) -> Result<Option<InboxRecord>> {
+        Ok(self
+            .inbox
+            .get(&inbox_key(origin_peer, sender, message_id))
+            .map_err(ExchangeError::from)?)
+    }
+
     /// Waits for the next arrival (register before reading the inbox to miss none).
     pub fn arrivals(&self) -> &tokio::sync::Notify {
         &self.arrivals
