@@ -141,3 +141,24 @@ pub async fn serve(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purged_records_are_exposed_by_box() {
+        let metrics = Metrics::new().unwrap();
+        metrics
+            .records_purged
+            .with_label_values(&["outbox"])
+            .inc_by(3);
+        metrics.records_purged.with_label_values(&["inbox"]).inc();
+        let text = metrics.render();
+        assert!(
+            text.contains("eidas_bridge_exchange_records_purged_total{box=\"outbox\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("eidas_bridge_exchange_records_purged_total{box=\"inbox\"} 1"));
+    }
+}

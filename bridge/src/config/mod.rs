@@ -377,27 +377,15 @@ impl fmt::Display for ConfigError {
                 peer,
                 deadline,
                 retry_max,
-            } => {
-                let (deadline_key, max_key) = match peer {
-                    Some(cc) => (
-                        format!("exchange.peer.{cc}.deadline"),
-                        format!("exchange.peer.{cc}.retry_max"),
-                    ),
-                    None => (
-                        "exchange.deadline".to_owned(),
-                        "exchange.retry_max".to_owned(),
-                    ),
-                };
-                write!(
-                    f,
-                    "{origin}: `{}` = {} must be longer than `{deadline_key}` = {} plus `{max_key}` = {}, \
-                     or a late retry of a message whose record was purged is delivered twice",
-                    self.key,
-                    retention::human(*retention),
-                    retention::human(*deadline),
-                    retention::human(*retry_max),
-                )
-            }
+            } => retention::describe(
+                f,
+                origin,
+                &self.key,
+                *retention,
+                peer.as_deref(),
+                *deadline,
+                *retry_max,
+            ),
         }
     }
 }
@@ -598,33 +586,12 @@ impl Config {
                 });
             }
         }
-        // Retention against the retry policies, unless one of the keys involved is itself wrong
-        // (then that is the error to fix first, and the values compared would be defaults).
-        let exchange_bad = errors
+        let retention_from_env = env
+            .bridge_vars()
             .iter()
-            .any(|e| e.key.starts_with("exchange.") || e.key.starts_with("BRIDGE_EXCHANGE_"));
-        if !exchange_bad {
-            let from_env = env
-                .bridge_vars()
-                .iter()
-                .any(|(v, _)| *v == env_name("exchange.retention"));
-            let (key, origin) = if from_env {
-                (env_name("exchange.retention"), Origin::Env)
-            } else {
-                ("exchange.retention".to_owned(), Origin::File)
-            };
-            errors.extend(
-                config
-                    .exchange
-                    .retention_conflicts()
-                    .into_iter()
-                    .map(|kind| ConfigError {
-                        key: key.clone(),
-                        origin,
-                        kind,
-                    }),
-            );
-        }
+            .any(|(v, _)| *v == env_name("exchange.retention"));
+        let conflicts = retention::check(&config, &errors, retention_from_env);
+        errors.extend(conflicts);
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }

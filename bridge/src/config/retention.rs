@@ -8,9 +8,10 @@
 //! Both sides of a peering usually run the same policy; this bridge can only check its own
 //! configuration, which is also the policy its peers agreed with it (eDelivery P-Modes).
 
+use std::fmt;
 use std::time::Duration;
 
-use super::{ConfigErrorKind, ExchangeConfig};
+use super::{env_name, Config, ConfigError, ConfigErrorKind, ExchangeConfig, Origin};
 
 impl ExchangeConfig {
     /// The retry policies `retention` does not outlast, as configuration problems: the
@@ -35,6 +36,63 @@ impl ExchangeConfig {
             })
             .collect()
     }
+}
+
+/// The retention problems of `config` as errors of `exchange.retention` (of its variable when
+/// the environment set it), unless `errors` already holds a problem of an exchange key: that
+/// is the one to fix first, and the values compared would be defaults.
+pub(super) fn check(config: &Config, errors: &[ConfigError], from_env: bool) -> Vec<ConfigError> {
+    let exchange_bad = errors
+        .iter()
+        .any(|e| e.key.starts_with("exchange.") || e.key.starts_with("BRIDGE_EXCHANGE_"));
+    if exchange_bad {
+        return Vec::new();
+    }
+    let (key, origin) = if from_env {
+        (env_name("exchange.retention"), Origin::Env)
+    } else {
+        ("exchange.retention".to_owned(), Origin::File)
+    };
+    config
+        .exchange
+        .retention_conflicts()
+        .into_iter()
+        .map(|kind| ConfigError {
+            key: key.clone(),
+            origin,
+            kind,
+        })
+        .collect()
+}
+
+/// The text of [`ConfigErrorKind::RetentionTooShort`]: both values and the keys they come from.
+pub(super) fn describe(
+    f: &mut fmt::Formatter<'_>,
+    origin: &str,
+    key: &str,
+    retention: Duration,
+    peer: Option<&str>,
+    deadline: Duration,
+    retry_max: Duration,
+) -> fmt::Result {
+    let (deadline_key, max_key) = match peer {
+        Some(cc) => (
+            format!("exchange.peer.{cc}.deadline"),
+            format!("exchange.peer.{cc}.retry_max"),
+        ),
+        None => (
+            "exchange.deadline".to_owned(),
+            "exchange.retry_max".to_owned(),
+        ),
+    };
+    write!(
+        f,
+        "{origin}: `{key}` = {} must be longer than `{deadline_key}` = {} plus `{max_key}` = {}, \
+         or a late retry of a message whose record was purged is delivered twice",
+        human(retention),
+        human(deadline),
+        human(retry_max),
+    )
 }
 
 /// A duration as an operator writes it: whole days, hours, minutes or seconds when exact,
