@@ -21,8 +21,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::devpki::DevPki;
 use crate::exchange::{
-    spawn_relay, Exchange, ExchangeSettings, Peer, PeerCas, PeerSet, PeerTrust, PresentationPolicy,
-    SealKey,
+    spawn_relay, spawn_retention, Exchange, ExchangeSettings, Peer, PeerCas, PeerSet, PeerTrust,
+    PresentationPolicy, SealKey,
 };
 use crate::grpc::{
     fingerprint, max_exchange_message, max_peer_message, AccessPolicy, AddressingApi,
@@ -498,6 +498,14 @@ impl Gateway {
             .exchange
             .as_ref()
             .map(|(ex, client)| spawn_relay(ex.clone(), client.clone()));
+        // So does the retention sweep of done outbox and inbox records.
+        let retention = self.exchange.as_ref().map(|(ex, _)| {
+            spawn_retention(
+                ex.clone(),
+                self.config.exchange.retention,
+                self.metrics.records_purged.clone(),
+            )
+        });
         let max_payload = self.config.exchange.max_payload;
         let (exchange_api, peer_api) = match &self.exchange {
             Some((ex, _)) => (
@@ -576,6 +584,9 @@ impl Gateway {
         }
         if let Some(relay) = relay {
             relay.stop().await;
+        }
+        if let Some(retention) = retention {
+            retention.stop().await;
         }
         // Durable state is flushed by its owners on every write; this final flush only shortens
         // sled's recovery on the next start.

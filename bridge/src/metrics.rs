@@ -31,6 +31,9 @@ pub struct Metrics {
     /// Calls refused by a per-caller limit, by `ErrorInfo` reason (three values: the label set
     /// is bounded; callers are deliberately not a label, which would be unbounded).
     pub limit_refusals: IntCounterVec,
+    /// Exchange records removed by the retention sweep, by `box` (`outbox` or `inbox`: two
+    /// values); see `exchange::spawn_retention`.
+    pub records_purged: IntCounterVec,
 }
 
 impl Metrics {
@@ -62,7 +65,15 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let records_purged = IntCounterVec::new(
+            Opts::new(
+                "exchange_records_purged_total",
+                "Outbox and inbox records removed after exchange.retention, by box",
+            ),
+            &["box"],
+        )?;
         registry.register(Box::new(limit_refusals.clone()))?;
+        registry.register(Box::new(records_purged.clone()))?;
         registry.register(Box::new(rpc_total.clone()))?;
         registry.register(Box::new(rpc_seconds.clone()))?;
         Ok(Metrics {
@@ -70,6 +81,7 @@ impl Metrics {
             rpc_total,
             rpc_seconds,
             limit_refusals,
+            records_purged,
         })
     }
 
@@ -127,5 +139,26 @@ pub async fn serve(
                 .serve_connection(TokioIo::new(tcp), svc)
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purged_records_are_exposed_by_box() {
+        let metrics = Metrics::new().unwrap();
+        metrics
+            .records_purged
+            .with_label_values(&["outbox"])
+            .inc_by(3);
+        metrics.records_purged.with_label_values(&["inbox"]).inc();
+        let text = metrics.render();
+        assert!(
+            text.contains("eidas_bridge_exchange_records_purged_total{box=\"outbox\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("eidas_bridge_exchange_records_purged_total{box=\"inbox\"} 1"));
     }
 }

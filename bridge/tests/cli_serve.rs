@@ -125,3 +125,30 @@ lissen = "127.0.0.1:9464"
     }
     assert!(!dir.path().join("data").exists(), "nothing started");
 }
+
+#[test]
+fn a_retention_shorter_than_deadline_plus_retry_max_exits_64_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("short.toml");
+    std::fs::write(
+        &config,
+        "[exchange]\nretention = \"1d\"\ndeadline = \"1d\"\nretry_max = \"1m\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "`exchange.retention` = 1d must be longer than `exchange.deadline` = 1d plus \
+             `exchange.retry_max` = 1m"
+        ),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("data").exists(), "nothing started");
+}

@@ -11,6 +11,11 @@
 //! 4. reports the series, the least-squares slope of RSS over the second half (after warm-up) and
 //!    a verdict: the slope must stay below [`GROWTH_LIMIT`] of the mean RSS per ten minutes.
 //!
+//! Both bridges run with a short `exchange.retention` (`--retention`, [`DEFAULT_SOAK_RETENTION`]),
+//! so that the run reaches the steady state in which records expire as fast as they are made:
+//! the store, and sled's resident pages with it, is then bounded by rate x retention, which a
+//! flat RSS shows. With the 30-day default that plateau lies beyond any test.
+//!
 //! Exit status: 0 when memory is flat and nothing was lost or duplicated, 1 otherwise.
 
 use std::path::Path;
@@ -25,8 +30,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, Semaphore};
 
-use super::bench::start_loaded_pair;
-use crate::demo::{Node, Pair, DEMO_SEED};
+use super::bench::unthrottled;
+use crate::config::Config;
+use crate::demo::{start_pair_with, Node, Pair, DEMO_SEED};
+use crate::exchange::RetryPolicy;
 
 /// Fraction of the measured maximum rate the soak runs at: loaded, yet with headroom so that
 /// queues stay short and what is measured is steady-state memory, not a backlog.
@@ -47,6 +54,11 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(180);
 /// Granularity of the open-loop scheduler: each tick submits what the rate owes since the start.
 const TICK: Duration = Duration::from_millis(10);
 
+/// Default `--retention`, in seconds: two minutes, so that records made in the first minute of a
+/// ten-minute soak have expired well before its second half, over which the memory trend is
+/// fitted ([`trend`]).
+pub const DEFAULT_SOAK_RETENTION: u64 = 120;
+
 const NURSE: &str = "jean-marie.dupont@infirmier.mssante.fr";
 const RECIPIENT: &str = "hcid:BE:nihii-hospital:71000436";
 
@@ -65,6 +77,26 @@ pub struct SoakArgs {
     /// Messages submitted to measure the maximum rate.
     #[arg(long, default_value_t = 2000)]
     pub calibrate_messages: u64,
+    /// `exchange.retention` of both bridges, in seconds (at least 1). Records of delivered and
+    /// acknowledged messages are purged after it, so memory and disk are bounded by rate x
+    /// retention: a short retention lets the soak reach that plateau and show it flat, which the
+    /// 30-day default would only reach after a month. Each bridge's deadline becomes half of it
+    /// and its retry_max at most a quarter, as the configuration check requires.
+    #[arg(long, default_value_t = DEFAULT_SOAK_RETENTION)]
+    pub retention: u64,
+}
+
+/// The soak's configuration of both bridges: the load generators' [`unthrottled`] limits and
+/// `retention`, with a retry policy it outlasts (deadline half of it, retry_max at most a
+/// quarter: their sum stays below it, as `exchange.retention` requires). Messages are delivered
+/// in milliseconds at the soak's load, so the shorter deadline fails none of them.
+pub(crate) fn soak_config(retention: Duration) -> impl Fn(&mut Config) {
+    move |config: &mut Config| {
+        unthrottled(config);
+        config.exchange.retention = retention;
+        config.exchange.retry.deadline = retention / 2;
+        config.exchange.retry.max = config.exchange.retry.max.min(retention / 4);
+    }
 }
 
 /// One sample of the series.
@@ -488,7 +520,15 @@ async fn phases(args: &SoakArgs, pair: &Pair, counters: &Arc<Counters>) -> Resul
 async fn soak(args: &SoakArgs) -> Result<(serde_json::Value, bool), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let eco = test_ecosystem::Ecosystem::generate(DEMO_SEED).map_err(|e| e.to_string())?;
-    let pair = start_loaded_pair(&eco, dir.path()).await?;
+    let retention = Duration::from_secs(args.retention.max(1));
+    let pair = start_pair_with(
+        &eco,
+        dir.path(),
+        RetryPolicy::default(),
+        soak_config(retention),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let counters = Arc::new(Counters::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // BE's operator consumes on this task, concurrently with the phases; it stops when they end,
@@ -538,6 +578,7 @@ async fn soak(args: &SoakArgs) -> Result<(serde_json::Value, bool), String> {
             ((submitted - base) as f64 / seconds as f64 * 10.0).round() / 10.0,
         "seconds": seconds,
         "interval": args.interval.max(1),
+        "retention_seconds": args.retention.max(1),
         "series": series,
         "rss_slope_kib_per_min": trend.map(|t| (t.slope_kib_per_min * 100.0).round() / 100.0),
         "rss_mean_kib_second_half": trend.map(|t| t.mean_rss_kib.round()),
@@ -676,6 +717,25 @@ mod tests {
         if Path::new("/proc/self/status").exists() {
             assert!(rss_kib() > 0);
         }
+    }
+
+    #[test]
+    fn the_soak_configuration_passes_the_retention_check() {
+        for secs in [1, 10, DEFAULT_SOAK_RETENTION, 3600] {
+            let mut config = Config::defaults();
+            config.exchange.peers = vec![("BE".into(), "127.0.0.1:1".into())];
+            soak_config(Duration::from_secs(secs))(&mut config);
+            assert_eq!(config.exchange.retention, Duration::from_secs(secs));
+            assert_eq!(config.exchange.retention_conflicts(), [], "{secs} s");
+        }
+        let mut config = Config::defaults();
+        soak_config(Duration::from_secs(DEFAULT_SOAK_RETENTION))(&mut config);
+        assert_eq!(config.exchange.retry.deadline, Duration::from_secs(60));
+        assert_eq!(config.exchange.retry.max, Duration::from_secs(30));
+        assert_eq!(
+            config.limits.role_mut(crate::grpc::Role::Operator).rate,
+            Some(crate::grpc::MAX_RATE_LIMIT)
+        );
     }
 
     #[test]

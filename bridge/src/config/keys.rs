@@ -39,7 +39,7 @@ impl Kind {
             Kind::OptionalSocketAddr => "a socket address or \"off\"",
             Kind::Path => "a file path",
             Kind::PathList => "a list of file paths",
-            Kind::Duration => "a duration such as \"10s\", \"500ms\" or \"2m\"",
+            Kind::Duration => "a duration such as \"10s\", \"500ms\", \"2m\" or \"30d\"",
             Kind::PrincipalList => {
                 "a list of \"sha256:<64 hex>\" fingerprints or \"subject:<RFC 4514 DN>\" entries"
             }
@@ -100,6 +100,7 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("exchange.retry_max", Kind::Duration),
     ("exchange.deadline", Kind::Duration),
     ("exchange.attempt_timeout", Kind::Duration),
+    ("exchange.retention", Kind::Duration),
     ("exchange.require_presentation", Kind::Bool),
     ("exchange.presentation_audience", Kind::Text),
     ("limits.max_concurrent_per_caller", Kind::Concurrency),
@@ -326,7 +327,7 @@ pub(super) fn parse_list(kind: Kind, items: &[&str]) -> Result<Value, ConfigErro
     }
 }
 
-/// Parses `"10s"`, `"500ms"`, `"2m"`, `"1h"` or a bare number of seconds.
+/// Parses `"10s"`, `"500ms"`, `"2m"`, `"1h"`, `"30d"` or a bare number of seconds.
 pub(super) fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text
@@ -339,6 +340,7 @@ pub(super) fn parse_duration(text: &str) -> Option<Duration> {
         "ms" => Some(Duration::from_millis(n)),
         "m" => n.checked_mul(60).map(Duration::from_secs),
         "h" => n.checked_mul(3600).map(Duration::from_secs),
+        "d" => n.checked_mul(86_400).map(Duration::from_secs),
         _ => None,
     }
 }

@@ -9,6 +9,9 @@
 //! Per-peer retry overrides (`[exchange.peer.CC]`, module `peer_retry`) are the one family of
 //! keys matched by pattern rather than listed, since the countries are the operator's; they are
 //! checked the same way, and must name a country of `exchange.peers`.
+//!
+//! One check spans keys: `exchange.retention` must outlast every retry policy (module
+//! `retention`), reported as a problem of `exchange.retention`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +21,7 @@ use std::time::Duration;
 
 mod keys;
 mod peer_retry;
+mod retention;
 
 pub use keys::env_name;
 pub use peer_retry::PeerRetry;
@@ -169,6 +173,10 @@ pub struct ExchangeConfig {
     pub retry: crate::exchange::RetryPolicy,
     /// Per-peer overrides of `retry`, by country (`[exchange.peer.CC]`).
     pub peer_retry: BTreeMap<String, PeerRetry>,
+    /// How long delivered or failed outbox records and acknowledged inbox records are kept
+    /// (`exchange.retention`; the journal keeps its entries regardless). Also the dedupe window:
+    /// a message id resent after its record expired is a new message.
+    pub retention: Duration,
     /// Refuse envelopes without a wallet presentation of their sender.
     pub require_presentation: bool,
     /// The audience challenges for Submit presentations are issued for; empty means
@@ -329,6 +337,19 @@ pub enum ConfigErrorKind {
         /// The country named.
         country: String,
     },
+    /// `exchange.retention` is not longer than a retry policy's `deadline + retry_max`: a late
+    /// retry could reach a side that has already purged the message's record and be delivered
+    /// twice (module `retention`).
+    RetentionTooShort {
+        /// The retention configured.
+        retention: Duration,
+        /// The peer whose own policy it is; `None` for the exchange-wide policy.
+        peer: Option<String>,
+        /// That policy's deadline.
+        deadline: Duration,
+        /// That policy's retry_max.
+        retry_max: Duration,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -350,6 +371,20 @@ impl fmt::Display for ConfigError {
                 f,
                 "{origin}: `{}` names {country}, which is not in exchange.peers",
                 self.key
+            ),
+            ConfigErrorKind::RetentionTooShort {
+                retention,
+                peer,
+                deadline,
+                retry_max,
+            } => retention::describe(
+                f,
+                origin,
+                &self.key,
+                *retention,
+                peer.as_deref(),
+                *deadline,
+                *retry_max,
             ),
         }
     }
@@ -422,6 +457,7 @@ impl Config {
                 max_payload: crate::exchange::DEFAULT_MAX_PAYLOAD,
                 retry: crate::exchange::RetryPolicy::default(),
                 peer_retry: BTreeMap::new(),
+                retention: crate::exchange::DEFAULT_RETENTION,
                 require_presentation: false,
                 presentation_audience: String::new(),
             },
@@ -550,6 +586,12 @@ impl Config {
                 });
             }
         }
+        let retention_from_env = env
+            .bridge_vars()
+            .iter()
+            .any(|(v, _)| *v == env_name("exchange.retention"));
+        let conflicts = retention::check(&config, &errors, retention_from_env);
+        errors.extend(conflicts);
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -625,6 +667,7 @@ impl Config {
             ("exchange.attempt_timeout", Value::Duration(d)) => {
                 self.exchange.retry.attempt_timeout = d
             }
+            ("exchange.retention", Value::Duration(d)) => self.exchange.retention = d,
             ("exchange.require_presentation", Value::Bool(b)) => {
                 self.exchange.require_presentation = b
             }

@@ -289,7 +289,8 @@ fn durations() {
     assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
     assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
     assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
-    assert_eq!(parse_duration("7d"), None);
+    assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
+    assert_eq!(parse_duration("7w"), None);
     assert_eq!(parse_duration("s"), None);
 }
 
@@ -387,4 +388,93 @@ fn limits_out_of_bounds_are_all_reported() {
         .unwrap_err()
         .0;
     assert_eq!(errors[0].kind, ConfigErrorKind::UnknownKey);
+}
+
+#[test]
+fn retention_defaults_to_30_days_and_parses() {
+    let c = Config::load(None, &no_env()).unwrap();
+    assert_eq!(c.exchange.retention, Duration::from_secs(30 * 86_400));
+    let c = Config::load(Some("[exchange]\nretention = \"2d\""), &no_env()).unwrap();
+    assert_eq!(c.exchange.retention, Duration::from_secs(2 * 86_400));
+    let mut env = no_env();
+    env.insert("BRIDGE_EXCHANGE_RETENTION".into(), "90m".into());
+    env.insert("BRIDGE_EXCHANGE_DEADLINE".into(), "1h".into());
+    let c = Config::load(None, &env).unwrap();
+    assert_eq!(c.exchange.retention, Duration::from_secs(5400));
+}
+
+#[test]
+fn retention_must_outlast_every_deadline_plus_retry_max() {
+    // Exchange-wide: 1h + 1m is not below 1h, nor below 61m exactly.
+    for retention in ["1h", "61m"] {
+        let file = format!(
+            "[exchange]\nretention = \"{retention}\"\ndeadline = \"1h\"\nretry_max = \"1m\""
+        );
+        let errors = Config::load(Some(&file), &no_env()).unwrap_err().0;
+        assert_eq!(
+            errors,
+            [ConfigError {
+                key: "exchange.retention".into(),
+                origin: Origin::File,
+                kind: ConfigErrorKind::RetentionTooShort {
+                    retention: keys::parse_duration(retention).unwrap(),
+                    peer: None,
+                    deadline: Duration::from_secs(3600),
+                    retry_max: Duration::from_secs(60),
+                },
+            }]
+        );
+    }
+    assert!(Config::load(
+        Some("[exchange]\nretention = \"62m\"\ndeadline = \"1h\"\nretry_max = \"1m\""),
+        &no_env()
+    )
+    .is_ok());
+
+    // A peer's own deadline counts too; a peer on the exchange-wide policy is not repeated.
+    let file = r#"
+        [exchange]
+        peers = ["BE=127.0.0.1:7444", "DE=bridge.de.test:443"]
+        retention = "2d"
+        [exchange.peer.DE]
+        deadline = "3d"
+    "#;
+    let errors = Config::load(Some(file), &no_env()).unwrap_err().0;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        errors[0].kind,
+        ConfigErrorKind::RetentionTooShort {
+            retention: Duration::from_secs(2 * 86_400),
+            peer: Some("DE".into()),
+            deadline: Duration::from_secs(3 * 86_400),
+            retry_max: crate::exchange::DEFAULT_RETRY_MAX,
+        }
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        "config file: `exchange.retention` = 2d must be longer than `exchange.peer.DE.deadline` = 3d \
+         plus `exchange.peer.DE.retry_max` = 1m, or a late retry of a message whose record was \
+         purged is delivered twice"
+    );
+
+    // Set from the environment: the error names the variable.
+    let mut env = no_env();
+    env.insert("BRIDGE_EXCHANGE_RETENTION".into(), "10m".into());
+    let errors = Config::load(None, &env).unwrap_err().0;
+    assert_eq!(errors[0].key, "BRIDGE_EXCHANGE_RETENTION");
+    assert_eq!(errors[0].origin, Origin::Env);
+    assert!(matches!(
+        errors[0].kind,
+        ConfigErrorKind::RetentionTooShort { peer: None, .. }
+    ));
+
+    // A bad exchange key is reported alone, not compared as a default.
+    let errors = Config::load(
+        Some("[exchange]\nretention = \"1m\"\ndeadline = \"soon\""),
+        &no_env(),
+    )
+    .unwrap_err()
+    .0;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].key, "exchange.deadline");
 }

@@ -339,6 +339,7 @@ impl Exchange {
             // Drawn by the store inside the commit (see `store::inbox`).
             seq: 0,
             acked: false,
+            acked_at: None,
             receipt: stored.clone(),
         };
         let first = self
@@ -392,13 +393,32 @@ impl Exchange {
             .collect())
     }
 
+    /// The inbox record of the message `message_id` from `sender` (canonical, as in
+    /// [`InboxRecord::sender`]) received from `origin_peer`, acknowledged or not; `None` when
+    /// there is none (never received, or acknowledged longer than `exchange.retention` ago).
+    ///
+    /// # Errors
+    /// Storage failures, a corrupt record.
+    pub fn received(
+        &self,
+        origin_peer: &str,
+        sender: &str,
+        message_id: &str,
+    ) -> Result<Option<InboxRecord>> {
+        Ok(self
+            .inbox
+            .get(&inbox_key(origin_peer, sender, message_id))
+            .map_err(ExchangeError::from)?)
+    }
+
     /// Waits for the next arrival (register before reading the inbox to miss none).
     pub fn arrivals(&self) -> &tokio::sync::Notify {
         &self.arrivals
     }
 
-    /// The operator acknowledges a message: durably marked, never delivered again, journaled
-    /// `delivered`. Returns false when it was not waiting.
+    /// The operator acknowledges a message at `now` (Unix nanoseconds): durably marked, never
+    /// delivered again, journaled `delivered`; its record expires `exchange.retention` after
+    /// `now` (module `retention`). Returns false when it was not waiting.
     ///
     /// # Errors
     /// Storage and journal failures.
@@ -413,7 +433,12 @@ impl Exchange {
         let Some(rec) = self.inbox.get(&key).map_err(ExchangeError::from)? else {
             return Ok(false);
         };
-        if !self.inbox.ack(key).await.map_err(ExchangeError::from)? {
+        if !self
+            .inbox
+            .ack(key, now)
+            .await
+            .map_err(ExchangeError::from)?
+        {
             return Ok(false);
         }
         self.journal

@@ -139,8 +139,10 @@ pub enum ExchangeError {
         /// The holder's hcid, when the attestation yields one.
         holder: Option<String>,
     },
-    /// No such message.
-    #[error("message not found")]
+    /// No such message: never submitted by this sender, or its record expired
+    /// (`exchange.retention`: records are kept for the retention period after delivery, failure
+    /// or acknowledgement; the journal keeps its entries for good).
+    #[error("message not found (records are kept for the retention period; the journal keeps its entries)")]
     NotFound,
     /// The message has no receipt yet.
     #[error("no receipt yet")]

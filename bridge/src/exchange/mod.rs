@@ -9,6 +9,8 @@
 //! - `deliver`: the receiving side (seal and chain checks, [`verify_sealed`], inbox, receipts) and
 //!   receipt checks.
 //! - `relay`: the background relay with retries ([`spawn_relay`], [`RelayGuard`]).
+//! - `retention`: expiry of done outbox and inbox records ([`spawn_retention`],
+//!   [`RetentionGuard`], [`Exchange::purge_before`]).
 //! - `peers`: configured peer bridges and their [`RetryPolicy`].
 //! - `peer_cas`: [`PeerCas`], the peers' listed CAs for the TLS acceptor.
 //! - `trust`: [`PeerTrust`], the trusted lists as seen by the exchange.
@@ -22,6 +24,7 @@ mod holder;
 mod peer_cas;
 mod peers;
 mod relay;
+mod retention;
 mod seal;
 mod service;
 mod trust;
@@ -41,6 +44,10 @@ pub use peers::{
     DEFAULT_RETRY_MAX,
 };
 pub use relay::{spawn_relay, RelayGuard, MAX_CONCURRENT_ATTEMPTS};
+pub use retention::{
+    spawn_retention, sweep_interval, Purged, RetentionGuard, DEFAULT_RETENTION, MAX_SWEEP_INTERVAL,
+    MIN_SWEEP_INTERVAL, RETENTION_BATCH,
+};
 pub use seal::{
     verify_signature, ReceiptContent, SealErrorKind, SealKey, SealedContent, SignerKeys,
     MAX_FIELD_LEN, MAX_SIGNER_KEYS,

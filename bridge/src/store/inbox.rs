@@ -1,7 +1,10 @@
 //! The inbox: envelopes received from peer bridges, kept until the local operator acknowledges
 //! them. Trees: `inbox.records` (key -> JSON record with the receipt issued), `inbox.payloads`
-//! (key -> payload bytes) and `inbox.unacked` (arrival sequence, big-endian -> key), which gives
-//! the delivery order to the operator. The key is the origin peer, the canonical sender and the
+//! (key -> payload bytes, until acknowledged), `inbox.unacked` (arrival sequence, big-endian ->
+//! key), which gives the delivery order to the operator, and `inbox.acked` (acknowledgement time
+//! || key, module `expiry`): the acknowledged records in the order they expire, for
+//! [`InboxStore::purge_acked_before`]. An acknowledged record is kept for the retention period
+//! to answer a peer's redelivery with the first receipt; an unacknowledged one is never purged. The key is the origin peer, the canonical sender and the
 //! message id, NUL-separated: message ids are unique per sender (DESIGN.md), so a redelivery by
 //! the same peer of the same sender's id is the same message, and two senders behind one peer may
 //! use the same id for different messages.
@@ -12,6 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::expiry;
 use super::outbox::StoredReceipt;
 use super::space::SpaceGuard;
 use super::{GroupCommit, StoreError};
@@ -19,6 +23,7 @@ use super::{GroupCommit, StoreError};
 const RECORDS: &str = "inbox.records";
 const PAYLOADS: &str = "inbox.payloads";
 const UNACKED: &str = "inbox.unacked";
+const ACKED: &str = "inbox.acked";
 
 /// One received message, without its payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +46,10 @@ pub struct InboxRecord {
     pub seq: u64,
     /// True once the operator acknowledged it.
     pub acked: bool,
+    /// Unix nanoseconds of the acknowledgement; absent in records stored before it was kept
+    /// (those decode as `None` and are not purged).
+    #[serde(default)]
+    pub acked_at: Option<i64>,
     /// The receipt this bridge signed, returned again on a redelivery.
     pub receipt: StoredReceipt,
 }
@@ -51,6 +60,7 @@ pub struct InboxStore {
     records: sled::Tree,
     payloads: sled::Tree,
     unacked: sled::Tree,
+    acked: sled::Tree,
     commit: GroupCommit,
     /// Refuses new messages while the disk is down to its reserve.
     space: SpaceGuard,
@@ -90,6 +100,7 @@ impl InboxStore {
             records: db.open_tree(RECORDS)?,
             payloads: db.open_tree(PAYLOADS)?,
             unacked: db.open_tree(UNACKED)?,
+            acked: db.open_tree(ACKED)?,
             commit,
             space,
         })
@@ -188,12 +199,13 @@ impl InboxStore {
         Ok(out)
     }
 
-    /// Marks the message durably acknowledged and drops its payload. Returns false when no such
-    /// message is waiting (unknown or already acknowledged).
+    /// Marks the message durably acknowledged at `acked_at` (Unix nanoseconds), drops its
+    /// payload and indexes it in `inbox.acked` (same commit). Returns false when no such message
+    /// is waiting (unknown or already acknowledged).
     ///
     /// # Errors
     /// Storage or sync failures.
-    pub async fn ack(&self, key: Vec<u8>) -> Result<bool, StoreError> {
+    pub async fn ack(&self, key: Vec<u8>, acked_at: i64) -> Result<bool, StoreError> {
         let Some(mut record) = self.get(&key)? else {
             return Ok(false);
         };
@@ -201,25 +213,64 @@ impl InboxStore {
             return Ok(false);
         }
         record.acked = true;
+        record.acked_at = Some(acked_at);
         let value = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt {
             tree: RECORDS,
             detail: e.to_string(),
         })?;
         let seq = record.seq.to_be_bytes();
-        let (records, payloads, unacked) = (
+        let acked_key = expiry::index_key(acked_at, &key);
+        let (records, payloads, unacked, acked) = (
             self.records.clone(),
             self.payloads.clone(),
             self.unacked.clone(),
+            self.acked.clone(),
         );
         self.commit
             .write(move |_| {
                 records.insert(&key, value)?;
                 payloads.remove(&key)?;
                 unacked.remove(seq)?;
+                acked.insert(acked_key, &[])?;
                 Ok(())
             })
             .await?;
         Ok(true)
+    }
+
+    /// Removes records acknowledged before `cutoff` (Unix nanoseconds), looking at most `max`
+    /// entries of `inbox.acked`, oldest first; returns how many records it removed. Each entry's
+    /// record is read again and removed only while it is acknowledged at the entry's instant
+    /// (and unchanged since that read): an unacknowledged message is never removed, whatever
+    /// the index says. Entries that do not match (no record, a corrupt record, which is kept)
+    /// are dropped. A payload left under the key goes before the record: a redelivery racing
+    /// the purge then either finds the record (and is answered with the first receipt) or
+    /// stores itself afresh after it, payload included.
+    ///
+    /// Not durable by itself: a purge lost in a crash is repeated by the next one.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn purge_acked_before(&self, cutoff: i64, max: usize) -> Result<usize, StoreError> {
+        let end = expiry::at_bytes(cutoff);
+        let mut purged = 0;
+        for item in self.acked.range(..end).take(max) {
+            let (index_key, _) = item?;
+            if let Some((at, key)) = expiry::split(&index_key) {
+                if let Some(bytes) = self.records.get(key)? {
+                    let due = decode(&bytes).is_ok_and(|r| r.acked && r.acked_at == Some(at));
+                    if due {
+                        self.payloads.remove(key)?;
+                        let gone =
+                            self.records
+                                .compare_and_swap(key, Some(bytes), None::<&[u8]>)?;
+                        purged += usize::from(gone.is_ok());
+                    }
+                }
+            }
+            self.acked.remove(&index_key)?;
+        }
+        Ok(purged)
     }
 }
 
@@ -239,6 +290,7 @@ mod tests {
             journal_index: 0,
             seq,
             acked: false,
+            acked_at: None,
             receipt: StoredReceipt {
                 signed_content: vec![1],
                 signature: vec![2],
@@ -279,12 +331,14 @@ mod tests {
         let ids: Vec<_> = all.iter().map(|(r, _)| r.message_id.as_str()).collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(inbox.unacked_after(Some(a), 10).unwrap().len(), 1);
-        assert!(inbox.ack(ka.clone()).await.unwrap());
-        assert!(!inbox.ack(ka.clone()).await.unwrap());
+        assert!(inbox.ack(ka.clone(), 40).await.unwrap());
+        assert!(!inbox.ack(ka.clone(), 41).await.unwrap());
         let left = inbox.unacked_after(None, 10).unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].1, b"pb");
-        assert!(inbox.get(&ka).unwrap().unwrap().acked);
+        let acked = inbox.get(&ka).unwrap().unwrap();
+        assert!(acked.acked);
+        assert_eq!(acked.acked_at, Some(40));
     }
 
     #[tokio::test]
@@ -349,5 +403,59 @@ mod tests {
                 63 - i
             );
         }
+    }
+    #[tokio::test]
+    async fn purge_removes_acknowledged_records_before_the_cutoff_and_never_unacked_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let inbox = store.inbox().unwrap();
+        let mut keys = Vec::new();
+        for id in ["old", "young", "waiting"] {
+            let k = inbox_key("FR", NURSE, id);
+            inbox
+                .insert(k.clone(), &record(id, 0), id.as_bytes().to_vec())
+                .await
+                .unwrap()
+                .unwrap();
+            keys.push(k);
+        }
+        assert!(inbox.ack(keys[0].clone(), 100).await.unwrap());
+        assert!(inbox.ack(keys[1].clone(), 300).await.unwrap());
+        // A forged index entry for the unacknowledged message, well before the cutoff: the
+        // record says it is not acknowledged, so it stays.
+        inbox
+            .acked
+            .insert(expiry::index_key(1, &keys[2]), &[])
+            .unwrap();
+
+        assert_eq!(inbox.purge_acked_before(200, 10).unwrap(), 1);
+        assert_eq!(inbox.get(&keys[0]).unwrap(), None);
+        assert!(inbox.get(&keys[1]).unwrap().unwrap().acked);
+        let waiting = inbox.unacked_after(None, 10).unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].0.message_id, "waiting");
+        assert_eq!(waiting[0].1, b"waiting");
+        // Everything acknowledged goes once the cutoff passes it; the waiting message stays.
+        assert_eq!(inbox.purge_acked_before(i64::MAX, 10).unwrap(), 1);
+        assert_eq!(inbox.get(&keys[1]).unwrap(), None);
+        assert_eq!(inbox.unacked_after(None, 10).unwrap().len(), 1);
+        assert_eq!(inbox.acked.len(), 0);
+        // A redelivery after the purge is stored as a new message.
+        assert!(inbox
+            .insert(keys[0].clone(), &record("old", 0), b"again".to_vec())
+            .await
+            .unwrap()
+            .is_ok());
+    }
+
+    #[test]
+    fn records_stored_before_acked_at_still_decode() {
+        let mut json = serde_json::to_value(record("a", 3)).unwrap();
+        json.as_object_mut().unwrap().remove("acked_at");
+        json["acked"] = true.into();
+        let old = decode(&serde_json::to_vec(&json).unwrap()).unwrap();
+        assert!(old.acked);
+        assert_eq!(old.acked_at, None);
+        assert_eq!(old.seq, 3);
     }
 }

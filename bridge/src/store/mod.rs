@@ -1,10 +1,11 @@
 //! The only module that opens sled. It owns the database handle and hands typed trees to the journal,
 //! the outbox, the directory, the trust snapshot cache and the evidence archive; nothing else
-//! imports sled.
+//! imports sled. Outbox and inbox records expire through their own indexes (module `expiry`).
 
 pub mod directory;
 mod durable;
 pub mod evidence;
+mod expiry;
 pub mod inbox;
 pub mod journal;
 mod journal_nodes;

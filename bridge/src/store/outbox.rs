@@ -1,8 +1,11 @@
 //! The outbox: envelopes accepted from the local operator, waiting for (or done with) relay to
-//! their home peer bridge. Three trees: `outbox.records` (key -> JSON state record, kept as
-//! evidence after delivery), `outbox.payloads` (key -> payload bytes, removed once the message is
-//! terminal) and `outbox.pending` (key -> next attempt time, big-endian Unix nanoseconds: the
-//! non-terminal messages the relay works on, readable without decoding their records).
+//! their home peer bridge. Four trees: `outbox.records` (key -> JSON state record, kept after
+//! delivery for the retention period: it answers resends and GetStatus), `outbox.payloads`
+//! (key -> payload bytes, removed once the message is terminal), `outbox.pending` (key -> next
+//! attempt time, big-endian Unix nanoseconds: the non-terminal messages the relay works on,
+//! readable without decoding their records) and `outbox.done` (terminal time || key, module
+//! `expiry`: the terminal records in the order they expire, so that
+//! [`OutboxStore::purge_terminal_before`] never scans the records themselves).
 //! The key is the canonical sender and the message id, NUL-separated: message ids are unique per
 //! sender (DESIGN.md, "Exchange semantics").
 //!
@@ -13,12 +16,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::expiry;
 use super::space::SpaceGuard;
 use super::{GroupCommit, StoreError};
 
 const RECORDS: &str = "outbox.records";
 const PAYLOADS: &str = "outbox.payloads";
 const PENDING: &str = "outbox.pending";
+const DONE: &str = "outbox.done";
 
 /// Where a message is in its life (GetStatus).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,11 +144,13 @@ pub struct OutboxStore {
     records: sled::Tree,
     payloads: sled::Tree,
     pending: sled::Tree,
+    done: sled::Tree,
     commit: GroupCommit,
     /// Refuses new messages while the disk is down to its reserve.
     space: SpaceGuard,
-    /// Serialises [`OutboxStore::stage`]'s check-then-write (sled holds the database for one
-    /// process, so in-process exclusion is exclusion).
+    /// Serialises [`OutboxStore::stage`]'s check-then-write, and the purge's check-then-remove
+    /// against it (sled holds the database for one process, so in-process exclusion is
+    /// exclusion).
     staging: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
@@ -185,6 +192,7 @@ impl OutboxStore {
             records: db.open_tree(RECORDS)?,
             payloads: db.open_tree(PAYLOADS)?,
             pending: db.open_tree(PENDING)?,
+            done: db.open_tree(DONE)?,
             commit,
             space,
             staging: std::sync::Arc::default(),
@@ -220,8 +228,9 @@ impl OutboxStore {
         Ok(Inserted::New)
     }
 
-    /// Replaces the record durably; keeps it in the pending set while it is not terminal and
-    /// drops the payload once it is.
+    /// Replaces the record durably; keeps it in the pending set while it is not terminal; once
+    /// it is, drops the payload and indexes the record in `outbox.done` under its `updated_at`
+    /// (same commit, so a terminal record is never durable without its index entry).
     ///
     /// # Errors
     /// Storage or sync failures.
@@ -229,10 +238,12 @@ impl OutboxStore {
         let value = encode(record)?;
         let terminal = record.state.is_terminal();
         let next = record.next_attempt_at.to_be_bytes();
-        let (records, payloads, pending) = (
+        let done_key = expiry::index_key(record.updated_at, &key);
+        let (records, payloads, pending, done) = (
             self.records.clone(),
             self.payloads.clone(),
             self.pending.clone(),
+            self.done.clone(),
         );
         self.commit
             .write(move |_| {
@@ -240,6 +251,7 @@ impl OutboxStore {
                 if terminal {
                     pending.remove(&key)?;
                     payloads.remove(&key)?;
+                    done.insert(done_key, &[])?;
                 } else {
                     pending.insert(&key, &next)?;
                 }
@@ -277,6 +289,46 @@ impl OutboxStore {
             out.push((k.to_vec(), next));
         }
         Ok(out)
+    }
+
+    /// Removes terminal records that became terminal before `cutoff` (Unix nanoseconds),
+    /// looking at most `max` entries of `outbox.done`, oldest first; returns how many records
+    /// it removed. Each entry's record is read again and removed only while it is still
+    /// terminal with the entry's `updated_at` (and unchanged since that read); an entry that
+    /// does not match (no record, a record made terminal again later, a corrupt record, which
+    /// is kept) is dropped without removing anything. Any payload or pending entry left under
+    /// the key goes first, so a crash mid-way leaves a terminal record that the next purge
+    /// finds again, never a pending key without its record.
+    ///
+    /// Not durable by itself (the next group commit or sled's own flush writes it): a purge
+    /// lost in a crash is repeated by the next one.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn purge_terminal_before(&self, cutoff: i64, max: usize) -> Result<usize, StoreError> {
+        let end = expiry::at_bytes(cutoff);
+        let mut purged = 0;
+        for item in self.done.range(..end).take(max) {
+            let (index_key, _) = item?;
+            if let Some((at, key)) = expiry::split(&index_key) {
+                // Per key, so that a Submit waits for one key at most, never for a batch.
+                let _only_one = self.staging.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(bytes) = self.records.get(key)? {
+                    let due =
+                        decode(&bytes).is_ok_and(|r| r.state.is_terminal() && r.updated_at == at);
+                    if due {
+                        self.payloads.remove(key)?;
+                        self.pending.remove(key)?;
+                        let gone =
+                            self.records
+                                .compare_and_swap(key, Some(bytes), None::<&[u8]>)?;
+                        purged += usize::from(gone.is_ok());
+                    }
+                }
+            }
+            self.done.remove(&index_key)?;
+        }
+        Ok(purged)
     }
 }
 
@@ -362,5 +414,119 @@ mod tests {
         assert_eq!(outbox.get(&key).unwrap().unwrap(), rec);
         assert_eq!(outbox.payload(&key).unwrap().unwrap(), b"abc");
         assert_eq!(outbox.pending(10).unwrap(), vec![(key, 1)]);
+    }
+    /// Stages `id` and makes it terminal in `state` at `at`.
+    async fn terminal(outbox: &OutboxStore, id: &str, state: OutboxState, at: i64) -> Vec<u8> {
+        let key = outbox_key("s", id);
+        let mut rec = record(id);
+        outbox.stage(key.clone(), &rec, b"p".to_vec()).unwrap();
+        rec.journal_indexes.push(0);
+        outbox.update(key.clone(), &rec).await.unwrap();
+        rec.state = state;
+        rec.updated_at = at;
+        outbox.update(key.clone(), &rec).await.unwrap();
+        key
+    }
+
+    #[tokio::test]
+    async fn purge_removes_terminal_records_before_the_cutoff_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let outbox = store.outbox().unwrap();
+        let old = terminal(&outbox, "old", OutboxState::Delivered, 100).await;
+        let failed = terminal(&outbox, "failed", OutboxState::Failed, 150).await;
+        let young = terminal(&outbox, "young", OutboxState::Delivered, 200).await;
+        // Non-terminal, accepted long before the cutoff: never purged.
+        let waiting = outbox_key("s", "waiting");
+        let mut rec = record("waiting");
+        outbox.stage(waiting.clone(), &rec, b"w".to_vec()).unwrap();
+        rec.journal_indexes.push(0);
+        outbox.update(waiting.clone(), &rec).await.unwrap();
+
+        assert_eq!(outbox.purge_terminal_before(200, 10).unwrap(), 2);
+        assert_eq!(outbox.get(&old).unwrap(), None);
+        assert_eq!(outbox.get(&failed).unwrap(), None);
+        assert_eq!(
+            outbox.get(&young).unwrap().unwrap().state,
+            OutboxState::Delivered
+        );
+        assert_eq!(
+            outbox.get(&waiting).unwrap().unwrap().state,
+            OutboxState::Accepted
+        );
+        assert_eq!(outbox.payload(&waiting).unwrap().unwrap(), b"w");
+        assert_eq!(outbox.pending(10).unwrap(), vec![(waiting.clone(), 1)]);
+        // The index entries of what was purged are gone: nothing left to do below 200.
+        assert_eq!(outbox.done.len(), 1);
+        assert_eq!(outbox.purge_terminal_before(200, 10).unwrap(), 0);
+        assert_eq!(outbox.purge_terminal_before(i64::MAX, 10).unwrap(), 1);
+        assert_eq!(outbox.get(&young).unwrap(), None);
+        assert!(outbox.get(&waiting).unwrap().is_some());
+        // A purged message id is free again: staging it is a new message.
+        assert_eq!(
+            outbox
+                .stage(old, &record("old"), b"again".to_vec())
+                .unwrap(),
+            Inserted::New
+        );
+    }
+
+    #[tokio::test]
+    async fn purge_walks_at_most_max_entries_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let outbox = store.outbox().unwrap();
+        let mut keys = Vec::new();
+        for (i, at) in [30, 10, 20].into_iter().enumerate() {
+            keys.push(terminal(&outbox, &format!("m{i}"), OutboxState::Delivered, at).await);
+        }
+        assert_eq!(outbox.purge_terminal_before(100, 2).unwrap(), 2);
+        // The two oldest (10 and 20) went; the one at 30 waits for the next batch.
+        assert_eq!(outbox.get(&keys[1]).unwrap(), None);
+        assert_eq!(outbox.get(&keys[2]).unwrap(), None);
+        assert!(outbox.get(&keys[0]).unwrap().is_some());
+        assert_eq!(outbox.purge_terminal_before(100, 2).unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn stale_index_entries_are_dropped_without_removing_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let outbox = store.outbox().unwrap();
+        // An entry whose record is gone, one whose record is not terminal, one whose record
+        // became terminal again later (its newer entry is the one that counts), and a key too
+        // short to hold an instant.
+        outbox
+            .done
+            .insert(expiry::index_key(5, &outbox_key("s", "gone")), &[])
+            .unwrap();
+        let live = outbox_key("s", "live");
+        let mut rec = record("live");
+        outbox.stage(live.clone(), &rec, b"l".to_vec()).unwrap();
+        rec.journal_indexes.push(0);
+        outbox.update(live.clone(), &rec).await.unwrap();
+        outbox
+            .done
+            .insert(expiry::index_key(6, &live), &[])
+            .unwrap();
+        let later = terminal(&outbox, "later", OutboxState::Failed, 7).await;
+        let mut rec = outbox.get(&later).unwrap().unwrap();
+        rec.updated_at = 500;
+        outbox.update(later.clone(), &rec).await.unwrap();
+        outbox.done.insert(b"x", &[]).unwrap();
+
+        assert_eq!(outbox.purge_terminal_before(100, 10).unwrap(), 0);
+        assert!(outbox.get(&live).unwrap().is_some());
+        assert_eq!(outbox.payload(&live).unwrap().unwrap(), b"l");
+        assert_eq!(outbox.get(&later).unwrap().unwrap().updated_at, 500);
+        // Only the newer entry of `later` is left.
+        let left: Vec<_> = outbox
+            .done
+            .iter()
+            .keys()
+            .map(|k| k.unwrap().to_vec())
+            .collect();
+        assert_eq!(left, vec![expiry::index_key(500, &later)]);
+        assert_eq!(outbox.purge_terminal_before(501, 10).unwrap(), 1);
     }
 }
