@@ -310,10 +310,14 @@ impl Syncer {
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 if !self.synced_blobs.contains(&name) {
-                    File::open(entry.path())
-                        .and_then(|f| f.sync_data())
-                        .map_err(io)?;
-                    new_blob = true;
+                    match File::open(entry.path()).and_then(|f| f.sync_data()) {
+                        Ok(()) => new_blob = true,
+                        // sled removed the blob between the listing and the open: it garbage
+                        // collected it, so no live log entry points at it and there is nothing
+                        // to make durable. Latching the store on this would stop it for good.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e.kind()),
+                    }
                 }
                 present.insert(name);
             }
@@ -332,6 +336,28 @@ impl Syncer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blob_removed_by_sled_after_the_listing_is_skipped_not_latched() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("db"), b"log").unwrap();
+        let blobs = dir.path().join("blobs");
+        std::fs::create_dir(&blobs).unwrap();
+        std::fs::write(blobs.join("1"), b"live blob").unwrap();
+        // A listed name whose file cannot be opened with NotFound: what the listing sees when
+        // sled garbage-collects a blob between `read_dir` and `open`.
+        std::os::unix::fs::symlink(blobs.join("collected"), blobs.join("2")).unwrap();
+        let mut syncer = Syncer {
+            dir: dir.path().to_owned(),
+            synced_blobs: HashSet::new(),
+        };
+        assert_eq!(syncer.sync(), Ok(()));
+        assert!(syncer.synced_blobs.contains(std::ffi::OsStr::new("1")));
+        assert!(!syncer.synced_blobs.contains(std::ffi::OsStr::new("2")));
+        // The log file itself missing is a real failure.
+        std::fs::remove_file(dir.path().join("db")).unwrap();
+        assert_eq!(syncer.sync(), Err(io::ErrorKind::NotFound));
+    }
 
     #[tokio::test]
     async fn concurrent_writes_are_applied_and_acknowledged() {
