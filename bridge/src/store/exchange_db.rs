@@ -57,6 +57,10 @@ pub const MAX_GROUP: usize = 1024;
 /// A table of the exchange database: byte keys to byte values.
 pub(crate) type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
+/// Small values of the modules sharing the database (the inbox's next arrival sequence, the
+/// mark of the migration from sled), each under its own key; created by [`ExchangeDb::open`].
+pub(crate) const META: Table = TableDefinition::new("meta");
+
 /// Whether a write must be on disk before it is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
@@ -104,8 +108,9 @@ impl Drop for Inner {
 }
 
 impl ExchangeDb {
-    /// Opens (creating if needed) the database at `path`, creates `tables` and starts the
-    /// committer. Waits up to `LOCK_WAIT` for a previous owner in this process to let go.
+    /// Opens (creating if needed) the database at `path`, creates `tables` and [`META`], and
+    /// starts the committer. Waits up to `LOCK_WAIT` for a previous owner in this process to let
+    /// go.
     ///
     /// # Errors
     /// [`StoreError::OpenDb`] when redb cannot open the file; a failure to create the tables.
@@ -114,7 +119,7 @@ impl ExchangeDb {
         let mut txn = db.begin_write().map_err(redb::Error::from)?;
         txn.set_durability(redb::Durability::Immediate)
             .map_err(redb::Error::from)?;
-        for table in tables {
+        for table in tables.iter().chain([&META]) {
             txn.open_table(*table).map_err(redb::Error::from)?;
         }
         txn.commit().map_err(redb::Error::from)?;

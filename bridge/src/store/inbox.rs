@@ -3,8 +3,8 @@
 //! record with the receipt issued), `inbox_payloads` (key -> payload bytes, until acknowledged),
 //! `inbox_unacked` (arrival sequence, big-endian -> key), which gives the delivery order to the
 //! operator, `inbox_acked` (acknowledgement time || key, module `expiry`): the acknowledged
-//! records in the order they expire, for [`InboxStore::purge_acked_before`], and `inbox_meta`
-//! (the next arrival sequence). An acknowledged record is kept for the retention period to
+//! records in the order they expire, for [`InboxStore::purge_acked_before`], and, in the database's
+//! `meta` table, the next arrival sequence. An acknowledged record is kept for the retention period to
 //! answer a peer's redelivery with the first receipt; an unacknowledged one is never purged. The
 //! key is the origin peer, the canonical sender and the message id, NUL-separated: message ids
 //! are unique per sender (DESIGN.md), so a redelivery by the same peer of the same sender's id is
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use redb::{ReadableTable, TableDefinition};
 
-use super::exchange_db::{ExchangeDb, Table, WriteMode};
+use super::exchange_db::{ExchangeDb, Table, WriteMode, META};
 use super::expiry;
 use super::outbox::StoredReceipt;
 use super::space::SpaceGuard;
@@ -31,13 +31,13 @@ const RECORDS: Table = TableDefinition::new(RECORDS_NAME);
 const PAYLOADS: Table = TableDefinition::new("inbox_payloads");
 const UNACKED: Table = TableDefinition::new("inbox_unacked");
 const ACKED: Table = TableDefinition::new("inbox_acked");
-const META: Table = TableDefinition::new("inbox_meta");
 
-/// The key in `inbox_meta` of the next arrival sequence (8 bytes, big-endian; absent means 0).
-const NEXT_SEQ: &[u8] = b"next_seq";
+/// The key in the `meta` table of the next arrival sequence (8 bytes, big-endian; absent means
+/// 0, where sled's `generate_id`, which drew them before, started too).
+pub(super) const NEXT_SEQ: &[u8] = b"inbox_next_seq";
 
 /// The inbox's tables, created when the exchange database is opened.
-pub(super) const TABLES: [Table; 5] = [RECORDS, PAYLOADS, UNACKED, ACKED, META];
+pub(super) const TABLES: [Table; 4] = [RECORDS, PAYLOADS, UNACKED, ACKED];
 
 /// One received message, without its payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

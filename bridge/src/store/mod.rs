@@ -22,6 +22,7 @@ mod expiry;
 pub mod inbox;
 pub mod journal;
 mod journal_nodes;
+mod migrate;
 pub mod outbox;
 pub mod space;
 pub mod trust;
@@ -140,7 +141,8 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) the store under `data_dir/store`: sled's files and, among
-    /// them, the exchange database `exchange.redb`.
+    /// them, the exchange database `exchange.redb`; moves an outbox and inbox left in sled by an
+    /// older bridge into it (module `migrate`).
     ///
     /// # Errors
     /// When sled or redb cannot open its database.
@@ -150,6 +152,8 @@ impl Store {
         let commit = GroupCommit::start(db.clone(), &path)?;
         let tables = [&outbox::TABLES[..], &inbox::TABLES[..]].concat();
         let exchange = ExchangeDb::open(&path.join(exchange_db::EXCHANGE_DB_FILE), &tables)?;
+        // A store from before the exchange database keeps its outbox and inbox in sled.
+        migrate::from_sled(&db, &commit, &exchange)?;
         Ok(Store {
             db,
             path,
