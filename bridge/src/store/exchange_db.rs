@@ -108,7 +108,7 @@ impl Drop for Inner {
 }
 
 impl ExchangeDb {
-    /// Opens (creating if needed) the database at `path`, creates `tables` and [`META`], and
+    /// Opens (creating if needed) the database at `path`, creates `tables` and the `meta` table, and
     /// starts the committer. Waits up to `LOCK_WAIT` for a previous owner in this process to let
     /// go.
     ///
