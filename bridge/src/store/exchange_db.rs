@@ -108,9 +108,9 @@ impl Drop for Inner {
 }
 
 impl ExchangeDb {
-    /// Opens (creating if needed) the database at `path`, creates `tables` and the `meta` table, and
-    /// starts the committer. Waits up to `LOCK_WAIT` for a previous owner in this process to let
-    /// go.
+    /// Opens (creating if needed) the database at `path`, creates `tables` and the `meta`
+    /// table, and starts the committer. Waits up to `LOCK_WAIT` for a previous owner in this
+    /// process to let go.
     ///
     /// # Errors
     /// [`StoreError::OpenDb`] when redb cannot open the file; a failure to create the tables.
