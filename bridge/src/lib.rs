@@ -13,7 +13,8 @@
 //! - [`exchange`]: submit, relay to peer bridges, receipts, retries.
 //! - [`trust`]: the trust-list snapshot in force, its sources (files, directory, HTTPS), refresh
 //!   and persistence.
-//! - [`store`]: the only module that opens sled; hands typed trees to the others.
+//! - [`store`]: the only module that opens databases (sled, and redb for the exchange's queues);
+//!   hands typed trees and tables to the others.
 //! - [`demo`]: two bridges on loopback from the generated test ecosystem (demo, tests, bench).
 //! - [`devpki`]: the development PKI generated on first run.
 //! - [`metrics`]: Prometheus registry and `/metrics` endpoint.

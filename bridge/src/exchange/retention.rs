@@ -4,8 +4,8 @@
 //! evidence and is never touched; the records are working state that answers resends, peers'
 //! redeliveries and GetStatus/GetReceipt, so the retention period is also the dedupe window: a
 //! message id resent after its record expired is a new message. As Domibus' retention per MPC
-//! and X-Road's `keep-records-for`, it bounds what the store holds (and sled keeps resident) to
-//! the messages of one retention period.
+//! and X-Road's `keep-records-for`, it bounds what the exchange database holds to the messages
+//! of one retention period (redb reuses the pages the purge frees: `store::exchange_db`).
 //!
 //! Records not yet done are never purged: an outbox message the relay still works on, an inbox
 //! message the operator has not acknowledged (DESIGN.md: nothing acknowledged is lost).
@@ -25,9 +25,9 @@ use super::service::unix_nanos;
 use super::{Exchange, ExchangeError};
 use crate::error::Result;
 
-/// Index entries examined per batch and per box: one batch is a few milliseconds of sled reads
-/// and removes, so the blocking thread is released often and a purge never holds the outbox's
-/// staging lock for more than one key at a time.
+/// Index entries examined per batch and per box: one batch is one transaction of the exchange
+/// database's committer, a few milliseconds of reads and removes, so the committer is shared
+/// with Submit and Deliver between batches and no writer waits behind a whole backlog.
 pub const RETENTION_BATCH: usize = 1024;
 /// Longest time between two sweeps: a minute makes records outlive their period by at most a
 /// minute, which no reader of a 30-day retention notices, and costs one range read a minute.
@@ -59,7 +59,7 @@ pub struct Purged {
 impl Exchange {
     /// Removes the outbox records that became terminal, and the inbox records acknowledged,
     /// before `cutoff` (Unix nanoseconds), examining at most `max` index entries of each box,
-    /// oldest first. Blocking (sled reads and removes): call it from the blocking pool.
+    /// oldest first. Blocking (it waits for its commit): call it from the blocking pool.
     ///
     /// # Errors
     /// Storage failures.

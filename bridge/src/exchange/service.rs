@@ -314,6 +314,7 @@ impl Exchange {
                 match self
                     .outbox
                     .stage(key.clone(), &rec, env.payload)
+                    .await
                     .map_err(ExchangeError::from)?
                 {
                     Inserted::New => rec,

@@ -1,29 +1,43 @@
 //! The inbox: envelopes received from peer bridges, kept until the local operator acknowledges
-//! them. Trees: `inbox.records` (key -> JSON record with the receipt issued), `inbox.payloads`
-//! (key -> payload bytes, until acknowledged), `inbox.unacked` (arrival sequence, big-endian ->
-//! key), which gives the delivery order to the operator, and `inbox.acked` (acknowledgement time
-//! || key, module `expiry`): the acknowledged records in the order they expire, for
-//! [`InboxStore::purge_acked_before`]. An acknowledged record is kept for the retention period
-//! to answer a peer's redelivery with the first receipt; an unacknowledged one is never purged. The key is the origin peer, the canonical sender and the
-//! message id, NUL-separated: message ids are unique per sender (DESIGN.md), so a redelivery by
-//! the same peer of the same sender's id is the same message, and two senders behind one peer may
-//! use the same id for different messages.
+//! them. Tables of the exchange database (module `exchange_db`): `inbox_records` (key -> JSON
+//! record with the receipt issued), `inbox_payloads` (key -> payload bytes, until acknowledged),
+//! `inbox_unacked` (arrival sequence, big-endian -> key), which gives the delivery order to the
+//! operator, `inbox_acked` (acknowledgement time || key, module `expiry`): the acknowledged
+//! records in the order they expire, for [`InboxStore::purge_acked_before`], and, in the database's
+//! `meta` table, the next arrival sequence. An acknowledged record is kept for the retention period to
+//! answer a peer's redelivery with the first receipt; an unacknowledged one is never purged. The
+//! key is the origin peer, the canonical sender and the message id, NUL-separated: message ids
+//! are unique per sender (DESIGN.md), so a redelivery by the same peer of the same sender's id is
+//! the same message, and two senders behind one peer may use the same id for different messages.
 //!
-//! Arrival sequences are drawn inside the group commit that stores the message, so they are
-//! committed in increasing order: a reader that has seen sequence `n` has seen every message
-//! below it, and the Receive stream's cursor never passes over one committed late.
+//! Arrival sequences are drawn inside the transaction that stores the message, and the exchange
+//! database commits one transaction at a time, so they are committed in increasing order: a
+//! reader that has seen sequence `n` has seen every message below it, and the Receive stream's
+//! cursor never passes over one committed late. A transaction that is aborted gives its
+//! sequence back with everything else.
 
 use serde::{Deserialize, Serialize};
 
+use redb::{ReadableTable, TableDefinition};
+
+use super::exchange_db::{ExchangeDb, Table, WriteMode, META};
 use super::expiry;
 use super::outbox::StoredReceipt;
 use super::space::SpaceGuard;
-use super::{GroupCommit, StoreError};
+use super::StoreError;
 
-const RECORDS: &str = "inbox.records";
-const PAYLOADS: &str = "inbox.payloads";
-const UNACKED: &str = "inbox.unacked";
-const ACKED: &str = "inbox.acked";
+const RECORDS_NAME: &str = "inbox_records";
+const RECORDS: Table = TableDefinition::new(RECORDS_NAME);
+const PAYLOADS: Table = TableDefinition::new("inbox_payloads");
+const UNACKED: Table = TableDefinition::new("inbox_unacked");
+const ACKED: Table = TableDefinition::new("inbox_acked");
+
+/// The key in the `meta` table of the next arrival sequence (8 bytes, big-endian; absent means
+/// 0, where sled's `generate_id`, which drew them before, started too).
+pub(super) const NEXT_SEQ: &[u8] = b"inbox_next_seq";
+
+/// The inbox's tables, created when the exchange database is opened.
+pub(super) const TABLES: [Table; 4] = [RECORDS, PAYLOADS, UNACKED, ACKED];
 
 /// One received message, without its payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,21 +68,24 @@ pub struct InboxRecord {
     pub receipt: StoredReceipt,
 }
 
-/// The inbox's trees.
+/// The inbox's tables.
 #[derive(Debug, Clone)]
 pub struct InboxStore {
-    records: sled::Tree,
-    payloads: sled::Tree,
-    unacked: sled::Tree,
-    acked: sled::Tree,
-    commit: GroupCommit,
+    db: ExchangeDb,
     /// Refuses new messages while the disk is down to its reserve.
     space: SpaceGuard,
 }
 
 fn decode(bytes: &[u8]) -> Result<InboxRecord, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        tree: RECORDS,
+        tree: RECORDS_NAME,
+        detail: e.to_string(),
+    })
+}
+
+fn encode(record: &InboxRecord) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
+        tree: RECORDS_NAME,
         detail: e.to_string(),
     })
 }
@@ -87,23 +104,9 @@ pub fn inbox_key(origin_peer: &str, sender: &str, message_id: &str) -> Vec<u8> {
 }
 
 impl InboxStore {
-    /// Opens the trees.
-    ///
-    /// # Errors
-    /// When sled cannot open them.
-    pub(crate) fn open(
-        db: &sled::Db,
-        commit: GroupCommit,
-        space: SpaceGuard,
-    ) -> Result<InboxStore, StoreError> {
-        Ok(InboxStore {
-            records: db.open_tree(RECORDS)?,
-            payloads: db.open_tree(PAYLOADS)?,
-            unacked: db.open_tree(UNACKED)?,
-            acked: db.open_tree(ACKED)?,
-            commit,
-            space,
-        })
+    /// The inbox in `db`, whose tables [`super::Store::open`] created.
+    pub(crate) fn open(db: ExchangeDb, space: SpaceGuard) -> InboxStore {
+        InboxStore { db, space }
     }
 
     /// Stores a received message durably unless its key exists; returns the first record then.
@@ -121,51 +124,42 @@ impl InboxStore {
     ) -> Result<Result<u64, InboxRecord>, StoreError> {
         // New messages only while the disk keeps its reserve (`space`); a redelivery of a stored
         // key is answered with the first record as before.
-        if self.records.get(&key)?.is_none() {
+        if self.get_raw(&key)?.is_none() {
             self.space.admit(payload.len() as u64)?;
         }
         let mut record = record.clone();
-        let (records, payloads, unacked) = (
-            self.records.clone(),
-            self.payloads.clone(),
-            self.unacked.clone(),
-        );
-        let outcome = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let outcome_in = outcome.clone();
-        self.commit
-            .write(move |db| {
-                if let Some(old) = records.get(&key)? {
-                    if let Ok(mut slot) = outcome_in.lock() {
-                        *slot = Some(Err(old));
-                    }
-                    return Ok(());
+        let outcome = self
+            .db
+            .write(WriteMode::Durable, move |txn| {
+                let mut records = txn.open_table(RECORDS)?;
+                if let Some(old) = records.get(key.as_slice())? {
+                    return Ok(Err(old.value().to_vec()));
                 }
-                // The committer runs one closure at a time: sequences drawn here are stored in
-                // the order they are drawn.
-                record.seq = db.generate_id()?;
-                let value = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt {
-                    tree: RECORDS,
-                    detail: e.to_string(),
-                })?;
-                payloads.insert(&key, payload)?;
-                records.insert(&key, value)?;
-                unacked.insert(record.seq.to_be_bytes(), key)?;
-                if let Ok(mut slot) = outcome_in.lock() {
-                    *slot = Some(Ok(record.seq));
-                }
-                Ok(())
+                let mut meta = txn.open_table(META)?;
+                let seq = meta
+                    .get(NEXT_SEQ)?
+                    .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+                    .map_or(0, u64::from_be_bytes);
+                meta.insert(NEXT_SEQ, &seq.saturating_add(1).to_be_bytes()[..])?;
+                record.seq = seq;
+                txn.open_table(PAYLOADS)?
+                    .insert(key.as_slice(), payload.as_slice())?;
+                records.insert(key.as_slice(), encode(&record)?.as_slice())?;
+                txn.open_table(UNACKED)?
+                    .insert(&seq.to_be_bytes()[..], key.as_slice())?;
+                Ok(Ok(seq))
             })
             .await?;
-        let outcome = outcome.lock().ok().and_then(|mut s| s.take());
         match outcome {
-            Some(Ok(seq)) => Ok(Ok(seq)),
-            Some(Err(old)) => Ok(Err(decode(&old)?)),
-            // The closure always fills the slot before the commit resolves successfully.
-            None => Err(StoreError::Corrupt {
-                tree: RECORDS,
-                detail: "insert committed without an outcome".into(),
-            }),
+            Ok(seq) => Ok(Ok(seq)),
+            Err(old) => Ok(Err(decode(&old)?)),
         }
+    }
+
+    fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let read = self.db.read()?;
+        let records = read.open_table(RECORDS)?;
+        Ok(records.get(key)?.map(|v| v.value().to_vec()))
     }
 
     /// The record under `key`.
@@ -173,11 +167,11 @@ impl InboxStore {
     /// # Errors
     /// Storage failures, a corrupt record.
     pub fn get(&self, key: &[u8]) -> Result<Option<InboxRecord>, StoreError> {
-        self.records.get(key)?.map(|b| decode(&b)).transpose()
+        self.get_raw(key)?.map(|b| decode(&b)).transpose()
     }
 
     /// Unacknowledged messages with a sequence above `after`, in arrival order, at most `limit`,
-    /// with their payloads.
+    /// with their payloads (one snapshot).
     ///
     /// # Errors
     /// Storage failures, a corrupt record.
@@ -187,90 +181,123 @@ impl InboxStore {
         limit: usize,
     ) -> Result<Vec<(InboxRecord, Vec<u8>)>, StoreError> {
         let start = after.map_or(0, |s| s.saturating_add(1)).to_be_bytes();
+        let read = self.db.read()?;
+        let (unacked, records, payloads) = (
+            read.open_table(UNACKED)?,
+            read.open_table(RECORDS)?,
+            read.open_table(PAYLOADS)?,
+        );
         let mut out = Vec::new();
-        for item in self.unacked.range(start..).take(limit) {
+        for item in unacked.range::<&[u8]>(&start[..]..)?.take(limit) {
             let (_, key) = item?;
-            let (Some(rec), Some(payload)) = (self.records.get(&key)?, self.payloads.get(&key)?)
+            let (Some(rec), Some(payload)) =
+                (records.get(key.value())?, payloads.get(key.value())?)
             else {
                 continue;
             };
-            out.push((decode(&rec)?, payload.to_vec()));
+            out.push((decode(rec.value())?, payload.value().to_vec()));
         }
         Ok(out)
     }
 
     /// Marks the message durably acknowledged at `acked_at` (Unix nanoseconds), drops its
-    /// payload and indexes it in `inbox.acked` (same commit). Returns false when no such message
+    /// payload and indexes it in `inbox_acked` (one transaction, which also reads the record:
+    /// two acknowledgements of one message cannot both win). Returns false when no such message
     /// is waiting (unknown or already acknowledged).
     ///
     /// # Errors
-    /// Storage or sync failures.
+    /// Storage or sync failures, a corrupt record.
     pub async fn ack(&self, key: Vec<u8>, acked_at: i64) -> Result<bool, StoreError> {
-        let Some(mut record) = self.get(&key)? else {
-            return Ok(false);
-        };
-        if record.acked {
-            return Ok(false);
-        }
-        record.acked = true;
-        record.acked_at = Some(acked_at);
-        let value = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt {
-            tree: RECORDS,
-            detail: e.to_string(),
-        })?;
-        let seq = record.seq.to_be_bytes();
         let acked_key = expiry::index_key(acked_at, &key);
-        let (records, payloads, unacked, acked) = (
-            self.records.clone(),
-            self.payloads.clone(),
-            self.unacked.clone(),
-            self.acked.clone(),
-        );
-        self.commit
-            .write(move |_| {
-                records.insert(&key, value)?;
-                payloads.remove(&key)?;
-                unacked.remove(seq)?;
-                acked.insert(acked_key, &[])?;
-                Ok(())
+        self.db
+            .write(WriteMode::Durable, move |txn| {
+                let mut records = txn.open_table(RECORDS)?;
+                let Some(mut record) = records
+                    .get(key.as_slice())?
+                    .map(|v| decode(v.value()))
+                    .transpose()?
+                else {
+                    return Ok(false);
+                };
+                if record.acked {
+                    return Ok(false);
+                }
+                record.acked = true;
+                record.acked_at = Some(acked_at);
+                records.insert(key.as_slice(), encode(&record)?.as_slice())?;
+                txn.open_table(PAYLOADS)?.remove(key.as_slice())?;
+                txn.open_table(UNACKED)?
+                    .remove(&record.seq.to_be_bytes()[..])?;
+                txn.open_table(ACKED)?
+                    .insert(acked_key.as_slice(), &[][..])?;
+                Ok(true)
             })
-            .await?;
-        Ok(true)
+            .await
     }
 
     /// Removes records acknowledged before `cutoff` (Unix nanoseconds), looking at most `max`
-    /// entries of `inbox.acked`, oldest first; returns how many records it removed. Each entry's
-    /// record is read again and removed only while it is acknowledged at the entry's instant
-    /// (and unchanged since that read): an unacknowledged message is never removed, whatever
+    /// entries of `inbox_acked`, oldest first; returns how many records it removed. Each entry's
+    /// record is read again and removed, with any payload left under its key, only while it is
+    /// acknowledged at the entry's instant: an unacknowledged message is never removed, whatever
     /// the index says. Entries that do not match (no record, a corrupt record, which is kept)
-    /// are dropped. A payload left under the key goes before the record: a redelivery racing
-    /// the purge then either finds the record (and is answered with the first receipt) or
-    /// stores itself afresh after it, payload included.
+    /// are dropped. One transaction per batch: a redelivery racing the purge either finds the
+    /// record (and is answered with the first receipt) or stores itself afresh after it.
     ///
-    /// Not durable by itself: a purge lost in a crash is repeated by the next one.
+    /// Not durable by itself ([`WriteMode::Deferred`]): a purge lost in a crash is repeated by
+    /// the next one. Blocking.
     ///
     /// # Errors
     /// Storage failures.
     pub fn purge_acked_before(&self, cutoff: i64, max: usize) -> Result<usize, StoreError> {
         let end = expiry::at_bytes(cutoff);
-        let mut purged = 0;
-        for item in self.acked.range(..end).take(max) {
-            let (index_key, _) = item?;
-            if let Some((at, key)) = expiry::split(&index_key) {
-                if let Some(bytes) = self.records.get(key)? {
-                    let due = decode(&bytes).is_ok_and(|r| r.acked && r.acked_at == Some(at));
+        self.db.write_blocking(WriteMode::Deferred, move |txn| {
+            let mut acked = txn.open_table(ACKED)?;
+            let mut records = txn.open_table(RECORDS)?;
+            let mut payloads = txn.open_table(PAYLOADS)?;
+            let mut due_entries = Vec::new();
+            for item in acked.range::<&[u8]>(..&end[..])?.take(max) {
+                due_entries.push(item?.0.value().to_vec());
+            }
+            let mut purged = 0;
+            for index_key in due_entries {
+                if let Some((at, key)) = expiry::split(&index_key) {
+                    let due = records.get(key)?.is_some_and(|bytes| {
+                        decode(bytes.value()).is_ok_and(|r| r.acked && r.acked_at == Some(at))
+                    });
                     if due {
-                        self.payloads.remove(key)?;
-                        let gone =
-                            self.records
-                                .compare_and_swap(key, Some(bytes), None::<&[u8]>)?;
-                        purged += usize::from(gone.is_ok());
+                        payloads.remove(key)?;
+                        records.remove(key)?;
+                        purged += 1;
                     }
                 }
+                acked.remove(index_key.as_slice())?;
             }
-            self.acked.remove(&index_key)?;
-        }
-        Ok(purged)
+            Ok(purged)
+        })
+    }
+
+    /// Entries of `inbox_acked` (tests).
+    #[cfg(test)]
+    fn acked_keys(&self) -> Vec<Vec<u8>> {
+        let read = self.db.read().unwrap();
+        let acked = read.open_table(ACKED).unwrap();
+        acked
+            .iter()
+            .unwrap()
+            .map(|item| item.unwrap().0.value().to_vec())
+            .collect()
+    }
+
+    /// Writes a raw `inbox_acked` entry (tests: forged index entries).
+    #[cfg(test)]
+    fn insert_acked(&self, index_key: Vec<u8>) {
+        self.db
+            .write_blocking(WriteMode::Durable, move |txn| {
+                txn.open_table(ACKED)?
+                    .insert(index_key.as_slice(), &[][..])?;
+                Ok(())
+            })
+            .unwrap();
     }
 }
 
@@ -423,10 +450,7 @@ mod tests {
         assert!(inbox.ack(keys[1].clone(), 300).await.unwrap());
         // A forged index entry for the unacknowledged message, well before the cutoff: the
         // record says it is not acknowledged, so it stays.
-        inbox
-            .acked
-            .insert(expiry::index_key(1, &keys[2]), &[])
-            .unwrap();
+        inbox.insert_acked(expiry::index_key(1, &keys[2]));
 
         assert_eq!(inbox.purge_acked_before(200, 10).unwrap(), 1);
         assert_eq!(inbox.get(&keys[0]).unwrap(), None);
@@ -439,7 +463,7 @@ mod tests {
         assert_eq!(inbox.purge_acked_before(i64::MAX, 10).unwrap(), 1);
         assert_eq!(inbox.get(&keys[1]).unwrap(), None);
         assert_eq!(inbox.unacked_after(None, 10).unwrap().len(), 1);
-        assert_eq!(inbox.acked.len(), 0);
+        assert!(inbox.acked_keys().is_empty());
         // A redelivery after the purge is stored as a new message.
         assert!(inbox
             .insert(keys[0].clone(), &record("old", 0), b"again".to_vec())

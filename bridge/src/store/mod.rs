@@ -1,19 +1,34 @@
-//! The only module that opens sled. It owns the database handle and hands typed trees to the journal,
-//! the outbox, the directory, the trust snapshot cache and the evidence archive; nothing else
-//! imports sled. Outbox and inbox records expire through their own indexes (module `expiry`).
+//! The only module that opens databases; nothing else imports sled or redb. Two engines, chosen by
+//! churn:
+//! - sled (`data_dir/store/`) for the low-churn data: the participant directory, the trust
+//!   snapshot cache, the evidence archive (and, in `journal`, the checkpoint history). These grow
+//!   slowly and are bounded by what they describe.
+//! - redb (`data_dir/store/exchange.redb`, module `exchange_db`) for the exchange's outbox and
+//!   inbox: every message inserts about five keys, drops its payload once done, and the
+//!   retention task purges the rest. Under that churn sled 0.34 neither reclaims the space of
+//!   deleted items (spacejam/sled#1333) nor bounds the memory of paged-out pages
+//!   (spacejam/sled#1093): `bench soak` measured its store growing by about 10 KiB per message
+//!   for good (7 GB in 7 minutes, purges included) and its resident set growing from 100 to
+//!   500 MB in 4 minutes once purges started. redb's copy-on-write B-tree reuses freed pages and
+//!   its page cache is bounded.
+//!
+//! Outbox and inbox records expire through their own indexes (module `expiry`).
 
 pub mod directory;
 mod durable;
 pub mod evidence;
+pub mod exchange_db;
 mod expiry;
 pub mod inbox;
 pub mod journal;
 mod journal_nodes;
+mod migrate;
 pub mod outbox;
 pub mod space;
 pub mod trust;
 
 pub use durable::GroupCommit;
+pub use exchange_db::{ExchangeDb, WriteMode};
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +48,18 @@ pub enum StoreError {
     /// A read or write failed.
     #[error("store i/o: {0}")]
     Io(#[from] sled::Error),
+    /// redb refused to open the exchange database (another process holds it, or it is corrupt).
+    #[error("cannot open the exchange database at {path}: {source}")]
+    OpenDb {
+        /// The database file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: redb::Error,
+    },
+    /// A read or write of the exchange database (module `exchange_db`) failed.
+    #[error("exchange database: {0}")]
+    Db(#[from] redb::Error),
     /// Making a write durable failed: the write must be treated as not acknowledged.
     #[error("store sync failed: {reason}")]
     Sync {
@@ -78,6 +105,11 @@ impl StoreError {
                 source: sled::Error::Io(e),
                 ..
             } => Some(e.kind()),
+            StoreError::Db(redb::Error::Io(e))
+            | StoreError::OpenDb {
+                source: redb::Error::Io(e),
+                ..
+            } => Some(e.kind()),
             StoreError::Failed { kind } => Some(*kind),
             StoreError::NoSpace { .. } => Some(std::io::ErrorKind::StorageFull),
             _ => None,
@@ -104,18 +136,30 @@ pub struct Store {
     db: sled::Db,
     path: PathBuf,
     commit: GroupCommit,
+    exchange: ExchangeDb,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store under `data_dir/store`.
+    /// Opens (creating if needed) the store under `data_dir/store`: sled's files and, among
+    /// them, the exchange database `exchange.redb`; moves an outbox and inbox left in sled by an
+    /// older bridge into it (module `migrate`).
     ///
     /// # Errors
-    /// When sled cannot open it.
+    /// When sled or redb cannot open its database.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let path = data_dir.join("store");
         let db = open_sled(&path)?;
         let commit = GroupCommit::start(db.clone(), &path)?;
-        Ok(Store { db, path, commit })
+        let tables = [&outbox::TABLES[..], &inbox::TABLES[..]].concat();
+        let exchange = ExchangeDb::open(&path.join(exchange_db::EXCHANGE_DB_FILE), &tables)?;
+        // A store from before the exchange database keeps its outbox and inbox in sled.
+        migrate::from_sled(&db, &commit, &exchange)?;
+        Ok(Store {
+            db,
+            path,
+            commit,
+            exchange,
+        })
     }
 
     /// Where the database lives.
@@ -138,7 +182,8 @@ impl Store {
         space::SpaceGuard::new(&self.path)
     }
 
-    /// The group committer for writes that must be durable before they are acknowledged.
+    /// The group committer of sled writes that must be durable before they are acknowledged
+    /// (directory, trust snapshots, evidence; the exchange has its own, [`ExchangeDb`]).
     pub fn commit(&self) -> &GroupCommit {
         &self.commit
     }
@@ -159,20 +204,23 @@ impl Store {
         trust::TrustSnapshotStore::open(self)
     }
 
-    /// The exchange outbox's trees.
+    /// The exchange outbox's tables (in the exchange database, created by [`Store::open`]).
     ///
     /// # Errors
-    /// When its trees cannot be opened.
+    /// None today; kept fallible like the other stores.
     pub fn outbox(&self) -> Result<outbox::OutboxStore, StoreError> {
-        outbox::OutboxStore::open(&self.db, self.commit.clone(), self.space())
+        Ok(outbox::OutboxStore::open(
+            self.exchange.clone(),
+            self.space(),
+        ))
     }
 
-    /// The exchange inbox's trees.
+    /// The exchange inbox's tables (in the exchange database, created by [`Store::open`]).
     ///
     /// # Errors
-    /// When its trees cannot be opened.
+    /// None today; kept fallible like the other stores.
     pub fn inbox(&self) -> Result<inbox::InboxStore, StoreError> {
-        inbox::InboxStore::open(&self.db, self.commit.clone(), self.space())
+        Ok(inbox::InboxStore::open(self.exchange.clone(), self.space()))
     }
 
     /// The evidence archive (tree `evidence.chains`): certificate chains of journaled trust
@@ -194,8 +242,9 @@ impl Store {
 /// How long `open` keeps trying when sled's file lock is still held. Dropping a sled database
 /// does not wait for its background I/O threads, which hold the file (and its lock) a little
 /// longer; a restart in the same process, or right after a stop, would otherwise fail spuriously.
-/// Another live process holding the store still fails, after this delay.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Another live process holding the store still fails, after this delay. The exchange database's
+/// open (`exchange_db`) waits as long for the redb file lock.
+pub(crate) const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Page cache of each sled database, in bytes. sled's default is 1 GiB per database and a bridge
 /// opens two (the store and the journal index), so without a bound the resident set grows with

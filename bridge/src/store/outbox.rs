@@ -1,29 +1,40 @@
 //! The outbox: envelopes accepted from the local operator, waiting for (or done with) relay to
-//! their home peer bridge. Four trees: `outbox.records` (key -> JSON state record, kept after
-//! delivery for the retention period: it answers resends and GetStatus), `outbox.payloads`
-//! (key -> payload bytes, removed once the message is terminal), `outbox.pending` (key -> next
-//! attempt time, big-endian Unix nanoseconds: the non-terminal messages the relay works on,
-//! readable without decoding their records) and `outbox.done` (terminal time || key, module
-//! `expiry`: the terminal records in the order they expire, so that
-//! [`OutboxStore::purge_terminal_before`] never scans the records themselves).
+//! their home peer bridge. Four tables of the exchange database (module `exchange_db`):
+//! `outbox_records` (key -> JSON state record, kept after delivery for the retention period: it
+//! answers resends and GetStatus), `outbox_payloads` (key -> payload bytes, removed once the
+//! message is terminal), `outbox_pending` (key -> next attempt time, big-endian Unix
+//! nanoseconds: the non-terminal messages the relay works on, readable without decoding their
+//! records) and `outbox_done` (terminal time || key, module `expiry`: the terminal records in
+//! the order they expire, so that [`OutboxStore::purge_terminal_before`] never scans the
+//! records themselves).
 //! The key is the canonical sender and the message id, NUL-separated: message ids are unique per
 //! sender (DESIGN.md, "Exchange semantics").
 //!
-//! Every write that precedes an acknowledgement goes through [`GroupCommit`] so it is durable.
-//! [`OutboxStore::stage`] is the one exception: it writes a fresh record without waiting for a
-//! sync, because Submit then journals `accepted` and makes the record durable with
-//! [`OutboxStore::update`] before it answers; one group commit per Submit instead of two.
+//! Every write is a job of the exchange database's group committer, so each one is atomic and
+//! writes are serialised: a check-then-write inside one job needs no lock of its own. Every write
+//! that precedes an acknowledgement is [`WriteMode::Durable`]. [`OutboxStore::stage`] is the one
+//! exception: it writes a fresh record without waiting for a sync ([`WriteMode::Deferred`]),
+//! because Submit then journals `accepted` and makes the record durable with
+//! [`OutboxStore::update`] before it answers (a durable commit persists every deferred one
+//! before it); one sync per Submit instead of two.
 
 use serde::{Deserialize, Serialize};
 
+use redb::{ReadableTable, TableDefinition};
+
+use super::exchange_db::{ExchangeDb, Table, WriteMode};
 use super::expiry;
 use super::space::SpaceGuard;
-use super::{GroupCommit, StoreError};
+use super::StoreError;
 
-const RECORDS: &str = "outbox.records";
-const PAYLOADS: &str = "outbox.payloads";
-const PENDING: &str = "outbox.pending";
-const DONE: &str = "outbox.done";
+const RECORDS_NAME: &str = "outbox_records";
+const RECORDS: Table = TableDefinition::new(RECORDS_NAME);
+const PAYLOADS: Table = TableDefinition::new("outbox_payloads");
+const PENDING: Table = TableDefinition::new("outbox_pending");
+const DONE: Table = TableDefinition::new("outbox_done");
+
+/// The outbox's tables, created when the exchange database is opened.
+pub(super) const TABLES: [Table; 4] = [RECORDS, PAYLOADS, PENDING, DONE];
 
 /// Where a message is in its life (GetStatus).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,25 +149,17 @@ pub enum Inserted {
     Existing(Box<OutboxRecord>),
 }
 
-/// The outbox's trees.
+/// The outbox's tables.
 #[derive(Debug, Clone)]
 pub struct OutboxStore {
-    records: sled::Tree,
-    payloads: sled::Tree,
-    pending: sled::Tree,
-    done: sled::Tree,
-    commit: GroupCommit,
+    db: ExchangeDb,
     /// Refuses new messages while the disk is down to its reserve.
     space: SpaceGuard,
-    /// Serialises [`OutboxStore::stage`]'s check-then-write, and the purge's check-then-remove
-    /// against it (sled holds the database for one process, so in-process exclusion is
-    /// exclusion).
-    staging: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 fn corrupt(detail: &dyn std::fmt::Display) -> StoreError {
     StoreError::Corrupt {
-        tree: RECORDS,
+        tree: RECORDS_NAME,
         detail: detail.to_string(),
     }
 }
@@ -179,57 +182,53 @@ pub fn outbox_key(sender: &str, message_id: &str) -> Vec<u8> {
 }
 
 impl OutboxStore {
-    /// Opens the trees.
-    ///
-    /// # Errors
-    /// When sled cannot open them.
-    pub(crate) fn open(
-        db: &sled::Db,
-        commit: GroupCommit,
-        space: SpaceGuard,
-    ) -> Result<OutboxStore, StoreError> {
-        Ok(OutboxStore {
-            records: db.open_tree(RECORDS)?,
-            payloads: db.open_tree(PAYLOADS)?,
-            pending: db.open_tree(PENDING)?,
-            done: db.open_tree(DONE)?,
-            commit,
-            space,
-            staging: std::sync::Arc::default(),
-        })
+    /// The outbox in `db`, whose tables [`super::Store::open`] created.
+    pub(crate) fn open(db: ExchangeDb, space: SpaceGuard) -> OutboxStore {
+        OutboxStore { db, space }
     }
 
-    /// Stores a new record and its payload, unless the key exists: then the first record is
-    /// returned and nothing is written. Not durable by itself: the caller makes it durable with a
-    /// later [`OutboxStore::update`] (which syncs everything written before it) and must not
-    /// acknowledge anything before that. The payload is written before the record, so a crash
-    /// can leave a payload without a record (rewritten by the resend) but never a record without
-    /// its payload.
+    /// Stores a new record and its payload (one transaction), unless the key exists: then the
+    /// first record is returned and nothing is written. Not durable by itself: the caller makes
+    /// it durable with a later [`OutboxStore::update`] (whose durable commit persists every
+    /// deferred one before it) and must not acknowledge anything before that.
     ///
     /// # Errors
-    /// Storage failures, a corrupt existing record.
-    pub fn stage(
+    /// [`StoreError::NoSpace`] for a new key while the disk is down to its reserve; storage
+    /// failures, a corrupt existing record.
+    pub async fn stage(
         &self,
         key: Vec<u8>,
         record: &OutboxRecord,
         payload: Vec<u8>,
     ) -> Result<Inserted, StoreError> {
         let value = encode(record)?;
-        // A poisoned lock only means another stager panicked between its check and its write;
-        // the trees themselves are consistent, so carry on.
-        let _only_one = self.staging.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = self.records.get(&key)? {
-            return Ok(Inserted::Existing(Box::new(decode(&old)?)));
+        // New work only while the disk keeps its reserve (`space`); a resend of a stored key is
+        // answered from the first record as before. The check that decides is the one inside
+        // the job: a key stored in between is found there.
+        if self.get_raw(&key)?.is_none() {
+            self.space.admit(payload.len() as u64)?;
         }
-        // New work only while the disk keeps its reserve (`space`).
-        self.space.admit(payload.len() as u64)?;
-        self.payloads.insert(&key, payload)?;
-        self.records.insert(key, value)?;
-        Ok(Inserted::New)
+        let existing = self
+            .db
+            .write(WriteMode::Deferred, move |txn| {
+                let mut records = txn.open_table(RECORDS)?;
+                if let Some(old) = records.get(key.as_slice())? {
+                    return Ok(Some(old.value().to_vec()));
+                }
+                txn.open_table(PAYLOADS)?
+                    .insert(key.as_slice(), payload.as_slice())?;
+                records.insert(key.as_slice(), value.as_slice())?;
+                Ok(None)
+            })
+            .await?;
+        match existing {
+            Some(old) => Ok(Inserted::Existing(Box::new(decode(&old)?))),
+            None => Ok(Inserted::New),
+        }
     }
 
     /// Replaces the record durably; keeps it in the pending set while it is not terminal; once
-    /// it is, drops the payload and indexes the record in `outbox.done` under its `updated_at`
+    /// it is, drops the payload and indexes the record in `outbox_done` under its `updated_at`
     /// (same commit, so a terminal record is never durable without its index entry).
     ///
     /// # Errors
@@ -239,25 +238,27 @@ impl OutboxStore {
         let terminal = record.state.is_terminal();
         let next = record.next_attempt_at.to_be_bytes();
         let done_key = expiry::index_key(record.updated_at, &key);
-        let (records, payloads, pending, done) = (
-            self.records.clone(),
-            self.payloads.clone(),
-            self.pending.clone(),
-            self.done.clone(),
-        );
-        self.commit
-            .write(move |_| {
-                records.insert(&key, value)?;
+        self.db
+            .write(WriteMode::Durable, move |txn| {
+                let key = key.as_slice();
+                txn.open_table(RECORDS)?.insert(key, value.as_slice())?;
+                let mut pending = txn.open_table(PENDING)?;
                 if terminal {
-                    pending.remove(&key)?;
-                    payloads.remove(&key)?;
-                    done.insert(done_key, &[])?;
+                    pending.remove(key)?;
+                    txn.open_table(PAYLOADS)?.remove(key)?;
+                    txn.open_table(DONE)?.insert(done_key.as_slice(), &[][..])?;
                 } else {
-                    pending.insert(&key, &next)?;
+                    pending.insert(key, &next[..])?;
                 }
                 Ok(())
             })
             .await
+    }
+
+    fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let read = self.db.read()?;
+        let records = read.open_table(RECORDS)?;
+        Ok(records.get(key)?.map(|v| v.value().to_vec()))
     }
 
     /// The record under `key`.
@@ -265,7 +266,7 @@ impl OutboxStore {
     /// # Errors
     /// Storage failures, a corrupt record.
     pub fn get(&self, key: &[u8]) -> Result<Option<OutboxRecord>, StoreError> {
-        self.records.get(key)?.map(|b| decode(&b)).transpose()
+        self.get_raw(key)?.map(|b| decode(&b)).transpose()
     }
 
     /// The payload under `key`, while the message is not terminal.
@@ -273,7 +274,9 @@ impl OutboxStore {
     /// # Errors
     /// Storage failures.
     pub fn payload(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.payloads.get(key)?.map(|v| v.to_vec()))
+        let read = self.db.read()?;
+        let payloads = read.open_table(PAYLOADS)?;
+        Ok(payloads.get(key)?.map(|v| v.value().to_vec()))
     }
 
     /// Keys of every non-terminal message with its next attempt time (Unix nanoseconds), at
@@ -282,53 +285,86 @@ impl OutboxStore {
     /// # Errors
     /// Storage failures.
     pub fn pending(&self, limit: usize) -> Result<Vec<(Vec<u8>, i64)>, StoreError> {
+        let read = self.db.read()?;
+        let pending = read.open_table(PENDING)?;
         let mut out = Vec::new();
-        for item in self.pending.iter().take(limit) {
+        for item in pending.iter()?.take(limit) {
             let (k, v) = item?;
-            let next = <[u8; 8]>::try_from(v.as_ref()).map_or(0, i64::from_be_bytes);
-            out.push((k.to_vec(), next));
+            let next = <[u8; 8]>::try_from(v.value()).map_or(0, i64::from_be_bytes);
+            out.push((k.value().to_vec(), next));
         }
         Ok(out)
     }
 
     /// Removes terminal records that became terminal before `cutoff` (Unix nanoseconds),
-    /// looking at most `max` entries of `outbox.done`, oldest first; returns how many records
-    /// it removed. Each entry's record is read again and removed only while it is still
-    /// terminal with the entry's `updated_at` (and unchanged since that read); an entry that
-    /// does not match (no record, a record made terminal again later, a corrupt record, which
-    /// is kept) is dropped without removing anything. Any payload or pending entry left under
-    /// the key goes first, so a crash mid-way leaves a terminal record that the next purge
-    /// finds again, never a pending key without its record.
+    /// looking at most `max` entries of `outbox_done`, oldest first; returns how many records
+    /// it removed. Each entry's record is read again and removed, with any payload or pending
+    /// entry left under its key, only while it is still terminal with the entry's
+    /// `updated_at`; an entry that does not match (no record, a record made terminal again
+    /// later, a corrupt record, which is kept) is dropped without removing anything. One
+    /// transaction per batch: the check and the removal are atomic against Submit's `stage`.
     ///
-    /// Not durable by itself (the next group commit or sled's own flush writes it): a purge
-    /// lost in a crash is repeated by the next one.
+    /// Not durable by itself ([`WriteMode::Deferred`]: the next durable commit writes it): a
+    /// purge lost in a crash is repeated by the next one. Blocking.
     ///
     /// # Errors
     /// Storage failures.
     pub fn purge_terminal_before(&self, cutoff: i64, max: usize) -> Result<usize, StoreError> {
         let end = expiry::at_bytes(cutoff);
-        let mut purged = 0;
-        for item in self.done.range(..end).take(max) {
-            let (index_key, _) = item?;
-            if let Some((at, key)) = expiry::split(&index_key) {
-                // Per key, so that a Submit waits for one key at most, never for a batch.
-                let _only_one = self.staging.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(bytes) = self.records.get(key)? {
-                    let due =
-                        decode(&bytes).is_ok_and(|r| r.state.is_terminal() && r.updated_at == at);
+        self.db.write_blocking(WriteMode::Deferred, move |txn| {
+            let mut done = txn.open_table(DONE)?;
+            let mut records = txn.open_table(RECORDS)?;
+            let mut payloads = txn.open_table(PAYLOADS)?;
+            let mut pending = txn.open_table(PENDING)?;
+            let mut due_entries = Vec::new();
+            for item in done.range::<&[u8]>(..&end[..])?.take(max) {
+                due_entries.push(item?.0.value().to_vec());
+            }
+            let mut purged = 0;
+            for index_key in due_entries {
+                if let Some((at, key)) = expiry::split(&index_key) {
+                    let due = records.get(key)?.is_some_and(|bytes| {
+                        decode(bytes.value())
+                            .is_ok_and(|r| r.state.is_terminal() && r.updated_at == at)
+                    });
                     if due {
-                        self.payloads.remove(key)?;
-                        self.pending.remove(key)?;
-                        let gone =
-                            self.records
-                                .compare_and_swap(key, Some(bytes), None::<&[u8]>)?;
-                        purged += usize::from(gone.is_ok());
+                        payloads.remove(key)?;
+                        pending.remove(key)?;
+                        records.remove(key)?;
+                        purged += 1;
                     }
                 }
+                done.remove(index_key.as_slice())?;
             }
-            self.done.remove(&index_key)?;
-        }
-        Ok(purged)
+            Ok(purged)
+        })
+    }
+
+    /// Entries of `outbox_done` (tests).
+    #[cfg(test)]
+    fn done_keys(&self) -> Vec<Vec<u8>> {
+        let read = self.db.read().unwrap();
+        let done = read.open_table(DONE).unwrap();
+        assert_eq!(
+            redb::ReadableTableMetadata::len(&done).unwrap() as usize,
+            done.iter().unwrap().count()
+        );
+        done.iter()
+            .unwrap()
+            .map(|item| item.unwrap().0.value().to_vec())
+            .collect()
+    }
+
+    /// Writes a raw `outbox_done` entry (tests: forged or stale index entries).
+    #[cfg(test)]
+    fn insert_done(&self, index_key: Vec<u8>) {
+        self.db
+            .write_blocking(WriteMode::Durable, move |txn| {
+                txn.open_table(DONE)?
+                    .insert(index_key.as_slice(), &[][..])?;
+                Ok(())
+            })
+            .unwrap();
     }
 }
 
@@ -364,13 +400,19 @@ mod tests {
         let key = outbox_key("s", "m");
         let mut rec = record("m");
         assert_eq!(
-            outbox.stage(key.clone(), &rec, b"abc".to_vec()).unwrap(),
+            outbox
+                .stage(key.clone(), &rec, b"abc".to_vec())
+                .await
+                .unwrap(),
             Inserted::New
         );
         let mut other = record("m");
         other.payload_size = 9;
         assert_eq!(
-            outbox.stage(key.clone(), &other, b"x".to_vec()).unwrap(),
+            outbox
+                .stage(key.clone(), &other, b"x".to_vec())
+                .await
+                .unwrap(),
             Inserted::Existing(Box::new(rec.clone()))
         );
         assert!(outbox.pending(10).unwrap().is_empty());
@@ -396,13 +438,19 @@ mod tests {
             let store = Store::open(dir.path()).unwrap();
             let outbox = store.outbox().unwrap();
             assert_eq!(
-                outbox.stage(key.clone(), &rec, b"abc".to_vec()).unwrap(),
+                outbox
+                    .stage(key.clone(), &rec, b"abc".to_vec())
+                    .await
+                    .unwrap(),
                 Inserted::New
             );
             let mut other = record("m");
             other.payload_size = 9;
             assert_eq!(
-                outbox.stage(key.clone(), &other, b"x".to_vec()).unwrap(),
+                outbox
+                    .stage(key.clone(), &other, b"x".to_vec())
+                    .await
+                    .unwrap(),
                 Inserted::Existing(Box::new(rec.clone()))
             );
             assert_eq!(outbox.payload(&key).unwrap().unwrap(), b"abc");
@@ -419,7 +467,10 @@ mod tests {
     async fn terminal(outbox: &OutboxStore, id: &str, state: OutboxState, at: i64) -> Vec<u8> {
         let key = outbox_key("s", id);
         let mut rec = record(id);
-        outbox.stage(key.clone(), &rec, b"p".to_vec()).unwrap();
+        outbox
+            .stage(key.clone(), &rec, b"p".to_vec())
+            .await
+            .unwrap();
         rec.journal_indexes.push(0);
         outbox.update(key.clone(), &rec).await.unwrap();
         rec.state = state;
@@ -439,7 +490,10 @@ mod tests {
         // Non-terminal, accepted long before the cutoff: never purged.
         let waiting = outbox_key("s", "waiting");
         let mut rec = record("waiting");
-        outbox.stage(waiting.clone(), &rec, b"w".to_vec()).unwrap();
+        outbox
+            .stage(waiting.clone(), &rec, b"w".to_vec())
+            .await
+            .unwrap();
         rec.journal_indexes.push(0);
         outbox.update(waiting.clone(), &rec).await.unwrap();
 
@@ -457,7 +511,7 @@ mod tests {
         assert_eq!(outbox.payload(&waiting).unwrap().unwrap(), b"w");
         assert_eq!(outbox.pending(10).unwrap(), vec![(waiting.clone(), 1)]);
         // The index entries of what was purged are gone: nothing left to do below 200.
-        assert_eq!(outbox.done.len(), 1);
+        assert_eq!(outbox.done_keys().len(), 1);
         assert_eq!(outbox.purge_terminal_before(200, 10).unwrap(), 0);
         assert_eq!(outbox.purge_terminal_before(i64::MAX, 10).unwrap(), 1);
         assert_eq!(outbox.get(&young).unwrap(), None);
@@ -466,6 +520,7 @@ mod tests {
         assert_eq!(
             outbox
                 .stage(old, &record("old"), b"again".to_vec())
+                .await
                 .unwrap(),
             Inserted::New
         );
@@ -496,37 +551,28 @@ mod tests {
         // An entry whose record is gone, one whose record is not terminal, one whose record
         // became terminal again later (its newer entry is the one that counts), and a key too
         // short to hold an instant.
-        outbox
-            .done
-            .insert(expiry::index_key(5, &outbox_key("s", "gone")), &[])
-            .unwrap();
+        outbox.insert_done(expiry::index_key(5, &outbox_key("s", "gone")));
         let live = outbox_key("s", "live");
         let mut rec = record("live");
-        outbox.stage(live.clone(), &rec, b"l".to_vec()).unwrap();
+        outbox
+            .stage(live.clone(), &rec, b"l".to_vec())
+            .await
+            .unwrap();
         rec.journal_indexes.push(0);
         outbox.update(live.clone(), &rec).await.unwrap();
-        outbox
-            .done
-            .insert(expiry::index_key(6, &live), &[])
-            .unwrap();
+        outbox.insert_done(expiry::index_key(6, &live));
         let later = terminal(&outbox, "later", OutboxState::Failed, 7).await;
         let mut rec = outbox.get(&later).unwrap().unwrap();
         rec.updated_at = 500;
         outbox.update(later.clone(), &rec).await.unwrap();
-        outbox.done.insert(b"x", &[]).unwrap();
+        outbox.insert_done(b"x".to_vec());
 
         assert_eq!(outbox.purge_terminal_before(100, 10).unwrap(), 0);
         assert!(outbox.get(&live).unwrap().is_some());
         assert_eq!(outbox.payload(&live).unwrap().unwrap(), b"l");
         assert_eq!(outbox.get(&later).unwrap().unwrap().updated_at, 500);
         // Only the newer entry of `later` is left.
-        let left: Vec<_> = outbox
-            .done
-            .iter()
-            .keys()
-            .map(|k| k.unwrap().to_vec())
-            .collect();
-        assert_eq!(left, vec![expiry::index_key(500, &later)]);
+        assert_eq!(outbox.done_keys(), vec![expiry::index_key(500, &later)]);
         assert_eq!(outbox.purge_terminal_before(501, 10).unwrap(), 1);
     }
 }
