@@ -12,9 +12,9 @@
 //!
 //! # Segment records
 //! `u32 LE length | u32 LE CRC32C(entry) | entry`. On open the whole segment is scanned (every
-//! CRC checked). Memory holds the start of every [`OFFSET_STRIDE`]-th entry only (an eighth of a
-//! byte per entry, not 8): a read seeks to the sampled start before it and walks the records'
-//! length headers, at most `OFFSET_STRIDE - 1` of them. A bad record at the end is a
+//! CRC checked). The start of every [`OFFSET_STRIDE`]-th entry is kept in a flat file rebuilt by
+//! that scan (`store::journal_offsets`), not in memory: a read seeks to the sampled start before
+//! it and walks the records' length headers, at most `OFFSET_STRIDE - 1` of them. A bad record at the end is a
 //! torn, never-acknowledged group commit and is truncated; a bad record followed by more bytes
 //! than one group commit can write ([`MAX_TORN_TAIL`]) is corruption and open fails.
 //!
@@ -34,54 +34,14 @@ use crate::journal::merkle::Hash;
 use crate::journal::storage::{JournalStorage, SegmentAppender, StorageError, StorageOp};
 
 use super::journal_nodes::NodeFiles;
+use super::journal_offsets::Offsets;
+pub use super::journal_offsets::OFFSET_STRIDE;
 
 /// Most entries one group commit writes: bounds the batch buffer and the torn tail.
 pub const MAX_BATCH: usize = 1024;
 
 /// Record header: length and CRC32C.
 const HEADER_LEN: usize = 8;
-
-/// One entry start in this many is kept in memory. 64 keeps the index at an eighth of a byte per
-/// entry (the journal grows by five entries per exchanged message) while a read walks at most 63
-/// headers it does not need, a few kilobytes for entries of a few hundred bytes.
-pub const OFFSET_STRIDE: u64 = 64;
-
-/// Where the entries are in the segment (see the module doc).
-#[derive(Debug, Default)]
-struct Offsets {
-    /// Start of entries `0, OFFSET_STRIDE, 2 * OFFSET_STRIDE, ...`.
-    sampled: Vec<u64>,
-    /// Number of entries.
-    len: u64,
-    /// End of the last entry.
-    end: u64,
-}
-
-impl Offsets {
-    /// Records an entry of `record_len` bytes (header included) at the end.
-    fn push(&mut self, record_len: u64) {
-        if self.len.is_multiple_of(OFFSET_STRIDE) {
-            self.sampled.push(self.end);
-        }
-        self.len += 1;
-        self.end += record_len;
-    }
-
-    /// The byte range to read for entries `[from, to)` (`from < to <= len`), and how many
-    /// records at its start precede `from`.
-    fn span(&self, from: u64, to: u64) -> (u64, u64, u64) {
-        // Indices are below len, whose samples fit in memory as a Vec.
-        let first_block = (from / OFFSET_STRIDE) as usize;
-        let after_last_block = ((to - 1) / OFFSET_STRIDE + 1) as usize;
-        let start = self.sampled[first_block];
-        let end = self
-            .sampled
-            .get(after_last_block)
-            .copied()
-            .unwrap_or(self.end);
-        (start, end, from % OFFSET_STRIDE)
-    }
-}
 
 /// The most bytes one unacknowledged group commit can leave at the end of the segment.
 pub const MAX_TORN_TAIL: u64 = (MAX_BATCH * (HEADER_LEN + MAX_ENTRY_LEN)) as u64;
@@ -90,6 +50,10 @@ pub const MAX_TORN_TAIL: u64 = (MAX_BATCH * (HEADER_LEN + MAX_ENTRY_LEN)) as u64
 const SEGMENT: &str = "journal.log";
 /// Checkpoint file name inside the journal directory.
 const CHECKPOINT: &str = "checkpoint";
+/// The sampled entry index inside the journal directory (`store::journal_offsets`).
+const OFFSETS: &str = "offsets";
+/// Records the recovery scan indexes at once: bounds its buffer of lengths.
+const SCAN_CHUNK: usize = 65_536;
 /// Directory of the node files inside the journal directory.
 const NODES_DIR: &str = "nodes";
 /// The sled tree that held the nodes before they moved to files; dropped on open.
@@ -111,7 +75,7 @@ pub struct SledJournalStorage {
     writer: Mutex<SegmentAppender<File>>,
     /// Positional reads need no lock.
     reader: File,
-    /// Sampled entry starts, count and end.
+    /// Entry count, segment end and the sampled entry starts (in their file).
     offsets: RwLock<Offsets>,
     nodes: NodeFiles,
     history: sled::Tree,
@@ -145,7 +109,7 @@ impl SledJournalStorage {
             .create(true)
             .open(&path)
             .map_err(open)?;
-        let offsets = recover_segment(&file)?;
+        let offsets = recover_segment(&file, &dir.join(OFFSETS))?;
         let reader = File::open(&path).map_err(open)?;
         // The segment's directory entry must be durable too, or a fresh file could vanish.
         sync_dir(dir, StorageOp::Open)?;
@@ -156,7 +120,7 @@ impl SledJournalStorage {
         let history = db
             .open_tree("journal.checkpoints")
             .map_err(|e| sled_err(StorageOp::Open, &e))?;
-        let end = offsets.end;
+        let end = offsets.end();
         Ok(Self {
             dir: dir.to_owned(),
             writer: Mutex::new(SegmentAppender::new(file, end)),
@@ -168,11 +132,13 @@ impl SledJournalStorage {
     }
 }
 
-/// Scans the segment, truncates a torn tail, and returns where the entries are.
-fn recover_segment(file: &File) -> Result<Offsets, StorageError> {
+/// Scans the segment, truncates a torn tail, and rebuilds the index of where the entries are in
+/// `offsets_path`.
+fn recover_segment(file: &File, offsets_path: &Path) -> Result<Offsets, StorageError> {
     let scan = |e: std::io::Error| StorageError::io(StorageOp::Scan, &e);
     let len = file.metadata().map_err(scan)?.len();
-    let mut offsets = Offsets::default();
+    let mut offsets = Offsets::create(offsets_path).map_err(scan)?;
+    let mut record_lens = Vec::with_capacity(SCAN_CHUNK);
     let mut pos = 0u64;
     let mut header = [0u8; HEADER_LEN];
     let mut buf = vec![0u8; MAX_ENTRY_LEN];
@@ -195,9 +161,13 @@ fn recover_segment(file: &File) -> Result<Offsets, StorageError> {
         if crc32c::crc32c(body) != crc {
             break;
         }
-        offsets.push((HEADER_LEN + rec_len) as u64);
+        record_lens.push((HEADER_LEN + rec_len) as u64);
+        if record_lens.len() == SCAN_CHUNK {
+            offsets.push_all(record_lens.drain(..)).map_err(scan)?;
+        }
         pos += (HEADER_LEN + rec_len) as u64;
     }
+    offsets.push_all(record_lens).map_err(scan)?;
     if pos < len {
         let trailing = len - pos;
         if trailing > MAX_TORN_TAIL {
@@ -225,7 +195,7 @@ fn sync_dir(dir: &Path, op: StorageOp) -> Result<(), StorageError> {
 impl JournalStorage for SledJournalStorage {
     fn len(&self) -> u64 {
         // A poisoned lock means a reader panicked mid-read; the offsets themselves are intact.
-        self.offsets.read().unwrap_or_else(|p| p.into_inner()).len
+        self.offsets.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     fn append_durable(&self, entries: &[Vec<u8>]) -> Result<(), StorageError> {
@@ -246,28 +216,40 @@ impl JournalStorage for SledJournalStorage {
             buf.extend_from_slice(e);
         }
         let mut file = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        // The writer's lock is held: nothing else changes the offsets until `publish`. Their new
+        // samples go to the index file first, so readers never follow a sample not yet written.
+        let staged = {
+            let offsets = self.offsets.read().unwrap_or_else(|p| p.into_inner());
+            let staged = offsets.stage(entries.iter().map(|e| (HEADER_LEN + e.len()) as u64));
+            offsets
+                .write(&staged)
+                .map_err(|e| StorageError::io(StorageOp::Append, &e))?;
+            staged
+        };
         file.append(&buf)?;
         drop(file);
-        let mut offsets = self.offsets.write().unwrap_or_else(|p| p.into_inner());
-        for e in entries {
-            offsets.push((HEADER_LEN + e.len()) as u64);
-        }
+        self.offsets
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .publish(staged);
         Ok(())
     }
 
     fn read_range(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StorageError> {
         let (start, end, mut skip) = {
             let offsets = self.offsets.read().unwrap_or_else(|p| p.into_inner());
-            if to > offsets.len || from > to {
+            if to > offsets.len() || from > to {
                 return Err(StorageError::OutOfRange {
                     index: to,
-                    len: offsets.len,
+                    len: offsets.len(),
                 });
             }
             if from == to {
                 return Ok(Vec::new());
             }
-            offsets.span(from, to)
+            offsets
+                .span(from, to)
+                .map_err(|e| StorageError::io(StorageOp::Read, &e))?
         };
         let mut raw = vec![0u8; (end - start) as usize];
         self.reader

@@ -22,6 +22,7 @@ mod expiry;
 pub mod inbox;
 pub mod journal;
 mod journal_nodes;
+mod journal_offsets;
 mod migrate;
 pub mod outbox;
 pub mod space;
