@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use tonic::Code;
 
 mod common;
-use common::{addr, reason, retry, wait_state};
+use common::{addr, reason, receive_acking, retry, wait_state};
 
 fn eco() -> &'static Ecosystem {
     static ECO: OnceLock<Ecosystem> = OnceLock::new();
@@ -67,45 +67,16 @@ async fn receive_with(
     n: usize,
     ack: Ack,
 ) -> Vec<pb::InboundMessage> {
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tx.send(pb::ReceiveRequest {
-        action: Some(pb::receive_request::Action::Start(pb::ReceiveStart {})),
+    receive_acking(client, n, |m| match ack {
+        Ack::No => None,
+        Ack::ByMessageId => Some(pb::receive_request::Action::AckMessageId(
+            m.message_id.clone(),
+        )),
+        Ack::ByJournalIndex => Some(pb::receive_request::Action::AckJournalIndex(
+            m.journal_index,
+        )),
     })
     .await
-    .unwrap();
-    let mut stream = client
-        .receive(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut out = Vec::new();
-    while out.len() < n {
-        let m = tokio::time::timeout(Duration::from_secs(30), stream.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let action = match ack {
-            Ack::No => None,
-            Ack::ByMessageId => Some(pb::receive_request::Action::AckMessageId(
-                m.message_id.clone(),
-            )),
-            Ack::ByJournalIndex => Some(pb::receive_request::Action::AckJournalIndex(
-                m.journal_index,
-            )),
-        };
-        if let Some(action) = action {
-            tx.send(pb::ReceiveRequest {
-                action: Some(action),
-            })
-            .await
-            .unwrap();
-        }
-        out.push(m);
-    }
-    drop(tx);
-    while let Ok(Some(_)) = stream.message().await {}
-    out
 }
 
 /// Nothing more is waiting: a fresh stream yields nothing within a short while.

@@ -21,7 +21,7 @@ use tonic::transport::Channel;
 use tonic::Code;
 
 mod common;
-use common::{addr, reason, retry, wait_state};
+use common::{addr, reason, receive_acking, retry, wait_state};
 
 fn eco() -> &'static Ecosystem {
     static ECO: OnceLock<Ecosystem> = OnceLock::new();
@@ -70,38 +70,11 @@ async fn receive(
     n: usize,
     ack: &[&str],
 ) -> Vec<pb::InboundMessage> {
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tx.send(pb::ReceiveRequest {
-        action: Some(pb::receive_request::Action::Start(pb::ReceiveStart {})),
+    receive_acking(client, n, |m| {
+        ack.contains(&m.message_id.as_str())
+            .then(|| pb::receive_request::Action::AckMessageId(m.message_id.clone()))
     })
     .await
-    .unwrap();
-    let mut stream = client
-        .receive(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut out = Vec::new();
-    while out.len() < n {
-        let m = tokio::time::timeout(Duration::from_secs(30), stream.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if ack.contains(&m.message_id.as_str()) {
-            tx.send(pb::ReceiveRequest {
-                action: Some(pb::receive_request::Action::AckMessageId(
-                    m.message_id.clone(),
-                )),
-            })
-            .await
-            .unwrap();
-        }
-        out.push(m);
-    }
-    drop(tx);
-    while let Ok(Some(_)) = stream.message().await {}
-    out
 }
 
 /// The journal verifies offline; returns its entry kinds by message id.

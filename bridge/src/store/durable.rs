@@ -179,19 +179,7 @@ impl GroupCommit {
                 let _ = done.send(outcome);
             }),
         };
-        let tx = self.sender()?;
-        // The queue is bounded: only a full queue blocks, so only then hand the send to the
-        // blocking pool (a thread hop per write otherwise costs more than the write).
-        match tx.try_send(job) {
-            Ok(()) => {}
-            Err(mpsc::TrySendError::Full(job)) => {
-                tokio::task::spawn_blocking(move || tx.send(job))
-                    .await
-                    .map_err(|_| StoreError::Closed)?
-                    .map_err(|_| StoreError::Closed)?;
-            }
-            Err(mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
-        }
+        enqueue(self.sender()?, job).await?;
         wait.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -213,6 +201,23 @@ impl GroupCommit {
             })
             .map_err(|_| StoreError::Closed)?;
         wait.recv().map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Queues `job` on a committer's bounded queue from async code. The queue is bounded, so only a
+/// full queue blocks, and only then is the send handed to the blocking pool (a thread hop per
+/// write otherwise costs more than the write). Shared with the exchange database's committer.
+pub(super) async fn enqueue<J: Send + 'static>(
+    tx: mpsc::SyncSender<J>,
+    job: J,
+) -> Result<(), StoreError> {
+    match tx.try_send(job) {
+        Ok(()) => Ok(()),
+        Err(mpsc::TrySendError::Full(job)) => tokio::task::spawn_blocking(move || tx.send(job))
+            .await
+            .map_err(|_| StoreError::Closed)?
+            .map_err(|_| StoreError::Closed),
+        Err(mpsc::TrySendError::Disconnected(_)) => Err(StoreError::Closed),
     }
 }
 

@@ -173,18 +173,7 @@ impl ExchangeDb {
                 let _ = done.send(outcome);
             }),
         };
-        let tx = self.sender()?;
-        // Only a full queue blocks, so only then hand the send to the blocking pool.
-        match tx.try_send(job) {
-            Ok(()) => {}
-            Err(mpsc::TrySendError::Full(job)) => {
-                tokio::task::spawn_blocking(move || tx.send(job))
-                    .await
-                    .map_err(|_| StoreError::Closed)?
-                    .map_err(|_| StoreError::Closed)?;
-            }
-            Err(mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
-        }
+        super::durable::enqueue(self.sender()?, job).await?;
         wait.await.map_err(|_| StoreError::Closed)??;
         take(&found)
     }

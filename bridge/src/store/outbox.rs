@@ -392,6 +392,27 @@ mod tests {
         }
     }
 
+    /// Stages `rec` (payload "abc") under `key`, then another record under the same key: the
+    /// first is new, the second gets the first back untouched.
+    async fn stage_twice(outbox: &OutboxStore, key: &[u8], rec: &OutboxRecord) {
+        assert_eq!(
+            outbox
+                .stage(key.to_vec(), rec, b"abc".to_vec())
+                .await
+                .unwrap(),
+            Inserted::New
+        );
+        let mut other = rec.clone();
+        other.payload_size = 9;
+        assert_eq!(
+            outbox
+                .stage(key.to_vec(), &other, b"x".to_vec())
+                .await
+                .unwrap(),
+            Inserted::Existing(Box::new(rec.clone()))
+        );
+    }
+
     #[tokio::test]
     async fn first_insert_wins_and_terminal_records_leave_pending() {
         let dir = tempfile::tempdir().unwrap();
@@ -399,22 +420,7 @@ mod tests {
         let outbox = store.outbox().unwrap();
         let key = outbox_key("s", "m");
         let mut rec = record("m");
-        assert_eq!(
-            outbox
-                .stage(key.clone(), &rec, b"abc".to_vec())
-                .await
-                .unwrap(),
-            Inserted::New
-        );
-        let mut other = record("m");
-        other.payload_size = 9;
-        assert_eq!(
-            outbox
-                .stage(key.clone(), &other, b"x".to_vec())
-                .await
-                .unwrap(),
-            Inserted::Existing(Box::new(rec.clone()))
-        );
+        stage_twice(&outbox, &key, &rec).await;
         assert!(outbox.pending(10).unwrap().is_empty());
         outbox.update(key.clone(), &rec).await.unwrap();
         assert_eq!(outbox.pending(10).unwrap(), vec![(key.clone(), 1)]);
@@ -437,22 +443,7 @@ mod tests {
         {
             let store = Store::open(dir.path()).unwrap();
             let outbox = store.outbox().unwrap();
-            assert_eq!(
-                outbox
-                    .stage(key.clone(), &rec, b"abc".to_vec())
-                    .await
-                    .unwrap(),
-                Inserted::New
-            );
-            let mut other = record("m");
-            other.payload_size = 9;
-            assert_eq!(
-                outbox
-                    .stage(key.clone(), &other, b"x".to_vec())
-                    .await
-                    .unwrap(),
-                Inserted::Existing(Box::new(rec.clone()))
-            );
+            stage_twice(&outbox, &key, &rec).await;
             assert_eq!(outbox.payload(&key).unwrap().unwrap(), b"abc");
             rec.journal_indexes.push(7);
             outbox.update(key.clone(), &rec).await.unwrap();

@@ -67,3 +67,43 @@ pub(crate) async fn wait_state(
     }
     panic!("{id} never reached {want:?}");
 }
+
+/// Receives `n` messages on a fresh Receive stream, sending for each the acknowledgement `ack`
+/// returns (none for `None`), then closes the stream and drains it: the bridge ends the stream
+/// once the acknowledgements sent are durable.
+pub(crate) async fn receive_acking(
+    client: &mut ExchangeServiceClient<Channel>,
+    n: usize,
+    ack: impl Fn(&pb::InboundMessage) -> Option<pb::receive_request::Action>,
+) -> Vec<pb::InboundMessage> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tx.send(pb::ReceiveRequest {
+        action: Some(pb::receive_request::Action::Start(pb::ReceiveStart {})),
+    })
+    .await
+    .unwrap();
+    let mut stream = client
+        .receive(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(30), stream.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Some(action) = ack(&m) {
+            tx.send(pb::ReceiveRequest {
+                action: Some(action),
+            })
+            .await
+            .unwrap();
+        }
+        out.push(m);
+    }
+    drop(tx);
+    while let Ok(Some(_)) = stream.message().await {}
+    out
+}
