@@ -506,6 +506,12 @@ impl Gateway {
                 self.metrics.records_purged.clone(),
             )
         });
+        // Freed heap pages go back to the kernel on a timer, for the process's lifetime here.
+        let heap_task = tokio::spawn(crate::memory::release_periodically(
+            self.config.server.heap_release_interval,
+            self.metrics.heap.clone(),
+            stop_rx.clone(),
+        ));
         let max_payload = self.config.exchange.max_payload;
         let (exchange_api, peer_api) = match &self.exchange {
             Some((ex, _)) => (
@@ -579,6 +585,7 @@ impl Gateway {
             task.abort();
         }
         reload_task.abort();
+        heap_task.abort();
         if let Some(guard) = refresh_guard {
             guard.shutdown().await;
         }

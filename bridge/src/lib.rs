@@ -33,6 +33,7 @@ pub mod gateway;
 pub mod grpc;
 pub mod identity;
 pub mod journal;
+pub mod memory;
 pub mod metrics;
 pub mod shutdown;
 pub mod store;

@@ -14,6 +14,8 @@ use prometheus::{
 };
 use tokio::net::TcpListener;
 
+use crate::memory::HeapMetrics;
+
 /// Latency buckets in seconds: from 1 ms (a cached trust decision) to 10 s (a relay that waits for a
 /// slow peer), roughly doubling, as Prometheus' client guidelines suggest for request latencies.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -34,6 +36,8 @@ pub struct Metrics {
     /// Exchange records removed by the retention sweep, by `box` (`outbox` or `inbox`: two
     /// values); see `exchange::spawn_retention`.
     pub records_purged: IntCounterVec,
+    /// The resident set and the periodic heap release (`memory`).
+    pub heap: HeapMetrics,
 }
 
 impl Metrics {
@@ -76,12 +80,14 @@ impl Metrics {
         registry.register(Box::new(records_purged.clone()))?;
         registry.register(Box::new(rpc_total.clone()))?;
         registry.register(Box::new(rpc_seconds.clone()))?;
+        let heap = HeapMetrics::register(&registry)?;
         Ok(Metrics {
             registry,
             rpc_total,
             rpc_seconds,
             limit_refusals,
             records_purged,
+            heap,
         })
     }
 

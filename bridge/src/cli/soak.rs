@@ -4,12 +4,13 @@
 //! 1. measures the maximum end-to-end rate (closed loop: submits at FR until BE's operator has
 //!    received each one), unless `--rate` gives it;
 //! 2. submits at 80% of that rate for `--seconds` (open loop, at most [`MAX_IN_FLIGHT`] submits
-//!    outstanding), sampling every `--interval` seconds the process's resident set size (VmRSS of
-//!    `/proc/self/status`: both bridges and the load generator), the stores' size on disk, and
-//!    the counts submitted, delivered and pending;
+//!    outstanding), probing the process's resident set size (both bridges and the load
+//!    generator) every [`RSS_PROBE_INTERVAL`], and sampling every `--interval` seconds the
+//!    resident set, the stores' size on disk, and the counts submitted, delivered and pending;
 //! 3. drains: waits until every acknowledged submit has reached BE's operator exactly once;
-//! 4. reports the series, the least-squares slope of RSS over the second half (after warm-up) and
-//!    a verdict: the slope must stay below [`GROWTH_LIMIT`] of the mean RSS per ten minutes.
+//! 4. reports the series, the least-squares slope of the RSS probes over the second half (after
+//!    warm-up) with its standard error, and a verdict: the slope must stay below
+//!    [`GROWTH_LIMIT`] of the mean RSS per ten minutes.
 //!
 //! Both bridges run with a short `exchange.retention` (`--retention`, [`DEFAULT_SOAK_RETENTION`]),
 //! so that the run reaches the steady state in which records expire as fast as they are made:
@@ -53,6 +54,12 @@ const CALIBRATION_CONCURRENCY: usize = 64;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(180);
 /// Granularity of the open-loop scheduler: each tick submits what the rate owes since the start.
 const TICK: Duration = Duration::from_millis(10);
+/// Time between two probes of the resident set, which the trend is fitted on. The resident set
+/// moves by megabytes within seconds (bursts of allocation, then `server.heap_release_interval`
+/// giving pages back), so a slope fitted on one sample per `--interval` depends on where those
+/// few samples fall in that sawtooth; a probe a second makes the fit average over every cycle.
+/// Reading `/proc/self/statm` costs microseconds.
+pub const RSS_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Default `--retention`, in seconds: two minutes, so that records made in the first minute of a
 /// ten-minute soak have expired well before its second half, over which the memory trend is
@@ -116,11 +123,18 @@ pub struct Sample {
     pub pending: u64,
 }
 
+/// One probe of the resident set: seconds since the loaded phase started, and KiB.
+pub type Probe = (f64, u64);
+
 /// The memory trend over the second half of a series.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Trend {
     /// Least-squares slope of RSS, KiB per minute.
     pub slope_kib_per_min: f64,
+    /// Standard error of that slope (KiB per minute), from the residuals around the fitted
+    /// line: how far the slope could move with the noise alone. The probes are not independent
+    /// (the sawtooth of allocation and release), so read it as a scale, not a confidence bound.
+    pub stderr_kib_per_min: f64,
     /// Mean RSS over the same samples, KiB.
     pub mean_rss_kib: f64,
     /// The largest slope accepted: [`GROWTH_LIMIT`] of the mean per ten minutes, in KiB/min.
@@ -136,8 +150,17 @@ impl Trend {
     }
 }
 
-/// The least-squares slope of `y` over `x`; `None` for fewer than two distinct `x`.
-pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
+/// A least-squares line: its slope and the standard error of the slope.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fit {
+    /// Slope of `y` over `x`.
+    pub slope: f64,
+    /// Standard error of the slope: sqrt(residual variance / Sxx); zero for two points.
+    pub stderr: f64,
+}
+
+/// The least-squares line of `y` over `x`; `None` for fewer than two distinct `x`.
+pub fn fit(points: &[(f64, f64)]) -> Option<Fit> {
     let n = points.len() as f64;
     if points.len() < 2 {
         return None;
@@ -145,41 +168,45 @@ pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
     let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
     let my = points.iter().map(|p| p.1).sum::<f64>() / n;
     let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
     let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    (sxx > 0.0).then(|| sxy / sxx)
+    let slope = sxy / sxx;
+    let residuals: f64 = points
+        .iter()
+        .map(|p| (p.1 - my - slope * (p.0 - mx)).powi(2))
+        .sum();
+    let stderr = if points.len() > 2 {
+        (residuals / (n - 2.0) / sxx).sqrt()
+    } else {
+        0.0
+    };
+    Some(Fit { slope, stderr })
 }
 
-/// The RSS trend of the samples taken in the second half of a run of `seconds` (the first half
-/// is warm-up: caches fill, sled's page cache reaches its capacity, the allocator settles).
-pub fn trend(series: &[Sample], seconds: f64) -> Option<Trend> {
-    let half: Vec<(f64, f64)> = series
+/// The RSS trend of the probes taken in the second half of a run of `seconds` (the first half
+/// is warm-up: caches fill, the first retention sweeps run, the allocator settles).
+pub fn trend(probes: &[Probe], seconds: f64) -> Option<Trend> {
+    let half: Vec<(f64, f64)> = probes
         .iter()
-        .filter(|s| s.t >= seconds / 2.0)
-        .map(|s| (s.t / 60.0, s.rss_kib as f64))
+        .filter(|p| p.0 >= seconds / 2.0)
+        .map(|&(t, kib)| (t / 60.0, kib as f64))
         .collect();
-    let slope_kib_per_min = slope(&half)?;
+    let line = fit(&half)?;
     let mean_rss_kib = half.iter().map(|p| p.1).sum::<f64>() / half.len() as f64;
     Some(Trend {
-        slope_kib_per_min,
+        slope_kib_per_min: line.slope,
+        stderr_kib_per_min: line.stderr,
         mean_rss_kib,
         limit_kib_per_min: GROWTH_LIMIT * mean_rss_kib / 10.0,
         samples: half.len(),
     })
 }
 
-/// VmRSS of this process in KiB, from `/proc/self/status`; 0 where there is no procfs.
+/// Resident set of this process in KiB; 0 where there is no procfs.
 pub fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| parse_vm_rss(&s))
-        .unwrap_or(0)
-}
-
-fn parse_vm_rss(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    crate::memory::resident_bytes().unwrap_or(0) / 1024
 }
 
 /// Bytes of the regular files under `dir`, recursively (symbolic links are not followed).
@@ -425,6 +452,15 @@ async fn drain(counters: &Counters, target: u64, within: Duration) -> Result<(),
     Ok(())
 }
 
+/// What the loaded phase recorded.
+#[derive(Debug)]
+struct Recorded {
+    /// One sample every `--interval`.
+    series: Vec<Sample>,
+    /// One resident-set probe every [`RSS_PROBE_INTERVAL`].
+    probes: Vec<Probe>,
+}
+
 /// The open-loop phase: `rate` submits per second for `d`, sampling every `interval`.
 async fn load(
     pair: &Pair,
@@ -432,7 +468,7 @@ async fn load(
     rate: f64,
     d: Duration,
     interval: Duration,
-) -> Result<Vec<Sample>, String> {
+) -> Result<Recorded, String> {
     let channel = pair.fr.operator_channel().map_err(|e| e.to_string())?;
     let payload = Arc::new(vec![0xa5u8; PAYLOAD_BYTES]);
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -450,8 +486,10 @@ async fn load(
         }
     };
     let mut series = vec![sample(0.0)];
+    let mut probes = vec![(0.0, rss_kib())];
     let started = Instant::now();
     let mut next_sample = interval;
+    let mut next_probe = RSS_PROBE_INTERVAL;
     let mut issued = 0u64;
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -475,6 +513,10 @@ async fn load(
             });
             issued += 1;
         }
+        if elapsed >= next_probe {
+            probes.push((elapsed.as_secs_f64(), rss_kib()));
+            next_probe += RSS_PROBE_INTERVAL;
+        }
         if elapsed >= next_sample {
             let s = sample(elapsed.as_secs_f64());
             eprintln!(
@@ -491,7 +533,7 @@ async fn load(
         .await
         .map_err(|e| e.to_string())?;
     series.push(sample(started.elapsed().as_secs_f64()));
-    Ok(series)
+    Ok(Recorded { series, probes })
 }
 
 /// What the phases measured.
@@ -502,7 +544,7 @@ struct Phases {
     seconds: u64,
     /// Submits acknowledged before the loaded phase (calibration).
     base: u64,
-    series: Vec<Sample>,
+    recorded: Recorded,
     submitted: u64,
     drained: Result<(), String>,
 }
@@ -515,7 +557,7 @@ async fn phases(args: &SoakArgs, pair: &Pair, counters: &Arc<Counters>) -> Resul
     let rate = max_rate * LOAD_FRACTION;
     let seconds = args.seconds.max(1);
     let base = counters.submitted.load(Ordering::Relaxed);
-    let series = load(
+    let recorded = load(
         pair,
         counters,
         rate,
@@ -530,7 +572,7 @@ async fn phases(args: &SoakArgs, pair: &Pair, counters: &Arc<Counters>) -> Resul
         rate,
         seconds,
         base,
-        series,
+        recorded,
         submitted,
         drained,
     })
@@ -573,7 +615,7 @@ async fn soak(args: &SoakArgs) -> Result<(serde_json::Value, bool), String> {
         rate,
         seconds,
         base,
-        series,
+        recorded: Recorded { series, probes },
         submitted,
         drained,
     } = outcome;
@@ -582,7 +624,7 @@ async fn soak(args: &SoakArgs) -> Result<(serde_json::Value, bool), String> {
         .lock()
         .map(|s| (s.received, s.duplicates))
         .unwrap_or((0, 0));
-    let trend = trend(&series, seconds as f64);
+    let trend = trend(&probes, seconds as f64);
     let flat = trend.is_some_and(|t| t.is_flat());
     let lost = submitted.saturating_sub(received);
     // A reopened stream sends again what the operator received but had not yet acknowledged on
@@ -600,7 +642,11 @@ async fn soak(args: &SoakArgs) -> Result<(serde_json::Value, bool), String> {
         "interval": args.interval.max(1),
         "retention_seconds": args.retention.max(1),
         "series": series,
+        "rss_probe_interval_seconds": RSS_PROBE_INTERVAL.as_secs_f64(),
+        "rss_probes_kib": probes.iter().map(|p| p.1).collect::<Vec<_>>(),
         "rss_slope_kib_per_min": trend.map(|t| (t.slope_kib_per_min * 100.0).round() / 100.0),
+        "rss_slope_stderr_kib_per_min":
+            trend.map(|t| (t.stderr_kib_per_min * 100.0).round() / 100.0),
         "rss_mean_kib_second_half": trend.map(|t| t.mean_rss_kib.round()),
         "rss_slope_limit_kib_per_min": trend.map(|t| (t.limit_kib_per_min * 100.0).round() / 100.0),
         "trend_samples": trend.map(|t| t.samples),
@@ -653,26 +699,24 @@ pub fn run(args: SoakArgs, json: bool) -> ExitCode {
 mod tests {
     use super::*;
 
-    fn series(rss: impl Fn(f64) -> u64, seconds: u64, interval: u64) -> Vec<Sample> {
+    fn series(rss: impl Fn(f64) -> u64, seconds: u64, interval: u64) -> Vec<Probe> {
         (0..=seconds / interval)
             .map(|i| {
                 let t = (i * interval) as f64;
-                Sample {
-                    t,
-                    rss_kib: rss(t),
-                    store_kib: 0,
-                    submitted: i * 100,
-                    delivered: i * 100,
-                    pending: 0,
-                }
+                (t, rss(t))
             })
             .collect()
+    }
+
+    fn slope(points: &[(f64, f64)]) -> Option<f64> {
+        fit(points).map(|f| f.slope)
     }
 
     #[test]
     fn slope_of_known_lines() {
         let line: Vec<(f64, f64)> = (0..10).map(|x| (x as f64, 2.0 * x as f64 + 3.0)).collect();
         assert_eq!(slope(&line), Some(2.0));
+        assert_eq!(fit(&line).unwrap().stderr, 0.0, "no residuals on a line");
         let flat: Vec<(f64, f64)> = (0..10).map(|x| (x as f64, 7.0)).collect();
         assert_eq!(slope(&flat), Some(0.0));
         // Symmetric noise around a flat line has zero slope.
@@ -686,6 +730,38 @@ mod tests {
         assert_eq!(slope(&zigzag), Some(0.0));
         assert_eq!(slope(&[(1.0, 1.0)]), None);
         assert_eq!(slope(&[(1.0, 1.0), (1.0, 5.0)]), None);
+    }
+
+    #[test]
+    fn the_slope_error_is_the_textbook_one() {
+        // x = 0..4, y = 0, 2, 1, 3, 4: slope 0.9, residuals sum 1.9 over n - 2 = 3, Sxx = 10.
+        let points = [(0.0, 0.0), (1.0, 2.0), (2.0, 1.0), (3.0, 3.0), (4.0, 4.0)];
+        let f = fit(&points).unwrap();
+        assert!((f.slope - 0.9).abs() < 1e-12);
+        assert!((f.stderr - (1.9f64 / 3.0 / 10.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_sawtooth_probed_every_second_is_flat() {
+        // A heap released every 10 s: the resident set climbs 3.6 MiB, then drops back. Probed
+        // every second, the fit's slope is the sawtooth's edge effect only, well under the
+        // limit; the same sawtooth on a rising floor (a leak of 2 KiB per second, 120 KiB/min)
+        // is caught.
+        let saw = |t: f64| 80_000 + ((t as u64 % 10) * 400);
+        let trend_flat = trend(&series(saw, 600, 1), 600.0).unwrap();
+        assert!(
+            trend_flat.slope_kib_per_min.abs() < trend_flat.limit_kib_per_min / 2.0,
+            "{trend_flat:?}"
+        );
+        assert!(trend_flat.is_flat());
+        let leak = |t: f64| saw(t) + 2 * t as u64;
+        let trend_leak = trend(&series(leak, 600, 1), 600.0).unwrap();
+        // The same edge effect (19 KiB/min here) rides on the leak's 120.
+        assert!(
+            (trend_leak.slope_kib_per_min - 120.0).abs() < 25.0,
+            "{trend_leak:?}"
+        );
+        assert!(!trend_leak.is_flat());
     }
 
     #[test]
@@ -727,16 +803,6 @@ mod tests {
     fn too_few_samples_give_no_trend() {
         let s = series(|_| 1, 1, 1);
         assert!(trend(&s, 10.0).is_none());
-    }
-
-    #[test]
-    fn vm_rss_is_read_from_proc_status() {
-        let status = "Name:\tx\nVmPeak:\t  9999 kB\nVmRSS:\t   12345 kB\nThreads:\t4\n";
-        assert_eq!(parse_vm_rss(status), Some(12345));
-        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
-        if Path::new("/proc/self/status").exists() {
-            assert!(rss_kib() > 0);
-        }
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("server.handshake_timeout", Kind::Duration),
     ("server.rpc_timeout", Kind::Duration),
     ("server.stream_idle_timeout", Kind::Duration),
+    ("server.heap_release_interval", Kind::Duration),
     ("metrics.listen", Kind::OptionalSocketAddr),
     ("metrics.health_listen", Kind::OptionalSocketAddr),
     ("tls.cert", Kind::Path),

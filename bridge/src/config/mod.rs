@@ -242,6 +242,8 @@ pub struct ServerConfig {
     pub rpc_timeout: Duration,
     /// How long a response stream may send nothing before it is ended.
     pub stream_idle_timeout: Duration,
+    /// How often freed heap pages are given back to the kernel (`memory`); zero turns it off.
+    pub heap_release_interval: Duration,
 }
 
 /// `[metrics]`.
@@ -433,6 +435,7 @@ impl Config {
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
                 rpc_timeout: DEFAULT_RPC_TIMEOUT,
                 stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
+                heap_release_interval: crate::memory::DEFAULT_HEAP_RELEASE_INTERVAL,
             },
             metrics: MetricsConfig {
                 listen: Some(parse_default_addr(DEFAULT_METRICS_LISTEN)),
@@ -605,6 +608,9 @@ impl Config {
             ("server.shutdown_grace", Value::Duration(d)) => self.server.shutdown_grace = d,
             ("server.handshake_timeout", Value::Duration(d)) => self.server.handshake_timeout = d,
             ("server.rpc_timeout", Value::Duration(d)) => self.server.rpc_timeout = d,
+            ("server.heap_release_interval", Value::Duration(d)) => {
+                self.server.heap_release_interval = d
+            }
             ("server.stream_idle_timeout", Value::Duration(d)) => {
                 self.server.stream_idle_timeout = d
             }
