@@ -239,14 +239,16 @@ async fn purge_at_an_explicit_instant_removes_done_records_only() {
         p.fr.exchange.purge_before(after, RETENTION_BATCH).unwrap(),
         Purged {
             outbox: 2,
-            inbox: 0
+            inbox: 0,
+            more: false
         }
     );
     assert_eq!(
         p.be.exchange.purge_before(after, RETENTION_BATCH).unwrap(),
         Purged {
             outbox: 0,
-            inbox: 1
+            inbox: 1,
+            more: false
         }
     );
     assert_eq!(

@@ -6,6 +6,17 @@
 //! 2^63), so that byte order is numeric order for every `i64`: a time before 1970 (a badly set
 //! clock) sorts before every later one instead of after them, as plain two's complement would.
 
+/// What one purge batch did to an expiry index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Index entries read and removed (at most the batch size). Entries whose record was
+    /// changed or removed since (stale) are removed without purging anything, so a batch can
+    /// examine its full size and purge less: only this count says whether more may be due.
+    pub examined: usize,
+    /// Records removed.
+    pub purged: usize,
+}
+
 /// Bytes of the instant prefix.
 const AT_LEN: usize = 8;
 

@@ -248,7 +248,7 @@ impl InboxStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub fn purge_acked_before(&self, cutoff: i64, max: usize) -> Result<usize, StoreError> {
+    pub fn purge_acked_before(&self, cutoff: i64, max: usize) -> Result<expiry::Swept, StoreError> {
         let end = expiry::at_bytes(cutoff);
         self.db.write_blocking(WriteMode::Deferred, move |txn| {
             let mut acked = txn.open_table(ACKED)?;
@@ -258,7 +258,10 @@ impl InboxStore {
             for item in acked.range::<&[u8]>(..&end[..])?.take(max) {
                 due_entries.push(item?.0.value().to_vec());
             }
-            let mut purged = 0;
+            let mut swept = expiry::Swept {
+                examined: due_entries.len(),
+                purged: 0,
+            };
             for index_key in due_entries {
                 if let Some((at, key)) = expiry::split(&index_key) {
                     let due = records.get(key)?.is_some_and(|bytes| {
@@ -267,12 +270,12 @@ impl InboxStore {
                     if due {
                         payloads.remove(key)?;
                         records.remove(key)?;
-                        purged += 1;
+                        swept.purged += 1;
                     }
                 }
                 acked.remove(index_key.as_slice())?;
             }
-            Ok(purged)
+            Ok(swept)
         })
     }
 
@@ -452,7 +455,7 @@ mod tests {
         // record says it is not acknowledged, so it stays.
         inbox.insert_acked(expiry::index_key(1, &keys[2]));
 
-        assert_eq!(inbox.purge_acked_before(200, 10).unwrap(), 1);
+        assert_eq!(inbox.purge_acked_before(200, 10).unwrap().purged, 1);
         assert_eq!(inbox.get(&keys[0]).unwrap(), None);
         assert!(inbox.get(&keys[1]).unwrap().unwrap().acked);
         let waiting = inbox.unacked_after(None, 10).unwrap();
@@ -460,7 +463,7 @@ mod tests {
         assert_eq!(waiting[0].0.message_id, "waiting");
         assert_eq!(waiting[0].1, b"waiting");
         // Everything acknowledged goes once the cutoff passes it; the waiting message stays.
-        assert_eq!(inbox.purge_acked_before(i64::MAX, 10).unwrap(), 1);
+        assert_eq!(inbox.purge_acked_before(i64::MAX, 10).unwrap().purged, 1);
         assert_eq!(inbox.get(&keys[1]).unwrap(), None);
         assert_eq!(inbox.unacked_after(None, 10).unwrap().len(), 1);
         assert!(inbox.acked_keys().is_empty());

@@ -309,7 +309,11 @@ impl OutboxStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub fn purge_terminal_before(&self, cutoff: i64, max: usize) -> Result<usize, StoreError> {
+    pub fn purge_terminal_before(
+        &self,
+        cutoff: i64,
+        max: usize,
+    ) -> Result<expiry::Swept, StoreError> {
         let end = expiry::at_bytes(cutoff);
         self.db.write_blocking(WriteMode::Deferred, move |txn| {
             let mut done = txn.open_table(DONE)?;
@@ -320,7 +324,10 @@ impl OutboxStore {
             for item in done.range::<&[u8]>(..&end[..])?.take(max) {
                 due_entries.push(item?.0.value().to_vec());
             }
-            let mut purged = 0;
+            let mut swept = expiry::Swept {
+                examined: due_entries.len(),
+                purged: 0,
+            };
             for index_key in due_entries {
                 if let Some((at, key)) = expiry::split(&index_key) {
                     let due = records.get(key)?.is_some_and(|bytes| {
@@ -331,12 +338,12 @@ impl OutboxStore {
                         payloads.remove(key)?;
                         pending.remove(key)?;
                         records.remove(key)?;
-                        purged += 1;
+                        swept.purged += 1;
                     }
                 }
                 done.remove(index_key.as_slice())?;
             }
-            Ok(purged)
+            Ok(swept)
         })
     }
 
@@ -488,7 +495,7 @@ mod tests {
         rec.journal_indexes.push(0);
         outbox.update(waiting.clone(), &rec).await.unwrap();
 
-        assert_eq!(outbox.purge_terminal_before(200, 10).unwrap(), 2);
+        assert_eq!(outbox.purge_terminal_before(200, 10).unwrap().purged, 2);
         assert_eq!(outbox.get(&old).unwrap(), None);
         assert_eq!(outbox.get(&failed).unwrap(), None);
         assert_eq!(
@@ -503,8 +510,11 @@ mod tests {
         assert_eq!(outbox.pending(10).unwrap(), vec![(waiting.clone(), 1)]);
         // The index entries of what was purged are gone: nothing left to do below 200.
         assert_eq!(outbox.done_keys().len(), 1);
-        assert_eq!(outbox.purge_terminal_before(200, 10).unwrap(), 0);
-        assert_eq!(outbox.purge_terminal_before(i64::MAX, 10).unwrap(), 1);
+        assert_eq!(outbox.purge_terminal_before(200, 10).unwrap().purged, 0);
+        assert_eq!(
+            outbox.purge_terminal_before(i64::MAX, 10).unwrap().purged,
+            1
+        );
         assert_eq!(outbox.get(&young).unwrap(), None);
         assert!(outbox.get(&waiting).unwrap().is_some());
         // A purged message id is free again: staging it is a new message.
@@ -526,12 +536,12 @@ mod tests {
         for (i, at) in [30, 10, 20].into_iter().enumerate() {
             keys.push(terminal(&outbox, &format!("m{i}"), OutboxState::Delivered, at).await);
         }
-        assert_eq!(outbox.purge_terminal_before(100, 2).unwrap(), 2);
+        assert_eq!(outbox.purge_terminal_before(100, 2).unwrap().purged, 2);
         // The two oldest (10 and 20) went; the one at 30 waits for the next batch.
         assert_eq!(outbox.get(&keys[1]).unwrap(), None);
         assert_eq!(outbox.get(&keys[2]).unwrap(), None);
         assert!(outbox.get(&keys[0]).unwrap().is_some());
-        assert_eq!(outbox.purge_terminal_before(100, 2).unwrap(), 1);
+        assert_eq!(outbox.purge_terminal_before(100, 2).unwrap().purged, 1);
     }
 
     #[tokio::test]
@@ -558,12 +568,27 @@ mod tests {
         outbox.update(later.clone(), &rec).await.unwrap();
         outbox.insert_done(b"x".to_vec());
 
-        assert_eq!(outbox.purge_terminal_before(100, 10).unwrap(), 0);
+        // Four entries examined, none purged: a batch of two says more may be due although it
+        // purged nothing, so a sweep goes on past stale entries to the records behind them.
+        assert_eq!(
+            outbox.purge_terminal_before(100, 2).unwrap(),
+            expiry::Swept {
+                examined: 2,
+                purged: 0
+            }
+        );
+        assert_eq!(
+            outbox.purge_terminal_before(100, 10).unwrap(),
+            expiry::Swept {
+                examined: 2,
+                purged: 0
+            }
+        );
         assert!(outbox.get(&live).unwrap().is_some());
         assert_eq!(outbox.payload(&live).unwrap().unwrap(), b"l");
         assert_eq!(outbox.get(&later).unwrap().unwrap().updated_at, 500);
         // Only the newer entry of `later` is left.
         assert_eq!(outbox.done_keys(), vec![expiry::index_key(500, &later)]);
-        assert_eq!(outbox.purge_terminal_before(501, 10).unwrap(), 1);
+        assert_eq!(outbox.purge_terminal_before(501, 10).unwrap().purged, 1);
     }
 }
