@@ -46,6 +46,36 @@ pub fn resident_bytes() -> Option<u64> {
     Some(resident_pages * page_size())
 }
 
+/// The resident set by kind, KiB, from `/proc/self/status`: anonymous memory (heap, stacks,
+/// anonymous mappings) and file-backed pages (the executable's and libraries' code and data as
+/// it is touched). Growth of the first is memory the process holds; growth of the second is
+/// code paths run for the first time, which the kernel may drop and reload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ResidentKinds {
+    /// `RssAnon`.
+    pub anon_kib: u64,
+    /// `RssFile`.
+    pub file_kib: u64,
+}
+
+/// This process's [`ResidentKinds`]; `None` where procfs is absent.
+pub fn resident_kinds() -> Option<ResidentKinds> {
+    parse_resident_kinds(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
+fn parse_resident_kinds(status: &str) -> Option<ResidentKinds> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some(ResidentKinds {
+        anon_kib: field("RssAnon:")?,
+        file_kib: field("RssFile:")?,
+    })
+}
+
 fn page_size() -> u64 {
     rustix::param::page_size() as u64
 }
@@ -172,6 +202,21 @@ mod tests {
         // A test binary maps at least its own code; no test process here is near 64 GiB.
         assert!(rss > 1 << 20, "{rss}");
         assert!(rss < 64 << 30, "{rss}");
+    }
+
+    #[test]
+    fn resident_kinds_are_read_from_proc_status() {
+        let status = "Name:\tx\nVmRSS:\t  300 kB\nRssAnon:\t  200 kB\nRssFile:\t   100 kB\n";
+        assert_eq!(
+            parse_resident_kinds(status),
+            Some(ResidentKinds {
+                anon_kib: 200,
+                file_kib: 100
+            })
+        );
+        assert_eq!(parse_resident_kinds("VmRSS:\t300 kB\n"), None);
+        let live = resident_kinds().expect("procfs is mounted on the test machines");
+        assert!(live.anon_kib > 0 && live.file_kib > 0, "{live:?}");
     }
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -113,6 +113,8 @@ pub struct Sample {
     pub t: f64,
     /// Resident set size of the process, KiB.
     pub rss_kib: u64,
+    /// The same resident set by kind: anonymous (heap, stacks) and file-backed (code).
+    pub rss_kinds: crate::memory::ResidentKinds,
     /// Size of both bridges' data directories on disk, KiB.
     pub store_kib: u64,
     /// Submits acknowledged by FR so far.
@@ -479,6 +481,7 @@ async fn load(
         Sample {
             t,
             rss_kib: rss_kib(),
+            rss_kinds: crate::memory::resident_kinds().unwrap_or_default(),
             store_kib: dirs.iter().map(|d| dir_bytes(d)).sum::<u64>() / 1024,
             submitted,
             delivered,
@@ -520,8 +523,15 @@ async fn load(
         if elapsed >= next_sample {
             let s = sample(elapsed.as_secs_f64());
             eprintln!(
-                "soak t={:.0}s rss={} KiB store={} KiB submitted={} delivered={} pending={}",
-                s.t, s.rss_kib, s.store_kib, s.submitted, s.delivered, s.pending
+                "soak t={:.0}s rss={} KiB (anon {}, file {}) store={} KiB submitted={} delivered={} pending={}",
+                s.t,
+                s.rss_kib,
+                s.rss_kinds.anon_kib,
+                s.rss_kinds.file_kib,
+                s.store_kib,
+                s.submitted,
+                s.delivered,
+                s.pending
             );
             series.push(s);
             next_sample += interval;
