@@ -478,3 +478,27 @@ fn retention_must_outlast_every_deadline_plus_retry_max() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].key, "exchange.deadline");
 }
+
+#[test]
+fn heap_release_interval_defaults_and_turns_off() {
+    let c = Config::load(None, &no_env()).unwrap();
+    assert_eq!(
+        c.server.heap_release_interval,
+        crate::memory::DEFAULT_HEAP_RELEASE_INTERVAL
+    );
+    let c = Config::load(
+        Some("[server]\nheap_release_interval = \"0s\"\n"),
+        &no_env(),
+    )
+    .unwrap();
+    assert_eq!(c.server.heap_release_interval, Duration::ZERO);
+    let mut env = no_env();
+    env.insert("BRIDGE_SERVER_HEAP_RELEASE_INTERVAL".into(), "1m".into());
+    let c = Config::load(None, &env).unwrap();
+    assert_eq!(c.server.heap_release_interval, Duration::from_secs(60));
+    let bad = Config::load(
+        Some("[server]\nheap_release_interval = \"soon\"\n"),
+        &no_env(),
+    );
+    assert!(bad.is_err());
+}
