@@ -41,10 +41,14 @@ use super::{StoreError, LOCK_WAIT};
 /// The file of the exchange database, inside the store directory.
 pub const EXCHANGE_DB_FILE: &str = "exchange.redb";
 
-/// Page cache of the exchange database, in bytes (redb's default is 1 GiB). Same bound and same
-/// reasoning as `SLED_CACHE_BYTES`: 16 MiB holds the messages in flight at `bench submit` rates
-/// many times over, while the resident set stays flat however long the bridge runs.
-pub const EXCHANGE_DB_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Page cache of the exchange database, in bytes (redb's default is 1 GiB). The database holds
+/// working state that is read back once or twice (the relay's next attempt, a status lookup),
+/// so a small cache costs no throughput: `bench submit` ran at the same 2,840–2,990 msg/s with
+/// 4 MiB as with 16. The cache is long-lived memory churned page by page, and under `bench
+/// soak` 16 MiB made about 24 MB of the resident set (two databases) and a share of its slow
+/// rise: 68–73 MB and 226–706 KiB/min with 16 MiB, 44–52 MB and 39 KiB/min with 4 MiB (one
+/// run; deploy/OPERATIONS.md).
+pub const EXCHANGE_DB_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 /// How many write jobs may wait for the committer before writers block: back-pressure from a
 /// stalled disk instead of growing memory (as `durable`).
