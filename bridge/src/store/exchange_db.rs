@@ -46,8 +46,8 @@ pub const EXCHANGE_DB_FILE: &str = "exchange.redb";
 /// so a small cache costs no throughput: `bench submit` ran at the same 2,840–2,990 msg/s with
 /// 4 MiB as with 16. The cache is long-lived memory churned page by page, and under `bench
 /// soak` 16 MiB made about 24 MB of the resident set (two databases) and a share of its slow
-/// rise: 68–73 MB and 226–706 KiB/min with 16 MiB, 44–52 MB and 39 KiB/min with 4 MiB (one
-/// run; deploy/OPERATIONS.md).
+/// rise: 68–73 MB and 226–706 KiB/min with 16 MiB, 42–52 MB and 39–235 KiB/min with 4 MiB
+/// (deploy/OPERATIONS.md).
 pub const EXCHANGE_DB_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 /// How many write jobs may wait for the committer before writers block: back-pressure from a
