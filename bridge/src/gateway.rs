@@ -507,6 +507,8 @@ impl Gateway {
             )
         });
         // Freed heap pages go back to the kernel on a timer, for the process's lifetime here.
+        // The release is process-wide: where one process runs two gateways (the demo, the
+        // benchmarks), each releases, which costs a millisecond more per interval.
         let heap_task = tokio::spawn(crate::memory::release_periodically(
             self.config.server.heap_release_interval,
             self.metrics.heap.clone(),

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use tonic::Code;
 
 mod common;
-use common::{addr, reason, receive_acking, retry, wait_state};
+use common::{addr, open_receive, reason, receive_acking, retry, wait_state};
 
 fn eco() -> &'static Ecosystem {
     static ECO: OnceLock<Ecosystem> = OnceLock::new();
@@ -557,17 +557,7 @@ async fn two_senders_may_share_a_message_id_and_acks_name_one_message() {
     }
 
     // Both wait at BE. An ack by the id alone is ambiguous: refused, nothing acknowledged.
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    tx.send(pb::ReceiveRequest {
-        action: Some(pb::receive_request::Action::Start(pb::ReceiveStart {})),
-    })
-    .await
-    .unwrap();
-    let mut stream = be
-        .receive(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut stream) = open_receive(&mut be, 8).await;
     let mut got = Vec::new();
     for _ in 0..2 {
         got.push(

@@ -27,7 +27,7 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 mod common;
-use common::{addr, reason, retry, status, wait_state};
+use common::{addr, open_receive, reason, retry, status, wait_state};
 
 fn eco() -> &'static Ecosystem {
     static ECO: OnceLock<Ecosystem> = OnceLock::new();
@@ -81,17 +81,7 @@ async fn a_streamed_payload_is_delivered_with_its_digest() {
     assert_eq!((ok.peer_id.as_str(), ok.duplicate), ("BE", false));
     wait_state(&mut fr, "st-1", NURSE, pb::ExchangeState::Delivered).await;
 
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(pb::ReceiveRequest {
-        action: Some(pb::receive_request::Action::Start(pb::ReceiveStart {})),
-    })
-    .await
-    .unwrap();
-    let mut inbound = be
-        .receive(ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut inbound) = open_receive(&mut be, 4).await;
     let m = tokio::time::timeout(Duration::from_secs(30), inbound.message())
         .await
         .unwrap()

@@ -9,6 +9,8 @@
 //! `cargo test -p eidas-bridge --test faults -- --ignored --nocapture --test-threads=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -200,17 +202,7 @@ async fn wait_attempts(
 
 /// Reads everything waiting for the operator (acknowledging it when `ack`), counting by id.
 async fn drain(client: &mut ExchangeServiceClient<Channel>, ack: bool) -> BTreeMap<String, usize> {
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    tx.send(pb::ReceiveRequest {
-        action: Some(pb::receive_request::Action::Start(pb::ReceiveStart {})),
-    })
-    .await
-    .unwrap();
-    let mut stream = client
-        .receive(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut stream) = common::open_receive(client, 1024).await;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     while let Ok(Ok(Some(m))) = tokio::time::timeout(Duration::from_secs(2), stream.message()).await
     {

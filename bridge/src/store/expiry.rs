@@ -6,6 +6,10 @@
 //! 2^63), so that byte order is numeric order for every `i64`: a time before 1970 (a badly set
 //! clock) sorts before every later one instead of after them, as plain two's complement would.
 
+use redb::ReadableTable;
+
+use super::StoreError;
+
 /// What one purge batch did to an expiry index.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -15,6 +19,37 @@ pub struct Swept {
     pub examined: usize,
     /// Records removed.
     pub purged: usize,
+}
+
+/// One purge batch over an expiry index: reads the first `max` entries removable before
+/// `cutoff`, oldest first, and removes each after asking `purge_if_due` with its instant and
+/// record key. The callback checks the record (an entry is stale once its record changed or
+/// went) and removes it when due, returning whether it did. Entries too short to hold an
+/// instant are dropped without a call.
+pub(super) fn sweep(
+    index: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
+    cutoff: i64,
+    max: usize,
+    mut purge_if_due: impl FnMut(i64, &[u8]) -> Result<bool, StoreError>,
+) -> Result<Swept, StoreError> {
+    let end = at_bytes(cutoff);
+    let mut due_entries: Vec<Vec<u8>> = Vec::new();
+    for item in index.range::<&[u8]>(..&end[..])?.take(max) {
+        due_entries.push(item?.0.value().to_vec());
+    }
+    let mut swept = Swept {
+        examined: due_entries.len(),
+        purged: 0,
+    };
+    for index_key in due_entries {
+        if let Some((at, key)) = split(&index_key) {
+            if purge_if_due(at, key)? {
+                swept.purged += 1;
+            }
+        }
+        index.remove(index_key.as_slice())?;
+    }
+    Ok(swept)
 }
 
 /// Bytes of the instant prefix.

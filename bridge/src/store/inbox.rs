@@ -249,33 +249,20 @@ impl InboxStore {
     /// # Errors
     /// Storage failures.
     pub fn purge_acked_before(&self, cutoff: i64, max: usize) -> Result<expiry::Swept, StoreError> {
-        let end = expiry::at_bytes(cutoff);
         self.db.write_blocking(WriteMode::Deferred, move |txn| {
             let mut acked = txn.open_table(ACKED)?;
             let mut records = txn.open_table(RECORDS)?;
             let mut payloads = txn.open_table(PAYLOADS)?;
-            let mut due_entries = Vec::new();
-            for item in acked.range::<&[u8]>(..&end[..])?.take(max) {
-                due_entries.push(item?.0.value().to_vec());
-            }
-            let mut swept = expiry::Swept {
-                examined: due_entries.len(),
-                purged: 0,
-            };
-            for index_key in due_entries {
-                if let Some((at, key)) = expiry::split(&index_key) {
-                    let due = records.get(key)?.is_some_and(|bytes| {
-                        decode(bytes.value()).is_ok_and(|r| r.acked && r.acked_at == Some(at))
-                    });
-                    if due {
-                        payloads.remove(key)?;
-                        records.remove(key)?;
-                        swept.purged += 1;
-                    }
+            expiry::sweep(&mut acked, cutoff, max, |at, key| {
+                let due = records.get(key)?.is_some_and(|bytes| {
+                    decode(bytes.value()).is_ok_and(|r| r.acked && r.acked_at == Some(at))
+                });
+                if due {
+                    payloads.remove(key)?;
+                    records.remove(key)?;
                 }
-                acked.remove(index_key.as_slice())?;
-            }
-            Ok(swept)
+                Ok(due)
+            })
         })
     }
 

@@ -314,36 +314,22 @@ impl OutboxStore {
         cutoff: i64,
         max: usize,
     ) -> Result<expiry::Swept, StoreError> {
-        let end = expiry::at_bytes(cutoff);
         self.db.write_blocking(WriteMode::Deferred, move |txn| {
             let mut done = txn.open_table(DONE)?;
             let mut records = txn.open_table(RECORDS)?;
             let mut payloads = txn.open_table(PAYLOADS)?;
             let mut pending = txn.open_table(PENDING)?;
-            let mut due_entries = Vec::new();
-            for item in done.range::<&[u8]>(..&end[..])?.take(max) {
-                due_entries.push(item?.0.value().to_vec());
-            }
-            let mut swept = expiry::Swept {
-                examined: due_entries.len(),
-                purged: 0,
-            };
-            for index_key in due_entries {
-                if let Some((at, key)) = expiry::split(&index_key) {
-                    let due = records.get(key)?.is_some_and(|bytes| {
-                        decode(bytes.value())
-                            .is_ok_and(|r| r.state.is_terminal() && r.updated_at == at)
-                    });
-                    if due {
-                        payloads.remove(key)?;
-                        pending.remove(key)?;
-                        records.remove(key)?;
-                        swept.purged += 1;
-                    }
+            expiry::sweep(&mut done, cutoff, max, |at, key| {
+                let due = records.get(key)?.is_some_and(|bytes| {
+                    decode(bytes.value()).is_ok_and(|r| r.state.is_terminal() && r.updated_at == at)
+                });
+                if due {
+                    payloads.remove(key)?;
+                    pending.remove(key)?;
+                    records.remove(key)?;
                 }
-                done.remove(index_key.as_slice())?;
-            }
-            Ok(swept)
+                Ok(due)
+            })
         })
     }
 

@@ -68,6 +68,29 @@ pub(crate) async fn wait_state(
     panic!("{id} never reached {want:?}");
 }
 
+/// Opens a Receive stream and sends its `Start`: returns the sender of further requests (acks;
+/// dropping it closes the stream) and the inbound messages. `capacity` bounds requests queued.
+pub(crate) async fn open_receive(
+    client: &mut ExchangeServiceClient<Channel>,
+    capacity: usize,
+) -> (
+    tokio::sync::mpsc::Sender<pb::ReceiveRequest>,
+    tonic::Streaming<pb::InboundMessage>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+    tx.send(pb::ReceiveRequest {
+        action: Some(pb::receive_request::Action::Start(pb::ReceiveStart {})),
+    })
+    .await
+    .unwrap();
+    let stream = client
+        .receive(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    (tx, stream)
+}
+
 /// Receives `n` messages on a fresh Receive stream, sending for each the acknowledgement `ack`
 /// returns (none for `None`), then closes the stream and drains it: the bridge ends the stream
 /// once the acknowledgements sent are durable.
@@ -76,17 +99,7 @@ pub(crate) async fn receive_acking(
     n: usize,
     ack: impl Fn(&pb::InboundMessage) -> Option<pb::receive_request::Action>,
 ) -> Vec<pb::InboundMessage> {
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tx.send(pb::ReceiveRequest {
-        action: Some(pb::receive_request::Action::Start(pb::ReceiveStart {})),
-    })
-    .await
-    .unwrap();
-    let mut stream = client
-        .receive(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut stream) = open_receive(client, 64).await;
     let mut out = Vec::new();
     while out.len() < n {
         let m = tokio::time::timeout(Duration::from_secs(30), stream.message())
