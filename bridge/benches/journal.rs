@@ -21,7 +21,7 @@ use eidas_bridge::journal::{
     export, verify_export, EntryKind, Journal, JournalConfig, JournalEntry, JournalKey,
     JournalStorage, PayloadDigest, Replay,
 };
-use eidas_bridge::store::journal::SledJournalStorage;
+use eidas_bridge::store::journal::FileJournalStorage;
 
 const RUN_FOR: Duration = Duration::from_secs(3);
 const REPLAY_ENTRIES: u64 = 300_000;
@@ -71,7 +71,7 @@ fn fsync_probe() -> (f64, Duration, Duration) {
 fn appends(writers: usize, interval: Duration) -> (f64, Duration, Duration, f64) {
     let dir = base();
     let key = JournalKey::generate("bench/journal").unwrap();
-    let storage = Arc::new(SledJournalStorage::open(dir.path()).unwrap());
+    let storage = Arc::new(FileJournalStorage::open(dir.path()).unwrap());
     let config = JournalConfig {
         checkpoint_interval: interval,
         ..JournalConfig::default()
@@ -142,12 +142,12 @@ fn replay_verify() -> (Rate, Rate, bool) {
     let key_pem = key.to_pkcs8_pem().unwrap();
     // A first open writes the empty checkpoint, as in production; then bulk-load the entries.
     drop(Journal::open(
-        Arc::new(SledJournalStorage::open(dir.path()).unwrap()),
+        Arc::new(FileJournalStorage::open(dir.path()).unwrap()),
         JournalKey::from_pkcs8_pem("bench/journal", &key_pem).unwrap(),
         &JournalConfig::default(),
     ));
     {
-        let storage = SledJournalStorage::open(dir.path()).unwrap();
+        let storage = FileJournalStorage::open(dir.path()).unwrap();
         let mut i = 0;
         while i < REPLAY_ENTRIES {
             let batch: Vec<Vec<u8>> = (i..(i + 1024).min(REPLAY_ENTRIES))
@@ -158,7 +158,7 @@ fn replay_verify() -> (Rate, Rate, bool) {
         }
     }
     // Opening builds the node index and signs a checkpoint over everything.
-    let storage = Arc::new(SledJournalStorage::open(dir.path()).unwrap());
+    let storage = Arc::new(FileJournalStorage::open(dir.path()).unwrap());
     let journal = Journal::open(storage.clone(), key, &JournalConfig::default()).unwrap();
     let verifier = journal.verifier().clone();
     let note = journal.latest_checkpoint();

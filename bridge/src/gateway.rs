@@ -35,7 +35,7 @@ use crate::journal::{
     journal_dir, load_or_create_key, Journal, JournalConfig, JournalError, KeyFileError,
 };
 use crate::metrics::Metrics;
-use crate::store::journal::SledJournalStorage;
+use crate::store::journal::FileJournalStorage;
 use crate::store::{Store, StoreError};
 use crate::tls::{
     self, AcceptorSlot, ExtraClientCas, ReloadHandle, Reloader, ServerIdentity, TlsError, TlsFiles,
@@ -214,7 +214,7 @@ impl Gateway {
         let journal_path = journal_dir(&config.server.data_dir);
         let key = load_or_create_key(&journal_path, &config.journal_origin())?;
         let storage =
-            Arc::new(SledJournalStorage::open(&journal_path).map_err(JournalError::Storage)?);
+            Arc::new(FileJournalStorage::open(&journal_path).map_err(JournalError::Storage)?);
         let journal = Journal::open(
             storage,
             key,

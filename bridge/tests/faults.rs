@@ -926,15 +926,15 @@ fn fill(dir: &Path) -> std::path::PathBuf {
 /// (they lag and are retried); once space is freed the next append succeeds without a reopen
 /// and takes the next index; the journal reopens with every acknowledged entry, its kept
 /// checkpoint agrees with the store, and its export verifies offline. The segment, the tree's
-/// node files and the checkpoint all meet the full disk (the checkpoint history in sled lives on
-/// another file system): nodes the disk refuses are written again with the next commit.
+/// node files, the checkpoint history and the checkpoint all meet the full disk: nodes the disk
+/// refuses are written again with the next commit, a history record it refuses is cut off.
 #[test]
 #[ignore = "fault test: run with make faults"]
 fn journal_segment_on_a_full_disk() {
     use eidas_bridge::journal::{
         load_or_create_key, JournalConfig, JournalError, StorageError, StorageOp,
     };
-    use eidas_bridge::store::journal::SledJournalStorage;
+    use eidas_bridge::store::journal::FileJournalStorage;
     let dir = tempfile::tempdir().unwrap();
     let disk_dir = dir.path().join("disk");
     let disk = Tmpfs::mount(&disk_dir, "1m").unwrap_or_else(|e| {
@@ -949,8 +949,7 @@ fn journal_segment_on_a_full_disk() {
         ..JournalConfig::default()
     };
     let open = |key| {
-        let index = sled::open(dir.path().join("index")).unwrap();
-        let storage = Arc::new(SledJournalStorage::open_with_db(&jdir, &index).unwrap());
+        let storage = Arc::new(FileJournalStorage::open(&jdir).unwrap());
         Journal::open(storage, key, &config).unwrap()
     };
     let journal = open(key());

@@ -21,7 +21,7 @@ use eidas_bridge::journal::{
     export, verify_export, Decision, EntryKind, Evidence, ExportFile, Journal, JournalConfig,
     JournalEntry, JournalKey, NoteVerifier, PayloadDigest,
 };
-use eidas_bridge::store::journal::SledJournalStorage;
+use eidas_bridge::store::journal::FileJournalStorage;
 
 /// The fixed verifier of the `checkpoint` target (public half of `fuzz/fuzz-journal-key.pem`).
 const VKEY: &str = "fuzz.example/journal+34af96f8+ARq9fTCF0glqG8XKF1bopqpbx14vo77GnFCFO1fXArVq";
@@ -329,7 +329,7 @@ fn write_seeds() {
     // Exports of journals of 1, 3 and 8 entries, one checkpoint per commit.
     for n in [1u64, 3, 8] {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Arc::new(SledJournalStorage::open(dir.path()).unwrap());
+        let storage = Arc::new(FileJournalStorage::open(dir.path()).unwrap());
         let config = JournalConfig {
             checkpoint_interval: Duration::ZERO,
             ..JournalConfig::default()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eidas_bridge::journal::{EntryKind, Journal, JournalConfig, JournalEntry, JournalKey};
-use eidas_bridge::store::journal::SledJournalStorage;
+use eidas_bridge::store::journal::FileJournalStorage;
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/verify_checkpoint.py")
@@ -57,7 +57,7 @@ fn python_verifies_bridge_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let key = JournalKey::generate("bridge.example.fr/journal").unwrap();
     let vkey = key.verifier().to_vkey();
-    let storage = Arc::new(SledJournalStorage::open(&dir.path().join("j")).unwrap());
+    let storage = Arc::new(FileJournalStorage::open(&dir.path().join("j")).unwrap());
     let config = JournalConfig {
         checkpoint_interval: Duration::ZERO,
         ..JournalConfig::default()

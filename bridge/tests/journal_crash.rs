@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use eidas_bridge::journal::merkle::{self, MemoryTree};
 use eidas_bridge::journal::{EntryKind, Journal, JournalConfig, JournalEntry, JournalKey};
-use eidas_bridge::store::journal::SledJournalStorage;
+use eidas_bridge::store::journal::FileJournalStorage;
 
 const CHILD_ENV: &str = "JOURNAL_CRASH_CHILD_DIR";
 const INTERVAL_ENV: &str = "JOURNAL_CRASH_INTERVAL_MS";
@@ -43,7 +43,7 @@ fn entry(tag: &str) -> JournalEntry {
 fn open(dir: &std::path::Path, interval: Duration) -> Journal {
     let pem = std::fs::read(dir.join("key.pem")).unwrap();
     let key = JournalKey::from_pkcs8_pem(ORIGIN, &pem).unwrap();
-    let storage = Arc::new(SledJournalStorage::open(&dir.join("journal")).unwrap());
+    let storage = Arc::new(FileJournalStorage::open(&dir.join("journal")).unwrap());
     let config = JournalConfig {
         checkpoint_interval: interval,
         ..JournalConfig::default()

@@ -9,7 +9,7 @@ use eidas_bridge::journal::{
     export, verify_export, EntryKind, ExportFile, Finding, Journal, JournalConfig, JournalEntry,
     JournalKey, PayloadDigest,
 };
-use eidas_bridge::store::journal::SledJournalStorage;
+use eidas_bridge::store::journal::FileJournalStorage;
 
 fn entry(i: u64) -> JournalEntry {
     JournalEntry {
@@ -42,7 +42,7 @@ struct Fixture {
 fn journal(n: u64) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let key = JournalKey::generate("bridge.example.fr/journal").unwrap();
-    let storage = Arc::new(SledJournalStorage::open(dir.path()).unwrap());
+    let storage = Arc::new(FileJournalStorage::open(dir.path()).unwrap());
     let config = JournalConfig {
         checkpoint_interval: Duration::ZERO,
         ..JournalConfig::default()

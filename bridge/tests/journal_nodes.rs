@@ -10,7 +10,7 @@ use eidas_bridge::journal::merkle::{leaf_hash, verify_inclusion};
 use eidas_bridge::journal::{
     load_or_create_key, EntryKind, Journal, JournalConfig, JournalEntry, TreeHead,
 };
-use eidas_bridge::store::journal::SledJournalStorage;
+use eidas_bridge::store::journal::FileJournalStorage;
 
 const ORIGIN: &str = "bridge.example.fr/journal";
 
@@ -31,7 +31,7 @@ fn entry(i: u64) -> JournalEntry {
 
 fn open(dir: &std::path::Path, checkpoint_interval: Duration) -> Journal {
     let key = load_or_create_key(dir, ORIGIN).unwrap();
-    let storage = Arc::new(SledJournalStorage::open(dir).unwrap());
+    let storage = Arc::new(FileJournalStorage::open(dir).unwrap());
     let config = JournalConfig {
         checkpoint_interval,
         ..JournalConfig::default()

@@ -243,7 +243,7 @@ async fn trust_service_over_mutual_tls_then_offline_restart() {
 
     // 5. The installed snapshot was journaled once, with its digest.
     {
-        let storage = eidas_bridge::store::journal::SledJournalStorage::open(
+        let storage = eidas_bridge::store::journal::FileJournalStorage::open(
             &eidas_bridge::journal::journal_dir(&data),
         )
         .unwrap();

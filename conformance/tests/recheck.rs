@@ -15,7 +15,7 @@ use eidas_bridge::journal::{
     journal_dir, load_or_create_key, read_verifier, recheck, verify_export, Decision, EntryKind,
     Evidence, ExportFile, Journal, JournalConfig, JournalEntry, RecheckFinding, Verdict,
 };
-use eidas_bridge::store::journal::SledJournalStorage;
+use eidas_bridge::store::journal::FileJournalStorage;
 use eidas_bridge::store::Store;
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -127,7 +127,7 @@ fn recheck_is_clean_then_names_the_entries_of_the_withdrawn_service() {
         let evidence = store.evidence().unwrap();
         let dir = journal_dir(data.path());
         let key = load_or_create_key(&dir, "bridge.fr.test/journal").unwrap();
-        let storage = Arc::new(SledJournalStorage::open(&dir).unwrap());
+        let storage = Arc::new(FileJournalStorage::open(&dir).unwrap());
         let journal = Journal::open(storage, key, &JournalConfig::default()).unwrap();
         journal
             .append(&JournalEntry {
@@ -173,7 +173,7 @@ fn recheck_is_clean_then_names_the_entries_of_the_withdrawn_service() {
     let verifier = read_verifier(&dir).unwrap();
     let mut bytes = Vec::new();
     {
-        let storage = Arc::new(SledJournalStorage::open(&dir).unwrap());
+        let storage = Arc::new(FileJournalStorage::open(&dir).unwrap());
         eidas_bridge::journal::export(storage, &verifier, &mut bytes).unwrap();
     }
     assert!(verify_export(&bytes, None).unwrap().is_valid());

@@ -23,7 +23,7 @@ use crate::journal::recheck::{recheck as recheck_entries, RecheckFinding, Rechec
 use crate::journal::Replay;
 use crate::journal::{JournalEntry, JournalStorage};
 use crate::store::evidence::EvidenceStore;
-use crate::store::journal::SledJournalStorage;
+use crate::store::journal::FileJournalStorage;
 use crate::store::trust::TrustSnapshotStore;
 use crate::store::Store;
 
@@ -231,7 +231,7 @@ fn open_storage(data: &Path) -> Result<Arc<dyn JournalStorage>, InputError> {
     if !dir.is_dir() {
         return Err(InputError::Io(dir, std::io::ErrorKind::NotFound));
     }
-    let s = SledJournalStorage::open(&dir).map_err(|e| InputError::Journal(e.to_string()))?;
+    let s = FileJournalStorage::open(&dir).map_err(|e| InputError::Journal(e.to_string()))?;
     Ok(Arc::new(s))
 }
 
@@ -392,7 +392,7 @@ mod tests {
     fn append(data: &Path, range: std::ops::Range<u64>) {
         let dir = journal_dir(data);
         let key = load_or_create_key(&dir, "cli.test/journal").unwrap();
-        let storage = Arc::new(SledJournalStorage::open(&dir).unwrap());
+        let storage = Arc::new(FileJournalStorage::open(&dir).unwrap());
         let j = Journal::open(storage, key, &JournalConfig::default()).unwrap();
         for i in range {
             let e = JournalEntry {
@@ -529,7 +529,7 @@ mod tests {
         {
             let dir = journal_dir(data);
             let key = load_or_create_key(&dir, "cli.test/journal").unwrap();
-            let storage = Arc::new(SledJournalStorage::open(&dir).unwrap());
+            let storage = Arc::new(FileJournalStorage::open(&dir).unwrap());
             let j = Journal::open(storage, key, &JournalConfig::default()).unwrap();
             for (i, kind) in kinds.iter().enumerate() {
                 j.append(&JournalEntry {

@@ -1,6 +1,6 @@
 use super::*;
 use crate::journal::entry::EntryKind;
-use crate::store::journal::SledJournalStorage;
+use crate::store::journal::FileJournalStorage;
 use std::sync::Mutex;
 
 pub(crate) fn entry(i: u64) -> JournalEntry {
@@ -28,7 +28,7 @@ fn every_commit() -> JournalConfig {
 fn open(dir: &std::path::Path, key: &JournalKey) -> Result<Journal, JournalError> {
     let pem = key.to_pkcs8_pem().unwrap();
     let key = JournalKey::from_pkcs8_pem(key.verifier().name(), &pem).unwrap();
-    let storage = Arc::new(SledJournalStorage::open(dir).map_err(JournalError::from)?);
+    let storage = Arc::new(FileJournalStorage::open(dir).map_err(JournalError::from)?);
     Journal::open(storage, key, &every_commit())
 }
 
@@ -155,7 +155,7 @@ fn altered_store_is_refused_on_open() {
 }
 
 #[test]
-fn lost_index_is_rebuilt() {
+fn lost_derived_files_are_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let key = JournalKey::generate("test/journal").unwrap();
     let j = open(dir.path(), &key).unwrap();
@@ -164,7 +164,9 @@ fn lost_index_is_rebuilt() {
     }
     let head = j.head();
     drop(j);
-    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    // The tree nodes and the sampled offsets are derived from the segment.
+    std::fs::remove_dir_all(dir.path().join("nodes")).unwrap();
+    std::fs::remove_file(dir.path().join("offsets")).unwrap();
     let j = open(dir.path(), &key).unwrap();
     assert_eq!(j.head(), head);
     let p = j.inclusion_proof(7, 20).unwrap();

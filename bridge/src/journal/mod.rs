@@ -18,11 +18,11 @@
 //! # async fn demo(data: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use eidas_bridge::journal::{journal_dir, load_or_create_key, Journal, JournalConfig};
-//! use eidas_bridge::store::journal::SledJournalStorage;
+//! use eidas_bridge::store::journal::FileJournalStorage;
 //!
 //! let dir = journal_dir(data);
 //! let key = load_or_create_key(&dir, "bridge.example.fr/journal")?;
-//! let storage = Arc::new(SledJournalStorage::open(&dir)?);
+//! let storage = Arc::new(FileJournalStorage::open(&dir)?);
 //! // Refuses to open (typed error) when the store disagrees with its kept checkpoint.
 //! let journal = Journal::open(storage, key, &JournalConfig::default())?;
 //! # let entry: eidas_bridge::journal::JournalEntry = todo!();

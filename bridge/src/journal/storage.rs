@@ -62,7 +62,8 @@ pub enum StorageError {
         /// The OS error kind of the first failure.
         kind: std::io::ErrorKind,
     },
-    /// The index engine (sled) failed; its errors are opaque, so the message is carried.
+    /// sled failed while an earlier version's checkpoint history was read to migrate it
+    /// (`store::journal`); its errors are opaque, so the message is carried.
     #[error("journal index error during {op:?}: {detail}")]
     Index {
         /// Operation.
@@ -79,6 +80,18 @@ pub enum StorageError {
         /// Bytes from there to the end of the file.
         trailing: u64,
     },
+    /// The checkpoint history has a damaged record followed by more than one record: this is
+    /// corruption, not a torn append, and is never truncated (`store::journal_history`).
+    #[error("checkpoint history corrupt at byte {offset} with {trailing} bytes after it")]
+    CorruptHistory {
+        /// Offset of the first bad record.
+        offset: u64,
+        /// Bytes from there to the end of the file.
+        trailing: u64,
+    },
+    /// Another open handle (in this process or another) holds the journal's segment lock.
+    #[error("journal is in use by another process (its segment is locked)")]
+    Locked,
     /// An entry index beyond the stored entries was asked for.
     #[error("entry {index} is beyond the {len} stored entries")]
     OutOfRange {
@@ -233,19 +246,19 @@ pub trait JournalStorage: Send + Sync + 'static {
     /// Stores nodes completed by leaves up to `size` and records `size` atomically with them.
     ///
     /// # Errors
-    /// [`StorageError::Index`].
+    /// [`StorageError::Io`].
     fn put_nodes(&self, nodes: &[(u8, u64, Hash)], size: u64) -> Result<(), StorageError>;
 
     /// Drops every stored node (before a rebuild from the entries).
     ///
     /// # Errors
-    /// [`StorageError::Index`].
+    /// [`StorageError::Io`].
     fn reset_nodes(&self) -> Result<(), StorageError>;
 
     /// One stored node, if present.
     ///
     /// # Errors
-    /// [`StorageError::Index`].
+    /// [`StorageError::Io`].
     fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StorageError>;
 
     /// Durably and atomically replaces the latest checkpoint and adds it to the history.
@@ -263,7 +276,7 @@ pub trait JournalStorage: Send + Sync + 'static {
     /// Every checkpoint note kept in the history, by increasing tree size.
     ///
     /// # Errors
-    /// [`StorageError::Index`].
+    /// [`StorageError::Io`] or [`StorageError::BadCheckpointFile`].
     fn checkpoints(&self) -> Result<Vec<String>, StorageError>;
 }
 

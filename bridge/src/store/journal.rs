@@ -1,8 +1,8 @@
-//! Journal storage: an append-only segment file for the entries, flat per-level files for the
-//! derived tree nodes (`store::journal_nodes`), sled for the checkpoint history, and a checkpoint
-//! file replaced atomically.
+//! Journal storage, all in flat files: an append-only segment for the entries, per-level files
+//! for the derived tree nodes (`store::journal_nodes`), an append-only checkpoint history
+//! (`store::journal_history`), and the latest checkpoint in a file replaced atomically.
 //!
-//! # Why not sled alone
+//! # Why not sled
 //! sled 0.34's `flush()` ends in `sync_file_range`, which does not flush the drive's volatile
 //! write cache and gives no durability on copy-on-write file systems (sled issues #1452 and
 //! #1351). An acknowledged exchange must survive power loss, so entries go to a segment file that
@@ -33,6 +33,7 @@ use crate::journal::entry::MAX_ENTRY_LEN;
 use crate::journal::merkle::Hash;
 use crate::journal::storage::{JournalStorage, SegmentAppender, StorageError, StorageOp};
 
+use super::journal_history::{CheckpointHistory, HISTORY_FILE};
 use super::journal_nodes::NodeFiles;
 use super::journal_offsets::Offsets;
 pub use super::journal_offsets::OFFSET_STRIDE;
@@ -56,8 +57,11 @@ const OFFSETS: &str = "offsets";
 const SCAN_CHUNK: usize = 65_536;
 /// Directory of the node files inside the journal directory.
 const NODES_DIR: &str = "nodes";
-/// The sled tree that held the nodes before they moved to files; dropped on open.
-const OLD_NODES_TREE: &str = "journal.nodes";
+/// The sled database in which earlier versions kept the checkpoint history (and, before that,
+/// the tree nodes): its history is moved to [`HISTORY_FILE`] on open, then it is removed.
+const OLD_INDEX_DIR: &str = "index";
+/// The tree of [`OLD_INDEX_DIR`] that held the checkpoint history.
+const OLD_HISTORY_TREE: &str = "journal.checkpoints";
 
 fn sled_err(op: StorageOp, e: &sled::Error) -> StorageError {
     StorageError::Index {
@@ -66,9 +70,9 @@ fn sled_err(op: StorageOp, e: &sled::Error) -> StorageError {
     }
 }
 
-/// The sled-and-segment [`JournalStorage`].
+/// The file-backed [`JournalStorage`].
 #[derive(Debug)]
-pub struct SledJournalStorage {
+pub struct FileJournalStorage {
     dir: PathBuf,
     /// Appends go through this handle, which cuts off a failed write and refuses appends after a
     /// failed sync (`journal::storage::SegmentAppender`); the mutex serialises writers (there is one).
@@ -78,28 +82,16 @@ pub struct SledJournalStorage {
     /// Entry count, segment end and the sampled entry starts (in their file).
     offsets: RwLock<Offsets>,
     nodes: NodeFiles,
-    history: sled::Tree,
+    history: CheckpointHistory,
 }
 
-impl SledJournalStorage {
-    /// Opens (or creates) the journal in `dir`, with its own sled database in `dir/index`.
+impl FileJournalStorage {
+    /// Opens (or creates) the journal in `dir`, migrating the checkpoint history of an earlier
+    /// version out of sled.
     ///
     /// # Errors
-    /// [`StorageError`] for I/O failures and segment corruption.
+    /// [`StorageError`] for I/O failures, segment or history corruption, and a failed migration.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
-        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(StorageOp::Open, &e))?;
-        let db = super::open_sled(&dir.join("index")).map_err(|e| StorageError::Index {
-            op: StorageOp::Open,
-            detail: e.to_string(),
-        })?;
-        Self::open_with_db(dir, &db)
-    }
-
-    /// Opens the journal in `dir` using trees of an existing sled database.
-    ///
-    /// # Errors
-    /// As [`SledJournalStorage::open`].
-    pub fn open_with_db(dir: &Path, db: &sled::Db) -> Result<Self, StorageError> {
         let open = |e: std::io::Error| StorageError::io(StorageOp::Open, &e);
         std::fs::create_dir_all(dir).map_err(open)?;
         let path = dir.join(SEGMENT);
@@ -109,17 +101,14 @@ impl SledJournalStorage {
             .create(true)
             .open(&path)
             .map_err(open)?;
+        lock_segment(&file)?;
         let offsets = recover_segment(&file, &dir.join(OFFSETS))?;
         let reader = File::open(&path).map_err(open)?;
         // The segment's directory entry must be durable too, or a fresh file could vanish.
         sync_dir(dir, StorageOp::Open)?;
         let nodes = NodeFiles::open(&dir.join(NODES_DIR))?;
-        // Nodes written by an earlier version: rebuilt into the files, so their tree can go.
-        db.drop_tree(OLD_NODES_TREE)
-            .map_err(|e| sled_err(StorageOp::Open, &e))?;
-        let history = db
-            .open_tree("journal.checkpoints")
-            .map_err(|e| sled_err(StorageOp::Open, &e))?;
+        migrate_sled_history(dir)?;
+        let history = CheckpointHistory::open(&dir.join(HISTORY_FILE))?;
         let end = offsets.end();
         Ok(Self {
             dir: dir.to_owned(),
@@ -130,6 +119,66 @@ impl SledJournalStorage {
             history,
         })
     }
+}
+
+/// Takes the segment's exclusive lock, waiting up to [`super::LOCK_WAIT`] as the other databases
+/// do: the journal's writer thread of a bridge stopping in this process may hold the file a moment
+/// longer. One handle at a time: a second one would truncate what it takes for a torn tail and
+/// rebuild the offsets under the first. The kernel drops the lock with the process, so a killed
+/// bridge never leaves it behind.
+fn lock_segment(file: &File) -> Result<(), StorageError> {
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < super::LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StorageError::Locked),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StorageError::io(StorageOp::Open, &e))
+            }
+        }
+    }
+}
+
+/// Moves the checkpoint history out of the sled database of an earlier version, if there is one,
+/// then removes that database (its node tree is rebuilt into the node files anyway). The new
+/// history is complete before it gets its name, so a crash at any point leaves either the sled
+/// database to migrate again or the whole file.
+fn migrate_sled_history(dir: &Path) -> Result<(), StorageError> {
+    let old = dir.join(OLD_INDEX_DIR);
+    if !old.exists() {
+        return Ok(());
+    }
+    let history = dir.join(HISTORY_FILE);
+    if !history.exists() {
+        let db = super::open_sled(&old).map_err(|e| StorageError::Index {
+            op: StorageOp::Open,
+            detail: e.to_string(),
+        })?;
+        let tree = db
+            .open_tree(OLD_HISTORY_TREE)
+            .map_err(|e| sled_err(StorageOp::Open, &e))?;
+        let mut notes = Vec::new();
+        for kv in tree.iter() {
+            let (k, v) = kv.map_err(|e| sled_err(StorageOp::Open, &e))?;
+            let (Ok(size), Ok(note)) = (<[u8; 8]>::try_from(&k[..]), String::from_utf8(v.to_vec()))
+            else {
+                // Never written by the bridge; an auditor's export would drop it anyway.
+                tracing::warn!(key = ?&k[..], "skipping an unreadable checkpoint of the old history");
+                continue;
+            };
+            notes.push((u64::from_be_bytes(size), note));
+        }
+        CheckpointHistory::create_with(&history, notes)?;
+        tracing::info!(
+            journal.dir = %dir.display(),
+            "checkpoint history moved out of sled"
+        );
+    }
+    std::fs::remove_dir_all(&old).map_err(|e| StorageError::io(StorageOp::Open, &e))?;
+    sync_dir(dir, StorageOp::Open)
 }
 
 /// Scans the segment, truncates a torn tail, and rebuilds the index of where the entries are in
@@ -192,7 +241,7 @@ fn sync_dir(dir: &Path, op: StorageOp) -> Result<(), StorageError> {
         .map_err(|e| StorageError::io(op, &e))
 }
 
-impl JournalStorage for SledJournalStorage {
+impl JournalStorage for FileJournalStorage {
     fn len(&self) -> u64 {
         // A poisoned lock means a reader panicked mid-read; the offsets themselves are intact.
         self.offsets.read().unwrap_or_else(|p| p.into_inner()).len()
@@ -298,17 +347,15 @@ impl JournalStorage for SledJournalStorage {
         // The nodes a checkpoint vouches for become durable first: a restart rebuilds only what
         // was appended after the last checkpoint.
         self.nodes.sync()?;
+        // The history before the latest: a checkpoint anyone can load is in the history.
+        self.history.append(size, note)?;
         let tmp = self.dir.join("checkpoint.tmp");
         let mut f = File::create(&tmp).map_err(io)?;
         f.write_all(note.as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
         drop(f);
         std::fs::rename(&tmp, self.dir.join(CHECKPOINT)).map_err(io)?;
-        sync_dir(&self.dir, op)?;
-        self.history
-            .insert(size.to_be_bytes(), note.as_bytes())
-            .map_err(|e| sled_err(op, &e))?;
-        Ok(())
+        sync_dir(&self.dir, op)
     }
 
     fn load_checkpoint(&self) -> Result<Option<String>, StorageError> {
@@ -327,14 +374,7 @@ impl JournalStorage for SledJournalStorage {
     }
 
     fn checkpoints(&self) -> Result<Vec<String>, StorageError> {
-        let mut out = Vec::new();
-        for kv in self.history.iter() {
-            let (_, v) = kv.map_err(|e| sled_err(StorageOp::Index, &e))?;
-            if let Ok(s) = std::str::from_utf8(&v) {
-                out.push(s.to_owned());
-            }
-        }
-        Ok(out)
+        self.history.notes()
     }
 }
 
@@ -346,7 +386,7 @@ mod tests {
     fn append_reopen_and_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = SledJournalStorage::open(dir.path()).unwrap();
+            let s = FileJournalStorage::open(dir.path()).unwrap();
             s.append_durable(&[b"one".to_vec(), b"two".to_vec()])
                 .unwrap();
             s.append_durable(&[b"three".to_vec()]).unwrap();
@@ -360,7 +400,7 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
         f.write_all(&[50, 0, 0, 0, 1, 2, 3, 4, b'x']).unwrap();
         drop(f);
-        let s = SledJournalStorage::open(dir.path()).unwrap();
+        let s = FileJournalStorage::open(dir.path()).unwrap();
         assert_eq!(s.len(), 3);
         assert_eq!(std::fs::metadata(&seg).unwrap().len(), 3 * 8 + 3 + 3 + 5);
         s.append_durable(&[b"four".to_vec()]).unwrap();
@@ -371,7 +411,7 @@ mod tests {
     fn corruption_before_much_data_is_not_truncated() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = SledJournalStorage::open(dir.path()).unwrap();
+            let s = FileJournalStorage::open(dir.path()).unwrap();
             let big = vec![vec![b'a'; MAX_ENTRY_LEN]; MAX_BATCH];
             s.append_durable(&[b"first".to_vec()]).unwrap();
             assert_eq!(
@@ -388,7 +428,7 @@ mod tests {
         let f = OpenOptions::new().write(true).open(&seg).unwrap();
         f.write_all_at(b"X", 9).unwrap(); // inside "first"
         drop(f);
-        let err = SledJournalStorage::open(dir.path()).unwrap_err();
+        let err = FileJournalStorage::open(dir.path()).unwrap_err();
         assert!(
             matches!(err, StorageError::CorruptSegment { offset: 0, .. }),
             "{err:?}"
@@ -402,7 +442,7 @@ mod tests {
         let entry = |i: u64| format!("entry-{i}-{}", "x".repeat((i % 7) as usize)).into_bytes();
         let n = 3 * OFFSET_STRIDE + 5;
         {
-            let s = SledJournalStorage::open(dir.path()).unwrap();
+            let s = FileJournalStorage::open(dir.path()).unwrap();
             let mut i = 0;
             while i < n {
                 let batch: Vec<Vec<u8>> = (i..(i + 37).min(n)).map(entry).collect();
@@ -411,7 +451,7 @@ mod tests {
             }
         }
         // After a reopen the index comes from the scan; both must agree with the entries.
-        let s = SledJournalStorage::open(dir.path()).unwrap();
+        let s = FileJournalStorage::open(dir.path()).unwrap();
         assert_eq!(s.len(), n);
         let edges = [0, 1, 63, 64, 65, 127, 128, 129, 191, 192, 193, n - 1, n];
         for &from in &edges {
@@ -436,12 +476,73 @@ mod tests {
     #[test]
     fn checkpoint_file_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SledJournalStorage::open(dir.path()).unwrap();
+        let s = FileJournalStorage::open(dir.path()).unwrap();
         assert_eq!(s.load_checkpoint().unwrap(), None);
         s.save_checkpoint(1, "a\n1\nx\n\n- sig\n").unwrap();
         s.save_checkpoint(2, "a\n2\nx\n\n- sig\n").unwrap();
         assert_eq!(s.load_checkpoint().unwrap().unwrap(), "a\n2\nx\n\n- sig\n");
-        assert_eq!(s.checkpoints().unwrap().len(), 2);
+        assert_eq!(
+            s.checkpoints().unwrap(),
+            vec!["a\n1\nx\n\n- sig\n", "a\n2\nx\n\n- sig\n"]
+        );
         assert!(!dir.path().join("checkpoint.tmp").exists());
+    }
+
+    #[test]
+    fn a_journal_opens_in_one_place_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = FileJournalStorage::open(dir.path()).unwrap();
+        first.append_durable(&[b"one".to_vec()]).unwrap();
+        assert_eq!(
+            FileJournalStorage::open(dir.path()).unwrap_err(),
+            StorageError::Locked
+        );
+        drop(first);
+        assert_eq!(FileJournalStorage::open(dir.path()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_checkpoint_history_of_an_earlier_version_moves_out_of_sled() {
+        let dir = tempfile::tempdir().unwrap();
+        let notes = ["a\n1\nx\n\n- sig\n", "a\n7\nx\n\n- sig\n"];
+        {
+            let db = sled::open(dir.path().join(OLD_INDEX_DIR)).unwrap();
+            let tree = db.open_tree(OLD_HISTORY_TREE).unwrap();
+            tree.insert(7u64.to_be_bytes(), notes[1]).unwrap();
+            tree.insert(1u64.to_be_bytes(), notes[0]).unwrap();
+            db.open_tree("journal.nodes")
+                .unwrap()
+                .insert(b"n", b"v")
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let s = FileJournalStorage::open(dir.path()).unwrap();
+        assert_eq!(s.checkpoints().unwrap(), notes);
+        assert!(!dir.path().join(OLD_INDEX_DIR).exists());
+        s.save_checkpoint(9, "a\n9\nx\n\n- sig\n").unwrap();
+        drop(s);
+        let s = FileJournalStorage::open(dir.path()).unwrap();
+        assert_eq!(s.checkpoints().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_migration_cut_short_after_the_history_was_written_only_removes_sled() {
+        let dir = tempfile::tempdir().unwrap();
+        CheckpointHistory::create_with(
+            &dir.path().join(HISTORY_FILE),
+            [(1, "a\n1\nx\n\n- sig\n".to_owned())],
+        )
+        .unwrap();
+        // The old database is still there, with a history the file already holds.
+        let db = sled::open(dir.path().join(OLD_INDEX_DIR)).unwrap();
+        db.open_tree(OLD_HISTORY_TREE)
+            .unwrap()
+            .insert(1u64.to_be_bytes(), "a\n1\nx\n\n- sig\n")
+            .unwrap();
+        db.flush().unwrap();
+        drop(db);
+        let s = FileJournalStorage::open(dir.path()).unwrap();
+        assert_eq!(s.checkpoints().unwrap(), ["a\n1\nx\n\n- sig\n"]);
+        assert!(!dir.path().join(OLD_INDEX_DIR).exists());
     }
 }

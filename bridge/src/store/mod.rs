@@ -1,8 +1,8 @@
 //! The only module that opens databases; nothing else imports sled or redb. Two engines, chosen by
 //! churn:
 //! - sled (`data_dir/store/`) for the low-churn data: the participant directory, the trust
-//!   snapshot cache, the evidence archive (and, in `journal`, the checkpoint history). These grow
-//!   slowly and are bounded by what they describe.
+//!   snapshot cache, the evidence archive. These grow slowly and are bounded by what they
+//!   describe. (The journal is flat files, module `journal`.)
 //! - redb (`data_dir/store/exchange.redb`, module `exchange_db`) for the exchange's outbox and
 //!   inbox: every message inserts about five keys, drops its payload once done, and the
 //!   retention task purges the rest. Under that churn sled 0.34 neither reclaims the space of
@@ -21,6 +21,7 @@ pub mod exchange_db;
 mod expiry;
 pub mod inbox;
 pub mod journal;
+mod journal_history;
 mod journal_nodes;
 mod journal_offsets;
 mod migrate;
@@ -244,7 +245,8 @@ impl Store {
 /// does not wait for its background I/O threads, which hold the file (and its lock) a little
 /// longer; a restart in the same process, or right after a stop, would otherwise fail spuriously.
 /// Another live process holding the store still fails, after this delay. The exchange database's
-/// open (`exchange_db`) waits as long for the redb file lock.
+/// open (`exchange_db`) waits as long for the redb file lock, and the journal's (`journal`) for
+/// its segment lock.
 pub(crate) const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Page cache of each sled database, in bytes. sled's default is 1 GiB per database and a bridge
