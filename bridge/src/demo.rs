@@ -26,7 +26,7 @@ use crate::exchange::{trusted_for, Exchange, PeerTrust, RetryPolicy, SnapshotTru
 use crate::gateway::{Gateway, ServeError};
 use crate::grpc::{fingerprint, Principal, Role};
 use crate::journal::Journal;
-use crate::tls::{self, ClientIdentity, TlsError};
+use crate::tls::{self, ClientIdentity, ReloadHandle, TlsError};
 
 /// Seed of the demo's ecosystem: fixed, so the demo's certificates are the same on every run.
 pub const DEMO_SEED: &[u8] = b"eidas-bridge demo";
@@ -117,6 +117,8 @@ pub struct Node {
     pub exchange: Arc<Exchange>,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// Asks it to read its TLS identity and seal again (what SIGHUP does to `serve`).
+    pub reload: ReloadHandle,
     operator: ClientIdentity,
     trust: Arc<dyn PeerTrust>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -263,6 +265,7 @@ async fn start_configured(
             .map_err(|e| DemoError::Directory(e.to_string()))?;
     }
     let journal = gateway.journal().clone();
+    let reload = gateway.reload_handle();
     let exchange = gateway
         .exchange()
         .cloned()
@@ -279,6 +282,7 @@ async fn start_configured(
         journal,
         exchange,
         data_dir: opts.data_dir,
+        reload,
         operator,
         trust: opts.trust,
         shutdown: Some(tx),

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::devpki::DevPki;
 use crate::exchange::{
     spawn_relay, spawn_retention, Exchange, ExchangeSettings, Peer, PeerCas, PeerSet, PeerTrust,
-    PresentationPolicy, SealKey,
+    PresentationPolicy, RelayIdentity, SealKey,
 };
 use crate::grpc::{
     fingerprint, max_exchange_message, max_peer_message, AccessPolicy, AddressingApi,
@@ -38,7 +38,8 @@ use crate::metrics::Metrics;
 use crate::store::journal::FileJournalStorage;
 use crate::store::{Store, StoreError};
 use crate::tls::{
-    self, AcceptorSlot, ExtraClientCas, ReloadHandle, Reloader, ServerIdentity, TlsError, TlsFiles,
+    self, AcceptorSlot, ExtraClientCas, ReloadFollower, ReloadHandle, Reloader, ServerIdentity,
+    TlsError, TlsFiles,
 };
 use crate::trust::{Loaded, Refresher, TrustListIssuers, TrustState};
 
@@ -133,7 +134,7 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     dev_pki: Option<DevPki>,
     trust: Arc<Refresher>,
-    exchange: Option<(Arc<Exchange>, tls::ClientIdentity)>,
+    exchange: Option<(Arc<Exchange>, RelayIdentity)>,
     /// The wall clock handed to the exchange (`clock`); the system clock unless a test sets one.
     clock: Arc<dyn Clock>,
 }
@@ -319,7 +320,8 @@ impl Gateway {
         ) else {
             return Err(ServeError::NoSeal);
         };
-        let seal = SealKey::new(tls::read_key(key)?, tls::read_certs(cert)?);
+        let (chain, key) = tls::read_key_pair(cert, key)?;
+        let seal = SealKey::new(key, chain);
         let peers = PeerSet::new(self.config.exchange.peers.iter().map(|(cc, addr)| Peer {
             country: cc.clone(),
             address: addr.clone(),
@@ -357,11 +359,11 @@ impl Gateway {
             },
         )
         .with_clock(self.clock.clone());
-        let client = tls::ClientIdentity {
+        let client = RelayIdentity::new(tls::ClientIdentity {
             chain: self.identity.chain.clone(),
             key: Some(self.identity.key.clone()),
             server_cas,
-        };
+        });
         self.exchange = Some((Arc::new(exchange), client));
         Ok(())
     }
@@ -452,12 +454,28 @@ impl Gateway {
 
         // Rotation without downtime: SIGHUP (through the reload handle) or a trust refresh that
         // changes the peers' CAs rebuilds the acceptor for new handshakes.
-        let reloader = Reloader::new(
+        // A requested reload also reads the seal again and gives the relay the new certificate.
+        let mut reloader = Reloader::new(
             self.tls_files.clone(),
             self.peer_cas.clone(),
             slot,
             self.reload.clone(),
         );
+        if let (Some((exchange, relay_identity)), (Some(cert), Some(key))) = (
+            &self.exchange,
+            (
+                &self.config.exchange.seal_cert,
+                &self.config.exchange.seal_key,
+            ),
+        ) {
+            reloader = reloader
+                .with_follower(Arc::new(relay_identity.clone()))
+                .with_follower(Arc::new(SealReload {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    exchange: exchange.clone(),
+                }));
+        }
         let reload_task = tokio::spawn(reloader.run(stop_rx.clone()));
 
         // Plain-text health, when configured: the same reporter, no other service, no TLS.
@@ -601,5 +619,25 @@ impl Gateway {
         // sled's recovery on the next start.
         let _ = self.store.flush();
         result
+    }
+}
+
+/// Reads the seal again on a requested reload (`exchange.seal_cert`, `exchange.seal_key`), so a
+/// seal rotates without a restart; a key that does not match its certificate is refused and the
+/// seal in force is kept.
+#[derive(Debug)]
+struct SealReload {
+    cert: PathBuf,
+    key: PathBuf,
+    exchange: Arc<Exchange>,
+}
+
+impl ReloadFollower for SealReload {
+    fn prepare(&self, _: &ServerIdentity) -> Result<Box<dyn FnOnce() + Send>, TlsError> {
+        let (chain, key) = tls::read_key_pair(&self.cert, &self.key)?;
+        let exchange = self.exchange.clone();
+        Ok(Box::new(move || {
+            exchange.replace_seal(SealKey::new(key, chain))
+        }))
     }
 }

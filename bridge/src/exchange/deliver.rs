@@ -314,16 +314,16 @@ impl Exchange {
                 what: "receipt",
                 kind,
             })?;
+        let seal = self.seal();
         let stored = StoredReceipt {
-            signature: self
-                .seal
+            signature: seal
                 .sign(&signed_content)
                 .map_err(|kind| ExchangeError::Seal {
                     what: "receipt",
                     kind,
                 })?,
             signed_content,
-            seal_chain: self.seal.chain_der().map_err(|kind| ExchangeError::Seal {
+            seal_chain: seal.chain_der().map_err(|kind| ExchangeError::Seal {
                 what: "receipt",
                 kind,
             })?,

@@ -8,7 +8,10 @@
 //! harmless.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
 use std::time::Duration;
 
 use bridge_proto::pb;
@@ -25,7 +28,7 @@ use super::trust::trusted_for;
 use super::{Exchange, Peer, SealedContent};
 use crate::journal::{EntryKind, JournalEntry, PayloadDigest};
 use crate::store::outbox::{OutboxRecord, OutboxState, StoredReceipt};
-use crate::tls::{self, ClientIdentity};
+use crate::tls::{self, ClientIdentity, ReloadFollower, ServerIdentity, TlsError};
 
 /// Deliveries in flight at once across all peers: bounds memory (each holds a payload) and the
 /// sockets a recovering peer receives at once.
@@ -61,10 +64,63 @@ impl Drop for RelayGuard {
     }
 }
 
+/// The TLS client identity the relay presents to peers: the server's own certificate, so it is
+/// replaced when a requested reload installs a new server identity. Cloning shares the slot.
+#[derive(Clone)]
+pub struct RelayIdentity(Arc<RwLock<(u64, Arc<ClientIdentity>)>>);
+
+impl std::fmt::Debug for RelayIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RelayIdentity")
+            .field(&self.current().0)
+            .finish()
+    }
+}
+
+impl RelayIdentity {
+    /// The slot, holding `client` (its server CAs are ignored: each peer's come from the trusted
+    /// lists).
+    pub fn new(client: ClientIdentity) -> RelayIdentity {
+        RelayIdentity(Arc::new(RwLock::new((0, Arc::new(client)))))
+    }
+
+    /// The generation (how many replacements so far) and the identity in force.
+    fn current(&self) -> (u64, Arc<ClientIdentity>) {
+        // A poisoned lock only means a panic elsewhere while swapping an Arc: the value is whole.
+        let g = self.0.read().unwrap_or_else(|p| p.into_inner());
+        (g.0, g.1.clone())
+    }
+
+    /// Presents `chain` with `key` from the next connection on.
+    pub fn replace(&self, chain: Vec<X509>, key: PKey<Private>) {
+        let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let client = ClientIdentity {
+            chain,
+            key: Some(key),
+            server_cas: Vec::new(),
+        };
+        *g = (g.0 + 1, Arc::new(client));
+    }
+}
+
+impl ReloadFollower for RelayIdentity {
+    fn prepare(&self, identity: &ServerIdentity) -> Result<Box<dyn FnOnce() + Send>, TlsError> {
+        let (slot, chain, key) = (self.clone(), identity.chain.clone(), identity.key.clone());
+        Ok(Box::new(move || slot.replace(chain, key)))
+    }
+}
+
+/// Channels to the peers by country, made with the identity of `generation`.
+#[derive(Default)]
+struct Channels {
+    generation: u64,
+    by_country: HashMap<String, PeerServiceClient<Channel>>,
+}
+
 struct Relay {
     ex: Arc<Exchange>,
-    client: ClientIdentity,
-    channels: Mutex<HashMap<String, PeerServiceClient<Channel>>>,
+    identity: RelayIdentity,
+    channels: Mutex<Channels>,
     in_flight: Mutex<HashSet<Vec<u8>>>,
     permits: Arc<Semaphore>,
 }
@@ -75,14 +131,14 @@ impl std::fmt::Debug for Relay {
     }
 }
 
-/// Starts the relay for `ex`, connecting to peers with `client` (this bridge's TLS client
-/// certificate; the server CAs are taken from the trust lists per peer country).
-pub fn spawn_relay(ex: Arc<Exchange>, client: ClientIdentity) -> RelayGuard {
+/// Starts the relay for `ex`, connecting to peers with the identity in `identity` (this bridge's
+/// TLS client certificate; the server CAs are taken from the trust lists per peer country).
+pub fn spawn_relay(ex: Arc<Exchange>, identity: RelayIdentity) -> RelayGuard {
     let (stop, mut stopped) = watch::channel(false);
     let relay = Arc::new(Relay {
         ex,
-        client,
-        channels: Mutex::new(HashMap::new()),
+        identity,
+        channels: Mutex::new(Channels::default()),
         in_flight: Mutex::new(HashSet::new()),
         permits: Arc::new(Semaphore::new(MAX_CONCURRENT_ATTEMPTS)),
     });
@@ -217,11 +273,18 @@ impl Relay {
     }
 
     fn channel(&self, peer: &Peer) -> Result<PeerServiceClient<Channel>, String> {
+        let (generation, client) = self.identity.current();
         let mut channels = self.channels.lock().map_err(|_| "poisoned".to_owned())?;
-        if let Some(c) = channels.get(&peer.country) {
+        if channels.generation != generation {
+            // A rotated certificate: new connections present it. Calls in flight on the old
+            // channels finish on them.
+            channels.by_country.clear();
+            channels.generation = generation;
+        }
+        if let Some(c) = channels.by_country.get(&peer.country) {
             return Ok(c.clone());
         }
-        let mut identity = self.client.clone();
+        let mut identity = (*client).clone();
         identity.server_cas = self.ex.trust.anchors(&peer.country);
         let trust = self.ex.trust.clone();
         let country = peer.country.clone();
@@ -235,7 +298,9 @@ impl Relay {
         let channel =
             tls::connect_checked(&peer.address, &identity, check).map_err(|e| e.to_string())?;
         let client = PeerServiceClient::new(channel);
-        channels.insert(peer.country.clone(), client.clone());
+        channels
+            .by_country
+            .insert(peer.country.clone(), client.clone());
         Ok(client)
     }
 
@@ -293,10 +358,11 @@ impl Relay {
             destination_peer: peer.country.clone(),
             sealed_at: now,
         };
+        let seal = self.ex.seal();
         let sealed = content
             .encode()
-            .and_then(|c| Ok((self.ex.seal.sign(&c)?, c)))
-            .and_then(|(s, c)| Ok((s, c, self.ex.seal.chain_der()?)));
+            .and_then(|c| Ok((seal.sign(&c)?, c)))
+            .and_then(|(s, c)| Ok((s, c, seal.chain_der()?)));
         let (seal, sealed_content, seal_chain) =
             sealed.map_err(|e| (format!("seal: {e}"), false))?;
         let request = pb::SealedEnvelope {

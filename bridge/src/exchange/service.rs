@@ -3,7 +3,7 @@
 //! `relay.rs`. Time comes in as a parameter (`now`, Unix nanoseconds).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -61,7 +61,8 @@ pub struct Exchange {
     pub(super) outbox: OutboxStore,
     pub(super) inbox: InboxStore,
     pub(super) journal: Arc<Journal>,
-    pub(super) seal: SealKey,
+    /// The seal in force; replaced whole when the seal is rotated ([`Exchange::replace_seal`]).
+    seal: RwLock<Arc<SealKey>>,
     pub(super) trust: Arc<dyn PeerTrust>,
     /// Keys of the peers' seal certificates, parsed once (see [`SignerKeys`]).
     pub(super) signers: SignerKeys,
@@ -113,7 +114,7 @@ impl Exchange {
             outbox,
             inbox,
             journal,
-            seal,
+            seal: RwLock::new(Arc::new(seal)),
             trust,
             signers: SignerKeys::new(),
             in_flight: Mutex::new(HashSet::new()),
@@ -124,6 +125,18 @@ impl Exchange {
             sender_check: None,
             clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The seal in force. Take it once per signature: its key and its chain go together.
+    pub(super) fn seal(&self) -> Arc<SealKey> {
+        // A poisoned lock only means a panic elsewhere while swapping an Arc: the value is whole.
+        self.seal.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Makes `seal` the one envelopes and receipts are sealed with from now on (a rotation:
+    /// SIGHUP after the seal files were replaced). Seals already made stay as they were.
+    pub fn replace_seal(&self, seal: SealKey) {
+        *self.seal.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(seal);
     }
 
     /// Verifies the sender's wallet presentation in Submit with `verifier` (the one

@@ -11,7 +11,8 @@ mod server;
 
 pub use client::{connect, connect_checked, ClientIdentity, ServerCheck};
 pub use reload::{
-    AcceptorSlot, ExtraClientCas, ReloadHandle, Reloader, TlsFiles, CA_POLL_INTERVAL,
+    AcceptorSlot, ExtraClientCas, ReloadFollower, ReloadHandle, Reloader, TlsFiles,
+    CA_POLL_INTERVAL,
 };
 pub use server::{incoming, PeerIdentity, ServerIdentity, TlsConnection};
 
@@ -40,6 +41,14 @@ pub enum TlsError {
         path: PathBuf,
         /// "certificate" or "private key".
         what: &'static str,
+    },
+    /// A private key is not the key of the certificate it is configured with.
+    #[error("{key} is not the private key of the certificate in {cert}")]
+    KeyMismatch {
+        /// The key file.
+        key: PathBuf,
+        /// The certificate file.
+        cert: PathBuf,
     },
     /// OpenSSL refused the material or the configuration.
     #[error("openssl: {0}")]
@@ -86,6 +95,29 @@ pub fn read_key(path: &Path) -> Result<PKey<Private>, TlsError> {
         path: path.to_owned(),
         what: "private key",
     })
+}
+
+/// Reads a certificate chain (leaf first) and the leaf's private key, and checks that they belong
+/// together: a key that does not match would only show at the peer, as signatures that never
+/// verify.
+///
+/// # Errors
+/// As [`read_certs`] and [`read_key`], and [`TlsError::KeyMismatch`].
+pub fn read_key_pair(cert: &Path, key: &Path) -> Result<(Vec<X509>, PKey<Private>), TlsError> {
+    let chain = read_certs(cert)?;
+    let private = read_key(key)?;
+    // read_certs refuses a file without certificates, so there is a leaf.
+    let matches = match chain.first() {
+        Some(leaf) => leaf.public_key()?.public_eq(&private),
+        None => false,
+    };
+    if !matches {
+        return Err(TlsError::KeyMismatch {
+            key: key.to_owned(),
+            cert: cert.to_owned(),
+        });
+    }
+    Ok((chain, private))
 }
 
 /// ALPN protocol list offering HTTP/2 only: gRPC clients (grpc-core, grpc-go) insist on `h2`.

@@ -129,6 +129,19 @@ impl ReloadHandle {
     }
 }
 
+/// Material read again, with the server's TLS identity, on a requested reload: the relay's
+/// client certificate (the server's own) and the exchange's seal. Every follower prepares its new
+/// material before anything is installed, so a reload that fails anywhere leaves all of the
+/// material in force, never half of a rotation.
+pub trait ReloadFollower: Send + Sync + std::fmt::Debug {
+    /// Reads and checks the new material, given the server identity just read; the closure
+    /// returned installs it.
+    ///
+    /// # Errors
+    /// Why the material cannot be used; nothing is installed.
+    fn prepare(&self, identity: &ServerIdentity) -> Result<Box<dyn FnOnce() + Send>, TlsError>;
+}
+
 /// Rebuilds the acceptor on request or when the extra CAs change.
 #[derive(Debug)]
 pub struct Reloader {
@@ -136,6 +149,7 @@ pub struct Reloader {
     extra: Option<Arc<dyn ExtraClientCas>>,
     slot: AcceptorSlot,
     handle: ReloadHandle,
+    followers: Vec<Arc<dyn ReloadFollower>>,
 }
 
 impl Reloader {
@@ -151,17 +165,42 @@ impl Reloader {
             extra,
             slot,
             handle,
+            followers: Vec::new(),
         }
     }
 
-    /// Builds a new acceptor from the files and the extra CAs and installs it.
+    /// Also reloads `follower` on every requested reload.
+    #[must_use]
+    pub fn with_follower(mut self, follower: Arc<dyn ReloadFollower>) -> Reloader {
+        self.followers.push(follower);
+        self
+    }
+
+    /// Builds a new acceptor from the files and the extra CAs, prepares the followers' material,
+    /// and installs it all.
     ///
     /// # Errors
-    /// Unreadable material or an OpenSSL refusal; the acceptor in force is kept.
+    /// Unreadable material or an OpenSSL refusal; everything in force is kept.
     pub fn reload_now(&self) -> Result<(), TlsError> {
+        self.reload(true)
+    }
+
+    /// A reload; `with_followers` is false when only the client CAs changed, so that a seal file
+    /// in the middle of its own rotation does not hold back a peer's new CA.
+    fn reload(&self, with_followers: bool) -> Result<(), TlsError> {
         let extra = self.extra.as_ref().map(|e| e.cas()).unwrap_or_default();
-        let acceptor = self.files.load(&extra)?.acceptor()?;
+        let identity = self.files.load(&extra)?;
+        let acceptor = identity.acceptor()?;
+        let mut installs = Vec::new();
+        if with_followers {
+            for follower in &self.followers {
+                installs.push(follower.prepare(&identity)?);
+            }
+        }
         self.slot.replace(acceptor);
+        for install in installs {
+            install();
+        }
         Ok(())
     }
 
@@ -181,7 +220,7 @@ impl Reloader {
             if !requested && version == seen {
                 continue;
             }
-            match self.reload_now() {
+            match self.reload(requested) {
                 Ok(()) => {
                     generation += 1;
                     seen = version;

@@ -49,9 +49,10 @@ pub const PID_SERVICE_TYPE: &str = "http://uri.etsi.org/19602/SvcType/PID/Issuan
 
 const CA_QC: &str = "http://uri.etsi.org/TrstSvc/Svctype/CA/QC";
 const SIGNING_TIME: &str = "2026-08-01T00:00:00Z";
-/// 2025-01-01T00:00:00Z and 2030-01-01T00:00:00Z: validity of every generated certificate.
-const NOT_BEFORE: i64 = 1_735_689_600;
-const NOT_AFTER: i64 = 1_893_456_000;
+/// notBefore of every generated certificate, 2025-01-01T00:00:00Z, unix seconds.
+pub const NOT_BEFORE: i64 = 1_735_689_600;
+/// notAfter of every generated certificate, 2030-01-01T00:00:00Z, unix seconds.
+pub const NOT_AFTER: i64 = 1_893_456_000;
 
 /// The generated ecosystem.
 #[derive(Debug, Clone)]
