@@ -115,6 +115,8 @@ pub struct Sample {
     pub rss_kib: u64,
     /// The same resident set by kind: anonymous (heap, stacks) and file-backed (code).
     pub rss_kinds: crate::memory::ResidentKinds,
+    /// The anonymous part by region (main heap, other arenas, stacks, other mappings).
+    pub anon_regions: crate::memory::AnonRegions,
     /// Size of both bridges' data directories on disk, KiB.
     pub store_kib: u64,
     /// Submits acknowledged by FR so far.
@@ -482,6 +484,7 @@ async fn load(
             t,
             rss_kib: rss_kib(),
             rss_kinds: crate::memory::resident_kinds().unwrap_or_default(),
+            anon_regions: crate::memory::anon_regions().unwrap_or_default(),
             store_kib: dirs.iter().map(|d| dir_bytes(d)).sum::<u64>() / 1024,
             submitted,
             delivered,
@@ -523,10 +526,14 @@ async fn load(
         if elapsed >= next_sample {
             let s = sample(elapsed.as_secs_f64());
             eprintln!(
-                "soak t={:.0}s rss={} KiB (anon {}, file {}) store={} KiB submitted={} delivered={} pending={}",
+                "soak t={:.0}s rss={} KiB (anon {}: heap {}, arenas {}, stacks {}, other {}; file {}) store={} KiB submitted={} delivered={} pending={}",
                 s.t,
                 s.rss_kib,
                 s.rss_kinds.anon_kib,
+                s.anon_regions.heap_kib,
+                s.anon_regions.arenas_kib,
+                s.anon_regions.stacks_kib,
+                s.anon_regions.other_kib,
                 s.rss_kinds.file_kib,
                 s.store_kib,
                 s.submitted,
@@ -660,6 +667,7 @@ async fn soak(args: &SoakArgs) -> Result<(serde_json::Value, bool), String> {
         "rss_mean_kib_second_half": trend.map(|t| t.mean_rss_kib.round()),
         "rss_slope_limit_kib_per_min": trend.map(|t| (t.limit_kib_per_min * 100.0).round() / 100.0),
         "trend_samples": trend.map(|t| t.samples),
+        "anon_growth_second_half_kib": second_half_growth(&series, seconds as f64),
         "memory": if flat { "flat" } else { "growing" },
         "submitted": submitted,
         "submit_errors": counters.errors.load(Ordering::Relaxed),
@@ -673,6 +681,21 @@ async fn soak(args: &SoakArgs) -> Result<(serde_json::Value, bool), String> {
     pair.fr.stop().await;
     pair.be.stop().await;
     Ok((report, passed))
+}
+
+/// How much each anonymous region grew over the second half of the loaded phase (from the first
+/// sample at or after its middle to the last one), to tell a leak in one place from steps spread
+/// over the arenas.
+fn second_half_growth(series: &[Sample], seconds: f64) -> Option<serde_json::Value> {
+    let from = series.iter().find(|s| s.t >= seconds / 2.0)?.anon_regions;
+    let to = series.last()?.anon_regions;
+    let delta = |a: u64, b: u64| i128::from(b) - i128::from(a);
+    Some(json!({
+        "heap": delta(from.heap_kib, to.heap_kib),
+        "arenas": delta(from.arenas_kib, to.arenas_kib),
+        "stacks": delta(from.stacks_kib, to.stacks_kib),
+        "other": delta(from.other_kib, to.other_kib),
+    }))
 }
 
 /// Runs `bench soak`.
