@@ -134,7 +134,7 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     dev_pki: Option<DevPki>,
     trust: Arc<Refresher>,
-    exchange: Option<(Arc<Exchange>, RelayIdentity)>,
+    exchange: Option<ExchangeParts>,
     /// The wall clock handed to the exchange (`clock`); the system clock unless a test sets one.
     clock: Arc<dyn Clock>,
 }
@@ -320,8 +320,11 @@ impl Gateway {
         ) else {
             return Err(ServeError::NoSeal);
         };
-        let (chain, key) = tls::read_key_pair(cert, key)?;
-        let seal = SealKey::new(key, chain);
+        let seal_files = SealFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        };
+        let seal = seal_files.load()?;
         let peers = PeerSet::new(self.config.exchange.peers.iter().map(|(cc, addr)| Peer {
             country: cc.clone(),
             address: addr.clone(),
@@ -359,18 +362,26 @@ impl Gateway {
             },
         )
         .with_clock(self.clock.clone());
-        let client = RelayIdentity::new(tls::ClientIdentity {
+        let relay_identity = RelayIdentity::new(tls::ClientIdentity {
             chain: self.identity.chain.clone(),
             key: Some(self.identity.key.clone()),
             server_cas,
         });
-        self.exchange = Some((Arc::new(exchange), client));
+        let exchange = Arc::new(exchange);
+        self.exchange = Some(ExchangeParts {
+            seal: Arc::new(SealReload {
+                files: seal_files,
+                exchange: exchange.clone(),
+            }),
+            exchange,
+            relay_identity,
+        });
         Ok(())
     }
 
     /// The exchange, when enabled.
     pub fn exchange(&self) -> Option<&Arc<Exchange>> {
-        self.exchange.as_ref().map(|(e, _)| e)
+        self.exchange.as_ref().map(|parts| &parts.exchange)
     }
 
     /// Requests that `run` read its TLS certificate, key and client CAs again (the binary calls
@@ -461,20 +472,10 @@ impl Gateway {
             slot,
             self.reload.clone(),
         );
-        if let (Some((exchange, relay_identity)), (Some(cert), Some(key))) = (
-            &self.exchange,
-            (
-                &self.config.exchange.seal_cert,
-                &self.config.exchange.seal_key,
-            ),
-        ) {
+        if let Some(parts) = &self.exchange {
             reloader = reloader
-                .with_follower(Arc::new(relay_identity.clone()))
-                .with_follower(Arc::new(SealReload {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                    exchange: exchange.clone(),
-                }));
+                .with_follower(Arc::new(parts.relay_identity.clone()))
+                .with_follower(parts.seal.clone());
         }
         let reload_task = tokio::spawn(reloader.run(stop_rx.clone()));
 
@@ -515,11 +516,11 @@ impl Gateway {
         let relay = self
             .exchange
             .as_ref()
-            .map(|(ex, client)| spawn_relay(ex.clone(), client.clone()));
+            .map(|parts| spawn_relay(parts.exchange.clone(), parts.relay_identity.clone()));
         // So does the retention sweep of done outbox and inbox records.
-        let retention = self.exchange.as_ref().map(|(ex, _)| {
+        let retention = self.exchange.as_ref().map(|parts| {
             spawn_retention(
-                ex.clone(),
+                parts.exchange.clone(),
                 self.config.exchange.retention,
                 self.metrics.records_purged.clone(),
             )
@@ -534,7 +535,7 @@ impl Gateway {
         ));
         let max_payload = self.config.exchange.max_payload;
         let (exchange_api, peer_api) = match &self.exchange {
-            Some((ex, _)) => (
+            Some(ExchangeParts { exchange: ex, .. }) => (
                 Some(
                     ExchangeServiceServer::new(ExchangeApi::new(ex.clone()))
                         .max_decoding_message_size(max_exchange_message(max_payload)),
@@ -622,22 +623,42 @@ impl Gateway {
     }
 }
 
-/// Reads the seal again on a requested reload (`exchange.seal_cert`, `exchange.seal_key`), so a
-/// seal rotates without a restart; a key that does not match its certificate is refused and the
-/// seal in force is kept.
+/// What [`Gateway::enable_exchange`] sets up for `run`: the exchange, the identity its relay
+/// presents, and the seal's files to read again on a reload.
 #[derive(Debug)]
-struct SealReload {
+struct ExchangeParts {
+    exchange: Arc<Exchange>,
+    relay_identity: RelayIdentity,
+    seal: Arc<SealReload>,
+}
+
+/// Where the seal is read from (`exchange.seal_cert`, `exchange.seal_key`).
+#[derive(Debug)]
+struct SealFiles {
     cert: PathBuf,
     key: PathBuf,
+}
+
+impl SealFiles {
+    /// The seal; a key that does not match its certificate is refused.
+    fn load(&self) -> Result<SealKey, TlsError> {
+        let (chain, key) = tls::read_key_pair(&self.cert, &self.key)?;
+        Ok(SealKey::new(key, chain))
+    }
+}
+
+/// Reads the seal again on a requested reload, so a seal rotates without a restart; a refused
+/// seal keeps the one in force.
+#[derive(Debug)]
+struct SealReload {
+    files: SealFiles,
     exchange: Arc<Exchange>,
 }
 
 impl ReloadFollower for SealReload {
     fn prepare(&self, _: &ServerIdentity) -> Result<Box<dyn FnOnce() + Send>, TlsError> {
-        let (chain, key) = tls::read_key_pair(&self.cert, &self.key)?;
+        let seal = self.files.load()?;
         let exchange = self.exchange.clone();
-        Ok(Box::new(move || {
-            exchange.replace_seal(SealKey::new(key, chain))
-        }))
+        Ok(Box::new(move || exchange.replace_seal(seal)))
     }
 }

@@ -36,6 +36,7 @@ pub mod journal;
 pub mod memory;
 pub mod metrics;
 pub mod shutdown;
+pub mod slot;
 pub mod store;
 pub mod tls;
 pub mod trust;

@@ -8,11 +8,11 @@
 //! harmless.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
-use std::time::Duration;
 
 use bridge_proto::pb;
 use bridge_proto::pb::peer_service_client::PeerServiceClient;
@@ -27,6 +27,7 @@ use super::service::unix_nanos;
 use super::trust::trusted_for;
 use super::{Exchange, Peer, SealedContent};
 use crate::journal::{EntryKind, JournalEntry, PayloadDigest};
+use crate::slot::Slot;
 use crate::store::outbox::{OutboxRecord, OutboxState, StoredReceipt};
 use crate::tls::{self, ClientIdentity, ReloadFollower, ServerIdentity, TlsError};
 
@@ -66,40 +67,23 @@ impl Drop for RelayGuard {
 
 /// The TLS client identity the relay presents to peers: the server's own certificate, so it is
 /// replaced when a requested reload installs a new server identity. Cloning shares the slot.
-#[derive(Clone)]
-pub struct RelayIdentity(Arc<RwLock<(u64, Arc<ClientIdentity>)>>);
-
-impl std::fmt::Debug for RelayIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("RelayIdentity")
-            .field(&self.current().0)
-            .finish()
-    }
-}
+#[derive(Clone, Debug)]
+pub struct RelayIdentity(Slot<ClientIdentity>);
 
 impl RelayIdentity {
     /// The slot, holding `client` (its server CAs are ignored: each peer's come from the trusted
     /// lists).
     pub fn new(client: ClientIdentity) -> RelayIdentity {
-        RelayIdentity(Arc::new(RwLock::new((0, Arc::new(client)))))
-    }
-
-    /// The generation (how many replacements so far) and the identity in force.
-    fn current(&self) -> (u64, Arc<ClientIdentity>) {
-        // A poisoned lock only means a panic elsewhere while swapping an Arc: the value is whole.
-        let g = self.0.read().unwrap_or_else(|p| p.into_inner());
-        (g.0, g.1.clone())
+        RelayIdentity(Slot::from(client))
     }
 
     /// Presents `chain` with `key` from the next connection on.
     pub fn replace(&self, chain: Vec<X509>, key: PKey<Private>) {
-        let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
-        let client = ClientIdentity {
+        self.0.replace(ClientIdentity {
             chain,
             key: Some(key),
             server_cas: Vec::new(),
-        };
-        *g = (g.0 + 1, Arc::new(client));
+        });
     }
 }
 
@@ -110,10 +94,10 @@ impl ReloadFollower for RelayIdentity {
     }
 }
 
-/// Channels to the peers by country, made with the identity of `generation`.
+/// Channels to the peers by country, all made with the identity `made_with`.
 #[derive(Default)]
 struct Channels {
-    generation: u64,
+    made_with: Option<Arc<ClientIdentity>>,
     by_country: HashMap<String, PeerServiceClient<Channel>>,
 }
 
@@ -273,13 +257,17 @@ impl Relay {
     }
 
     fn channel(&self, peer: &Peer) -> Result<PeerServiceClient<Channel>, String> {
-        let (generation, client) = self.identity.current();
+        let client = self.identity.0.current();
         let mut channels = self.channels.lock().map_err(|_| "poisoned".to_owned())?;
-        if channels.generation != generation {
-            // A rotated certificate: new connections present it. Calls in flight on the old
-            // channels finish on them.
+        if !channels
+            .made_with
+            .as_ref()
+            .is_some_and(|made_with| Arc::ptr_eq(made_with, &client))
+        {
+            // A rotated certificate (or the first call): new connections present it. Calls in
+            // flight on the old channels finish on them.
             channels.by_country.clear();
-            channels.generation = generation;
+            channels.made_with = Some(client.clone());
         }
         if let Some(c) = channels.by_country.get(&peer.country) {
             return Ok(c.clone());

@@ -3,7 +3,7 @@
 //! `relay.rs`. Time comes in as a parameter (`now`, Unix nanoseconds).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -15,6 +15,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::identity::WalletVerifier;
 use crate::journal::{Decision, EntryKind, Evidence, Journal, JournalEntry, PayloadDigest};
+use crate::slot::Slot;
 use crate::store::directory::DirectoryStore;
 use crate::store::evidence::EvidenceStore;
 use crate::store::inbox::InboxStore;
@@ -62,7 +63,7 @@ pub struct Exchange {
     pub(super) inbox: InboxStore,
     pub(super) journal: Arc<Journal>,
     /// The seal in force; replaced whole when the seal is rotated ([`Exchange::replace_seal`]).
-    seal: RwLock<Arc<SealKey>>,
+    seal: Slot<SealKey>,
     pub(super) trust: Arc<dyn PeerTrust>,
     /// Keys of the peers' seal certificates, parsed once (see [`SignerKeys`]).
     pub(super) signers: SignerKeys,
@@ -114,7 +115,7 @@ impl Exchange {
             outbox,
             inbox,
             journal,
-            seal: RwLock::new(Arc::new(seal)),
+            seal: Slot::from(seal),
             trust,
             signers: SignerKeys::new(),
             in_flight: Mutex::new(HashSet::new()),
@@ -129,14 +130,13 @@ impl Exchange {
 
     /// The seal in force. Take it once per signature: its key and its chain go together.
     pub(super) fn seal(&self) -> Arc<SealKey> {
-        // A poisoned lock only means a panic elsewhere while swapping an Arc: the value is whole.
-        self.seal.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.seal.current()
     }
 
     /// Makes `seal` the one envelopes and receipts are sealed with from now on (a rotation:
     /// SIGHUP after the seal files were replaced). Seals already made stay as they were.
     pub fn replace_seal(&self, seal: SealKey) {
-        *self.seal.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(seal);
+        self.seal.replace(seal);
     }
 
     /// Verifies the sender's wallet presentation in Submit with `verifier` (the one

@@ -9,7 +9,7 @@
 //! the gateway off the air.
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use openssl::ssl::SslAcceptor;
@@ -17,47 +17,15 @@ use openssl::x509::X509;
 use tokio::sync::{watch, Notify};
 
 use super::{read_certs, read_key, ServerIdentity, TlsError};
+use crate::slot::Slot;
 
 /// How often the reloader compares the extra client CAs with those in force. A trusted-list
 /// refresh runs every few hours, so a few seconds of lag before a new peer CA is accepted is
 /// immaterial, and the comparison is a digest check.
 pub const CA_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The acceptor in force. Cloning shares the slot.
-#[derive(Clone)]
-pub struct AcceptorSlot(Arc<RwLock<Arc<SslAcceptor>>>);
-
-impl std::fmt::Debug for AcceptorSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AcceptorSlot").finish_non_exhaustive()
-    }
-}
-
-impl From<SslAcceptor> for AcceptorSlot {
-    fn from(acceptor: SslAcceptor) -> AcceptorSlot {
-        AcceptorSlot(Arc::new(RwLock::new(Arc::new(acceptor))))
-    }
-}
-
-impl AcceptorSlot {
-    /// The acceptor new handshakes use.
-    pub fn current(&self) -> Arc<SslAcceptor> {
-        // A poisoned lock only means a panic elsewhere while swapping an Arc: the value is whole.
-        match self.0.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-
-    /// Makes `acceptor` the one new handshakes use.
-    pub fn replace(&self, acceptor: SslAcceptor) {
-        let acceptor = Arc::new(acceptor);
-        match self.0.write() {
-            Ok(mut g) => *g = acceptor,
-            Err(p) => *p.into_inner() = acceptor,
-        }
-    }
-}
+/// The acceptor in force, which the handshake of every new connection reads.
+pub type AcceptorSlot = Slot<SslAcceptor>;
 
 /// Where the server's TLS identity is read from, so that it can be read again.
 #[derive(Debug, Clone)]
