@@ -37,12 +37,10 @@ use super::journal_history::{CheckpointHistory, HISTORY_FILE};
 use super::journal_nodes::NodeFiles;
 use super::journal_offsets::Offsets;
 pub use super::journal_offsets::OFFSET_STRIDE;
+use super::journal_records::{self, HEADER_LEN};
 
 /// Most entries one group commit writes: bounds the batch buffer and the torn tail.
 pub const MAX_BATCH: usize = 1024;
-
-/// Record header: length and CRC32C.
-const HEADER_LEN: usize = 8;
 
 /// The most bytes one unacknowledged group commit can leave at the end of the segment.
 pub const MAX_TORN_TAIL: u64 = (MAX_BATCH * (HEADER_LEN + MAX_ENTRY_LEN)) as u64;
@@ -184,54 +182,26 @@ fn migrate_sled_history(dir: &Path) -> Result<(), StorageError> {
 /// Scans the segment, truncates a torn tail, and rebuilds the index of where the entries are in
 /// `offsets_path`.
 fn recover_segment(file: &File, offsets_path: &Path) -> Result<Offsets, StorageError> {
-    let scan = |e: std::io::Error| StorageError::io(StorageOp::Scan, &e);
-    let len = file.metadata().map_err(scan)?.len();
-    let mut offsets = Offsets::create(offsets_path).map_err(scan)?;
+    let scan_err = |e: std::io::Error| StorageError::io(StorageOp::Scan, &e);
+    let len = file.metadata().map_err(scan_err)?.len();
+    let mut offsets = Offsets::create(offsets_path).map_err(scan_err)?;
     let mut record_lens = Vec::with_capacity(SCAN_CHUNK);
-    let mut pos = 0u64;
-    let mut header = [0u8; HEADER_LEN];
-    let mut buf = vec![0u8; MAX_ENTRY_LEN];
-    while pos < len {
-        if len - pos < HEADER_LEN as u64 {
-            break;
-        }
-        file.read_exact_at(&mut header, pos).map_err(scan)?;
-        let rec_len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        if rec_len == 0
-            || rec_len > MAX_ENTRY_LEN
-            || len - pos - (HEADER_LEN as u64) < rec_len as u64
-        {
-            break;
-        }
-        let body = &mut buf[..rec_len];
-        file.read_exact_at(body, pos + HEADER_LEN as u64)
-            .map_err(scan)?;
-        if crc32c::crc32c(body) != crc {
-            break;
-        }
-        record_lens.push((HEADER_LEN + rec_len) as u64);
+    let end = journal_records::scan(file, len, MAX_ENTRY_LEN, |body| {
+        record_lens.push((HEADER_LEN + body.len()) as u64);
         if record_lens.len() == SCAN_CHUNK {
-            offsets.push_all(record_lens.drain(..)).map_err(scan)?;
+            offsets.push_all(record_lens.drain(..)).map_err(scan_err)?;
         }
-        pos += (HEADER_LEN + rec_len) as u64;
-    }
-    offsets.push_all(record_lens).map_err(scan)?;
-    if pos < len {
-        let trailing = len - pos;
-        if trailing > MAX_TORN_TAIL {
-            return Err(StorageError::CorruptSegment {
-                offset: pos,
-                trailing,
-            });
-        }
-        tracing::debug!(
-            journal.truncated_bytes = trailing,
-            "truncating torn journal tail"
-        );
-        file.set_len(pos).map_err(scan)?;
-        file.sync_all().map_err(scan)?;
-    }
+        Ok(true)
+    })?;
+    offsets.push_all(record_lens).map_err(scan_err)?;
+    journal_records::cut_torn_tail(
+        file,
+        end,
+        len,
+        MAX_TORN_TAIL,
+        SEGMENT,
+        |offset, trailing| StorageError::CorruptSegment { offset, trailing },
+    )?;
     Ok(offsets)
 }
 
@@ -258,11 +228,7 @@ impl JournalStorage for FileJournalStorage {
                     max: MAX_ENTRY_LEN,
                 });
             }
-            // Invariant: MAX_ENTRY_LEN < u32::MAX, checked just above.
-            let n = e.len() as u32;
-            buf.extend_from_slice(&n.to_le_bytes());
-            buf.extend_from_slice(&crc32c::crc32c(e).to_le_bytes());
-            buf.extend_from_slice(e);
+            journal_records::push_record(&mut buf, &[e]);
         }
         let mut file = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         // The writer's lock is held: nothing else changes the offsets until `publish`. Their new

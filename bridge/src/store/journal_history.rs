@@ -11,34 +11,32 @@
 //! background threads.
 //!
 //! # Records
-//! `u32 LE length | u32 LE CRC32C(body) | body`, where body is `u64 BE tree size | note`, the same
-//! framing as the entry segment. Each append is synced (`fdatasync`) before it returns, through
+//! `u32 LE length | u32 LE CRC32C(body) | body`, where body is `u64 BE tree size | note`, the
+//! framing of the entry segment (`store::journal_records`). Each append is synced (`fdatasync`) before it returns, through
 //! the segment's [`SegmentAppender`]: a failed write is cut off and may be retried, a failed sync
 //! refuses later appends until reopened. On open the file is scanned: a bad record at the end is a
 //! torn append and is truncated; a bad record followed by more than one record's worth of bytes
 //! is corruption, and open fails rather than throw evidence away.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::journal::checkpoint::MAX_NOTE_LEN;
 use crate::journal::storage::{SegmentAppender, StorageError, StorageOp};
 
+use super::journal_records::{self, HEADER_LEN};
+
 /// File name of the history inside the journal directory.
 pub(super) const HISTORY_FILE: &str = "checkpoints";
 
-/// Record header: body length and CRC32C.
-const HEADER_LEN: usize = 8;
 /// The tree size at the start of a body.
 const SIZE_LEN: usize = 8;
 /// Longest body a valid record has.
 const MAX_BODY_LEN: usize = SIZE_LEN + MAX_NOTE_LEN;
 /// Appends are one record at a time, so a crash leaves at most one partial record.
 const MAX_TORN_TAIL: u64 = (HEADER_LEN + MAX_BODY_LEN) as u64;
-/// Read buffer of a scan.
-const SCAN_BUFFER: usize = 64 * 1024;
 
 /// The append-only checkpoint history of one journal.
 #[derive(Debug)]
@@ -62,22 +60,14 @@ impl CheckpointHistory {
             .map_err(open)?;
         let len = file.metadata().map_err(open)?.len();
         let end = scan(&file, len, |_, _| Ok(()))?;
-        if end < len {
-            let trailing = len - end;
-            if trailing > MAX_TORN_TAIL {
-                return Err(StorageError::CorruptHistory {
-                    offset: end,
-                    trailing,
-                });
-            }
-            tracing::debug!(
-                journal.truncated_bytes = trailing,
-                "truncating torn checkpoint history tail"
-            );
-            let scan_err = |e: std::io::Error| StorageError::io(StorageOp::Scan, &e);
-            file.set_len(end).map_err(scan_err)?;
-            file.sync_all().map_err(scan_err)?;
-        }
+        journal_records::cut_torn_tail(
+            &file,
+            end,
+            len,
+            MAX_TORN_TAIL,
+            HISTORY_FILE,
+            |offset, trailing| StorageError::CorruptHistory { offset, trailing },
+        )?;
         Ok(Self {
             path: path.to_owned(),
             appender: Mutex::new(SegmentAppender::new(file, end)),
@@ -158,57 +148,29 @@ fn frame(size: u64, note: &str) -> Result<Vec<u8>, StorageError> {
             max: MAX_NOTE_LEN,
         });
     }
-    let mut body = Vec::with_capacity(SIZE_LEN + note.len());
-    body.extend_from_slice(&size.to_be_bytes());
-    body.extend_from_slice(note.as_bytes());
-    let mut record = Vec::with_capacity(HEADER_LEN + body.len());
-    // Invariant: the body is at most MAX_BODY_LEN bytes, far below u32::MAX.
-    record.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    record.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
-    record.extend_from_slice(&body);
+    let mut record = Vec::with_capacity(HEADER_LEN + SIZE_LEN + note.len());
+    journal_records::push_record(&mut record, &[&size.to_be_bytes(), note.as_bytes()]);
     Ok(record)
 }
 
 /// Reads the records in the first `limit` bytes of `file`, calling `each` with the size and note
-/// of every good one, and returns the offset just past the last good record: the first short,
-/// oversized or mismatching record ends the scan.
+/// of every good one, and returns the offset just past the last good record
+/// (`journal_records::scan`; a body too short to hold a size and a note ends it too).
 fn scan(
     file: &File,
     limit: u64,
     mut each: impl FnMut(u64, &[u8]) -> Result<(), StorageError>,
 ) -> Result<u64, StorageError> {
-    let mut reader = BufReader::with_capacity(SCAN_BUFFER, file.take(limit));
-    let mut header = [0u8; HEADER_LEN];
-    let mut body = Vec::with_capacity(MAX_BODY_LEN);
-    let mut end = 0u64;
-    loop {
-        if !read_whole(&mut reader, &mut header)? {
-            return Ok(end);
+    journal_records::scan(file, limit, MAX_BODY_LEN, |body| {
+        let Some((size, note)) = body.split_first_chunk::<SIZE_LEN>() else {
+            return Ok(false);
+        };
+        if note.is_empty() {
+            return Ok(false);
         }
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        if !(SIZE_LEN < len && len <= MAX_BODY_LEN) {
-            return Ok(end);
-        }
-        body.resize(len, 0);
-        if !read_whole(&mut reader, &mut body)? || crc32c::crc32c(&body) != crc {
-            return Ok(end);
-        }
-        let (size, note) = body.split_at(SIZE_LEN);
-        let mut size_bytes = [0u8; SIZE_LEN];
-        size_bytes.copy_from_slice(size);
-        each(u64::from_be_bytes(size_bytes), note)?;
-        end += (HEADER_LEN + len) as u64;
-    }
-}
-
-/// Fills `buf`; `false` when the input ends first.
-fn read_whole(reader: &mut impl std::io::Read, buf: &mut [u8]) -> Result<bool, StorageError> {
-    match reader.read_exact(buf) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(StorageError::io(StorageOp::Scan, &e)),
-    }
+        each(u64::from_be_bytes(*size), note)?;
+        Ok(true)
+    })
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod journal;
 mod journal_history;
 mod journal_nodes;
 mod journal_offsets;
+mod journal_records;
 mod migrate;
 pub mod outbox;
 pub mod space;
