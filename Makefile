@@ -43,7 +43,8 @@ test: deps pydeps
 bench: deps
 	$(CARGO) bench --workspace
 
-## Ten-minute memory soak at 80% of the maximum end-to-end rate: RSS series, slope, verdict.
+## Memory soak at 80% of the maximum end-to-end rate: ten minutes of warm-up, then ten measured
+## minutes (RSS series, slope, verdict).
 soak: build
 	./target/release/eidas-bridge --json bench soak --seconds 600
 

@@ -153,6 +153,39 @@ fn parse_anon_regions(smaps: &str) -> AnonRegions {
     regions
 }
 
+/// What the allocator itself counts, KiB: the bytes handed out and not yet freed, and the free
+/// bytes it keeps in its heaps. Next to the anonymous resident set this tells a growing live
+/// heap (a structure that keeps more, or a collection that reached a new capacity) from
+/// fragmentation (the same live bytes spread over more resident pages).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HeapUsage {
+    /// Live allocations: glibc's `uordblks` (in the arenas) plus `hblkhd` (mmap'd chunks).
+    pub in_use_kib: u64,
+    /// Free chunks kept in the arenas (`fordblks`), resident or not.
+    pub free_kib: u64,
+}
+
+/// This process's [`HeapUsage`]; `None` where the allocator does not report it. It walks every
+/// arena's free lists under their locks (`mallinfo2(3)`): a sampling call, not a hot-path one.
+pub fn heap_usage() -> Option<HeapUsage> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: `mallinfo2` only reads the allocator's own statistics under the arena locks
+        // and returns them by value; it is safe to call from any thread (mallinfo2(3)).
+        #[allow(unsafe_code)]
+        let info = unsafe { libc::mallinfo2() };
+        let kib = |bytes: usize| (bytes / 1024) as u64;
+        Some(HeapUsage {
+            in_use_kib: kib(info.uordblks) + kib(info.hblkhd),
+            free_kib: kib(info.fordblks),
+        })
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
+}
+
 fn page_size() -> u64 {
     rustix::param::page_size() as u64
 }
@@ -317,6 +350,20 @@ Anonymous:           132 kB
             total > 0 && total <= anon * 2,
             "{regions:?} against {anon} KiB"
         );
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn the_live_heap_counts_a_held_allocation() {
+        // Touched so that the pages are real; held across the second reading.
+        let before = heap_usage().expect("glibc reports its heap");
+        let held = vec![1u8; 8 << 20];
+        let during = heap_usage().expect("glibc reports its heap");
+        assert!(
+            during.in_use_kib >= before.in_use_kib + 8 * 1024 - 64,
+            "{before:?} then {during:?}"
+        );
+        drop(held);
     }
 
     #[test]
