@@ -1,4 +1,5 @@
-//! Giving freed heap pages back to the operating system, and reporting the resident set.
+//! Giving freed heap pages back to the operating system, and reporting the resident set (by
+//! kind and by region) and what the allocator itself holds live and free.
 //!
 //! glibc's malloc returns memory to the kernel only from the top of each heap, and only past
 //! `M_TRIM_THRESHOLD`. Pages freed in the middle of a heap stay resident until malloc reuses
