@@ -13,7 +13,8 @@ use eidas_bridge::demo::{
     Pair, FR_DIRECTORY,
 };
 use eidas_bridge::exchange::{
-    verify_receipt, ExchangeError, RetryPolicy, SealErrorKind, SealKey, SealedContent,
+    verify_receipt, BatchHead, BatchKind, ExchangeError, RetryPolicy, SealErrorKind, SealKey,
+    SealedContent, SignedBatch, MAX_BATCH_ENVELOPES,
 };
 use eidas_bridge::store::outbox::OutboxState;
 use sha2::{Digest, Sha256};
@@ -317,6 +318,214 @@ fn sealed(
     }
 }
 
+/// `payloads` sealed as one batch from FR to BE by FR's qualified seal.
+fn sealed_batch(e: &Ecosystem, ids_and_payloads: &[(&str, &[u8])]) -> pb::SealedBatch {
+    let key = SealKey::new(
+        e.seals["FR"].key.clone(),
+        vec![e.seals["FR"].cert.clone(), e.cas["FR"].cert.clone()],
+    );
+    let envelopes: Vec<pb::BatchedEnvelope> = ids_and_payloads
+        .iter()
+        .map(|(id, payload)| {
+            let single = sealed(e, &e.seals["FR"], &e.cas["FR"], id, payload);
+            pb::BatchedEnvelope {
+                message_id: single.message_id,
+                sender_hcid: single.sender_hcid,
+                recipient_hcid: single.recipient_hcid,
+                payload: single.payload,
+                payload_sha256: single.payload_sha256,
+                sealed_content: single.sealed_content,
+            }
+        })
+        .collect();
+    let leaves: Vec<Vec<u8>> = envelopes.iter().map(|e| e.sealed_content.clone()).collect();
+    let signed = SignedBatch::sign(&key, BatchKind::Seal, "FR", "BE", 0, &leaves).unwrap();
+    pb::SealedBatch {
+        origin_peer_id: "FR".into(),
+        envelopes,
+        batch_head: signed.head,
+        seal: signed.signature,
+        seal_chain: signed.seal_chain,
+    }
+}
+
+fn receipt_of(outcome: &pb::BatchOutcome) -> &pb::Receipt {
+    match &outcome.outcome {
+        Some(pb::batch_outcome::Outcome::Receipt(r)) => r,
+        other => panic!("not a receipt: {other:?}"),
+    }
+}
+
+fn refusal_of(outcome: &pb::BatchOutcome) -> &pb::Refusal {
+    match &outcome.outcome {
+        Some(pb::batch_outcome::Outcome::Refusal(r)) => r,
+        other => panic!("not a refusal: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_batches_one_seal_one_receipt_batch_and_refusals_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = eco();
+    let p = pair(dir.path()).await;
+    let fr_qwac = client_identity(
+        &p.eco_dir.join("qwac-FR.chain.pem"),
+        &p.eco_dir.join("qwac-FR.key.pem"),
+        Vec::new(),
+    )
+    .unwrap();
+    let mut as_fr =
+        PeerServiceClient::new(channel_to(p.be.addr, "BE", &fr_qwac, p.trust.clone()).unwrap());
+
+    // Three envelopes under one seal; the second's payload is swapped after sealing: it alone
+    // is refused, the others are received under one signed receipt batch.
+    let mut batch = sealed_batch(e, &[("b-1", b"one"), ("b-2", b"two"), ("b-3", b"three")]);
+    batch.envelopes[1].payload = b"TWO".to_vec();
+    let answer = as_fr
+        .deliver_batch(batch.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.outcomes.len(), 3);
+    let refused = refusal_of(&answer.outcomes[1]);
+    assert_eq!(
+        (refused.code, refused.reason.as_str()),
+        (Code::InvalidArgument as i32, "SEAL_INVALID")
+    );
+    assert!(refused.message.contains("payload"), "{refused:?}");
+    let (r1, r3) = (
+        receipt_of(&answer.outcomes[0]),
+        receipt_of(&answer.outcomes[2]),
+    );
+    assert_eq!(
+        (r1.message_id.as_str(), r3.message_id.as_str()),
+        ("b-1", "b-3")
+    );
+    // One head, one signature; two leaves with their own paths.
+    assert_eq!(r1.batch_head, r3.batch_head);
+    assert_eq!(r1.signature, r3.signature);
+    assert_eq!((r1.leaf_index, r3.leaf_index), (0, 1));
+    let head = BatchHead::decode(&r1.batch_head, BatchKind::Receipt).unwrap();
+    assert_eq!(
+        (
+            head.origin_peer.as_str(),
+            head.receiver_peer.as_str(),
+            head.size
+        ),
+        ("FR", "BE", 2)
+    );
+    // Each receipt verifies for its own message at FR's side.
+    let now = OffsetDateTime::now_utc();
+    for (r, payload) in [(r1, b"one".as_slice()), (r3, b"three".as_slice())] {
+        let record = eidas_bridge::store::outbox::OutboxRecord {
+            message_id: r.message_id.clone(),
+            sender: "hcid:FR:rpps:10003456789;role=nurse".into(),
+            recipient: "hcid:BE:nihii-hospital:71000436".into(),
+            peer: "BE".into(),
+            payload_sha256: Sha256::digest(payload).into(),
+            payload_size: payload.len() as u64,
+            state: OutboxState::Forwarded,
+            attempts: 1,
+            accepted_at: 0,
+            updated_at: 0,
+            next_attempt_at: 0,
+            reason: None,
+            journal_indexes: vec![0],
+            receipt: None,
+        };
+        let stored = eidas_bridge::store::outbox::StoredReceipt {
+            signed_content: r.signed_content.clone(),
+            signature: r.signature.clone(),
+            seal_chain: r.seal_chain.clone(),
+            batch: Some(eidas_bridge::store::outbox::ReceiptBatch {
+                head: r.batch_head.clone(),
+                leaf_index: r.leaf_index,
+                audit_path: r.inclusion_proof.clone(),
+            }),
+        };
+        verify_receipt(&stored, &record, "FR", p.trust.as_ref(), now).unwrap();
+    }
+
+    // The same batch again, repaired: the first and third get their first receipts back, the
+    // second is received now, in a receipt batch of its own.
+    let repaired = sealed_batch(e, &[("b-1", b"one"), ("b-2", b"two"), ("b-3", b"three")]);
+    let again = as_fr.deliver_batch(repaired).await.unwrap().into_inner();
+    assert_eq!(receipt_of(&again.outcomes[0]), r1);
+    assert_eq!(receipt_of(&again.outcomes[2]), r3);
+    let r2 = receipt_of(&again.outcomes[1]);
+    assert_eq!((r2.message_id.as_str(), r2.leaf_index), ("b-2", 0));
+    assert_ne!(r2.batch_head, r1.batch_head);
+
+    // Refusals of the batch as a whole.
+    let whole = |s: tonic::Status| (s.code(), reason(&s));
+    // A sealed content changed after sealing: the head's root no longer matches.
+    let mut t = sealed_batch(e, &[("c-1", b"one"), ("c-2", b"two")]);
+    let n = t.envelopes[0].sealed_content.len();
+    t.envelopes[0].sealed_content[n - 1] ^= 1;
+    let s = as_fr.deliver_batch(t).await.unwrap_err();
+    assert_eq!(
+        whole(s.clone()),
+        (Code::InvalidArgument, "SEAL_INVALID".into())
+    );
+    assert!(s.message().contains("batch_root"), "{s:?}");
+    // An envelope dropped from a sealed batch: the head's count disagrees.
+    let mut t = sealed_batch(e, &[("c-1", b"one"), ("c-2", b"two")]);
+    t.envelopes.pop();
+    let s = as_fr.deliver_batch(t).await.unwrap_err();
+    assert!(s.message().contains("batch_size"), "{s:?}");
+    // The seal over the head altered.
+    let mut t = sealed_batch(e, &[("c-1", b"one")]);
+    let last = t.seal.len() - 1;
+    t.seal[last] ^= 1;
+    let s = as_fr.deliver_batch(t).await.unwrap_err();
+    assert_eq!(whole(s), (Code::InvalidArgument, "SEAL_INVALID".into()));
+    // A head addressed to another bridge cannot be replayed here.
+    let mut t = sealed_batch(e, &[("c-1", b"one")]);
+    let key = SealKey::new(
+        e.seals["FR"].key.clone(),
+        vec![e.seals["FR"].cert.clone(), e.cas["FR"].cert.clone()],
+    );
+    let leaves = vec![t.envelopes[0].sealed_content.clone()];
+    let other = SignedBatch::sign(&key, BatchKind::Seal, "FR", "DE", 0, &leaves).unwrap();
+    t.batch_head = other.head;
+    t.seal = other.signature;
+    let s = as_fr.deliver_batch(t).await.unwrap_err();
+    assert_eq!(whole(s), (Code::PermissionDenied, "WRONG_PEER".into()));
+    // A receipt head is not a seal head.
+    let mut t = sealed_batch(e, &[("c-1", b"one")]);
+    let as_receipt = SignedBatch::sign(&key, BatchKind::Receipt, "FR", "BE", 0, &leaves).unwrap();
+    t.batch_head = as_receipt.head;
+    t.seal = as_receipt.signature;
+    let s = as_fr.deliver_batch(t).await.unwrap_err();
+    assert_eq!(whole(s), (Code::InvalidArgument, "SEAL_INVALID".into()));
+    // Empty and over-long batches.
+    let mut t = sealed_batch(e, &[("c-1", b"one")]);
+    t.envelopes.clear();
+    let s = as_fr.deliver_batch(t).await.unwrap_err();
+    assert_eq!(whole(s), (Code::InvalidArgument, "BATCH_SIZE".into()));
+    let many: Vec<(String, Vec<u8>)> = (0..=MAX_BATCH_ENVELOPES)
+        .map(|i| (format!("m-{i}"), vec![b'x'; 8]))
+        .collect();
+    let many: Vec<(&str, &[u8])> = many
+        .iter()
+        .map(|(i, p)| (i.as_str(), p.as_slice()))
+        .collect();
+    let s = as_fr
+        .deliver_batch(sealed_batch(e, &many))
+        .await
+        .unwrap_err();
+    assert_eq!(whole(s), (Code::InvalidArgument, "BATCH_SIZE".into()));
+    // None of the refused batches reached BE's operator: only b-1, b-2 and b-3 did.
+    let mut be = ExchangeServiceClient::new(p.be.operator_channel().unwrap());
+    let got = receive(&mut be, 3, true).await;
+    let mut ids: Vec<String> = got.iter().map(|m| m.message_id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, ["b-1", "b-2", "b-3"]);
+    nothing_waiting(&mut be).await;
+    p.fr.stop().await;
+    p.be.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_peers_seals_and_receipts() {
     let dir = tempfile::tempdir().unwrap();
@@ -452,9 +661,33 @@ async fn refused_peers_seals_and_receipts() {
             kind: SealErrorKind::BadSignature
         }
     );
+    // The relay sends in batches: the receipt is a leaf of BE's signed receipt batch.
+    let batch = stored.batch.clone().expect("a batched receipt");
     let mut bad = stored.clone();
     let n = bad.signed_content.len();
     bad.signed_content[n - 1] ^= 1; // the journal index
+    assert_eq!(
+        verify_receipt(&bad, &record, "FR", p.trust.as_ref(), now).unwrap_err(),
+        ExchangeError::Seal {
+            what: "receipt",
+            kind: SealErrorKind::NotInBatch
+        }
+    );
+    // The head altered (its time): the signature no longer covers it.
+    let mut bad = stored.clone();
+    let head = &mut bad.batch.as_mut().unwrap().head;
+    let at = head.len() - 32 - 8 - 1; // the last byte of signed_at, before size and root
+    head[at] ^= 1;
+    assert_eq!(
+        verify_receipt(&bad, &record, "FR", p.trust.as_ref(), now).unwrap_err(),
+        ExchangeError::Seal {
+            what: "receipt",
+            kind: SealErrorKind::BadSignature
+        }
+    );
+    // Without its batch path the signature is read as one over the content alone: refused.
+    let mut bad = stored.clone();
+    bad.batch = None;
     assert_eq!(
         verify_receipt(&bad, &record, "FR", p.trust.as_ref(), now).unwrap_err(),
         ExchangeError::Seal {
@@ -468,7 +701,7 @@ async fn refused_peers_seals_and_receipts() {
         vec![e.seals["FR"].cert.clone(), e.cas["FR"].cert.clone()],
     );
     let mut forged = stored.clone();
-    forged.signature = fr_seal.sign(&forged.signed_content).unwrap();
+    forged.signature = fr_seal.sign(&batch.head).unwrap();
     forged.seal_chain = fr_seal.chain_der().unwrap();
     assert!(matches!(
         verify_receipt(&forged, &record, "FR", p.trust.as_ref(), now).unwrap_err(),

@@ -158,6 +158,9 @@ fn pinned_seeds() {
     assert!(run("envelope", "sealed-payload-edited.bin")
         .contains(r#"/ sealed Err(Seal { what: "seal", kind: Mismatch("payload_size") }) /"#));
     assert!(run("envelope", "receipt-be.bin").contains("/ receipt Ok(()) /"));
+    assert!(run("envelope", "receipt-batch-be.bin").contains("/ receipt Ok(()) /"));
+    assert!(run("envelope", "sealed-batch-fr-to-be.bin")
+        .contains("/ batch Ok([Ok(()), Ok(()), Err(Seal { what: \"seal\", kind: Mismatch(\"payload_size\") })]) /"));
     assert!(run("envelope", "receive-ack.bin").ends_with("/ receive true"));
 }
 
@@ -168,7 +171,7 @@ fn pinned_seeds() {
 #[ignore = "regenerates checked-in seeds"]
 fn write_envelope_seeds() {
     use bridge_proto::pb;
-    use eidas_bridge::exchange::SealKey;
+    use eidas_bridge::exchange::{BatchKind, SealKey, SignedBatch};
     use prost::Message as _;
     use sha2::{Digest, Sha256};
 
@@ -235,6 +238,45 @@ fn write_envelope_seeds() {
         seal_chain: fr.chain_der().unwrap(),
     };
     write("sealed-fr-to-be.bin", &|| sealed.encode_to_vec());
+    // Three envelopes under one batch seal; the third's payload is edited after sealing.
+    write("sealed-batch-fr-to-be.bin", &|| {
+        let envelopes: Vec<pb::BatchedEnvelope> = (0..3)
+            .map(|i| {
+                let mut c = content.clone();
+                c.message_id = format!("{}-{i}", record.message_id);
+                let mut payload = envelope_fuzz::PAYLOAD.to_vec();
+                if i == 2 {
+                    payload.push(b'!');
+                }
+                pb::BatchedEnvelope {
+                    message_id: c.message_id.clone(),
+                    sender_hcid: c.sender_hcid.clone(),
+                    recipient_hcid: c.recipient_hcid.clone(),
+                    payload,
+                    payload_sha256: digest.to_vec(),
+                    sealed_content: c.encode().unwrap(),
+                }
+            })
+            .collect();
+        let leaves: Vec<Vec<u8>> = envelopes.iter().map(|e| e.sealed_content.clone()).collect();
+        let signed = SignedBatch::sign(
+            &fr,
+            BatchKind::Seal,
+            envelope_fuzz::ORIGIN,
+            envelope_fuzz::LOCAL,
+            envelope_fuzz::AT * 1_000_000_000,
+            &leaves,
+        )
+        .unwrap();
+        pb::SealedBatch {
+            origin_peer_id: envelope_fuzz::ORIGIN.into(),
+            envelopes,
+            batch_head: signed.head,
+            seal: signed.signature,
+            seal_chain: signed.seal_chain,
+        }
+        .encode_to_vec()
+    });
     write("sealed-payload-edited.bin", &|| {
         let mut edited = sealed.clone();
         edited.payload.push(b'!');
@@ -260,8 +302,42 @@ fn write_envelope_seeds() {
         signature: be.sign(&signed_content).unwrap(),
         signed_content,
         seal_chain: be.chain_der().unwrap(),
+        ..Default::default()
     };
     write("receipt-be.bin", &|| answer.encode_to_vec());
+    // The same receipt as leaf 1 of a receipt batch of three.
+    let mut others = receipt.clone();
+    let leaves: Vec<Vec<u8>> = (0..3u64)
+        .map(|i| {
+            if i == 1 {
+                return receipt.encode().unwrap();
+            }
+            others.message_id = format!("other-{i}");
+            others.journal_index = i;
+            others.encode().unwrap()
+        })
+        .collect();
+    let signed = SignedBatch::sign(
+        &be,
+        BatchKind::Receipt,
+        envelope_fuzz::ORIGIN,
+        envelope_fuzz::LOCAL,
+        envelope_fuzz::AT * 1_000_000_000,
+        &leaves,
+    )
+    .unwrap();
+    let batched = signed.receipts(leaves).unwrap().remove(1);
+    write("receipt-batch-be.bin", &|| {
+        let mut wire = answer.clone();
+        wire.signed_content = batched.signed_content.clone();
+        wire.signature = batched.signature.clone();
+        wire.seal_chain = batched.seal_chain.clone();
+        let path = batched.batch.clone().unwrap();
+        wire.batch_head = path.head;
+        wire.leaf_index = path.leaf_index;
+        wire.inclusion_proof = path.audit_path;
+        wire.encode_to_vec()
+    });
     write("receive-start.bin", &|| {
         pb::ReceiveRequest {
             action: Some(pb::receive_request::Action::Start(pb::ReceiveStart {})),

@@ -2,8 +2,9 @@
 //! so that the corpus replay runs exactly what the target runs. The same bytes are decoded as
 //! each exchange message a bridge receives from outside and put through the bridge's own checks:
 //! an operator's `SubmitRequest` (the handler's envelope validation), a peer's `SealedEnvelope`
-//! (strict sealed-content decoding, field agreement, seal and chain verification) and `Receipt`
-//! (the sender's receipt checks against a fixed outbox record), and an operator's
+//! (strict sealed-content decoding, field agreement, seal and chain verification), `Receipt`
+//! (the sender's receipt checks against a fixed outbox record, alone or in a receipt batch) and
+//! `SealedBatch` (the batch head's checks, then each envelope's), and an operator's
 //! `ReceiveRequest` (nothing past the decoding: an ack id is only looked up). Trust comes from
 //! the demo ecosystem (`DEMO_SEED`) walked at [`AT`], so the checked-in seeds, sealed by its FR
 //! and BE seals, verify and reach the chain validation.
@@ -13,7 +14,8 @@ use std::sync::{Arc, OnceLock};
 use bridge_proto::pb;
 use eidas_bridge::demo::{trust_of, walk_ecosystem, DEMO_SEED};
 use eidas_bridge::exchange::{
-    verify_receipt, verify_sealed, PeerTrust, SealedDelivery, DEFAULT_MAX_PAYLOAD,
+    open_batch_envelope, verify_batch_seal_with, verify_receipt, verify_sealed, PeerTrust,
+    SealedBatch, SealedDelivery, SignerKeys, DEFAULT_MAX_PAYLOAD,
 };
 use eidas_bridge::grpc::envelope_from_pb;
 use eidas_bridge::store::outbox::{OutboxRecord, OutboxState, StoredReceipt};
@@ -70,7 +72,7 @@ pub(crate) fn check(data: &[u8]) -> String {
     let submit = pb::SubmitRequest::decode(data)
         .map(|r| envelope_from_pb(r.envelope, DEFAULT_MAX_PAYLOAD).map(|_| ()))
         .map(|r| format!("{:?}", r.map_err(|e| e.to_string())));
-    let (sealed, receipt) = match trust() {
+    let (sealed, receipt, batch) = match trust() {
         Some(trust) => {
             let sealed = pb::SealedEnvelope::decode(data).map(|e| {
                 let d = SealedDelivery::from(e);
@@ -80,26 +82,44 @@ pub(crate) fn check(data: &[u8]) -> String {
                 )
             });
             let receipt = pb::Receipt::decode(data).map(|r| {
-                let stored = StoredReceipt {
-                    signed_content: r.signed_content,
-                    signature: r.signature,
-                    seal_chain: r.seal_chain,
-                };
+                let stored = StoredReceipt::from(r);
                 let record = sent_record();
                 let checked = verify_receipt(&stored, &record, ORIGIN, trust.as_ref(), at);
                 format!("{:?}", checked.map(|_| ()))
             });
-            (sealed, receipt)
+            let batch = pb::SealedBatch::decode(data).map(|b| {
+                let b = SealedBatch::from(b);
+                let keys = SignerKeys::new();
+                match verify_batch_seal_with(&keys, &b, ORIGIN, LOCAL, trust.as_ref(), at) {
+                    Err(e) => format!("{e:?}"),
+                    Ok(_) => {
+                        let each: Vec<String> = b
+                            .envelopes
+                            .iter()
+                            .map(|e| {
+                                format!("{:?}", open_batch_envelope(e, ORIGIN, LOCAL).map(|_| ()))
+                            })
+                            .collect();
+                        format!("Ok([{}])", each.join(", "))
+                    }
+                }
+            });
+            (sealed, receipt, batch)
         }
-        None => (Ok("no trust".into()), Ok("no trust".into())),
+        None => (
+            Ok("no trust".into()),
+            Ok("no trust".into()),
+            Ok("no trust".into()),
+        ),
     };
     let receive = pb::ReceiveRequest::decode(data).map(|r| format!("{:?}", r.action.is_some()));
     let show = |r: Result<String, prost::DecodeError>| r.unwrap_or_else(|_| "undecodable".into());
     format!(
-        "submit {} / sealed {} / receipt {} / receive {}",
+        "submit {} / sealed {} / receipt {} / batch {} / receive {}",
         show(submit),
         show(sealed),
         show(receipt),
+        show(batch),
         show(receive)
     )
 }

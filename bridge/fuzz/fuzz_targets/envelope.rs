@@ -1,5 +1,5 @@
 //! `cargo fuzz run envelope`: exchange messages as received from an operator or a peer bridge
-//! (`SubmitRequest`, `SealedEnvelope`, `Receipt`, `ReceiveRequest`), decoded from protobuf and put
+//! (`SubmitRequest`, `SealedEnvelope`, `Receipt`, `SealedBatch`, `ReceiveRequest`), decoded from protobuf and put
 //! through the bridge's own checks, never panic. The calls are in `../common/envelope.rs`,
 //! shared with the replay in bridge/tests/fuzz_corpus.rs.
 #![no_main]

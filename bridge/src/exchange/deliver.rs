@@ -1,19 +1,25 @@
-//! The receiving side: a peer bridge's sealed envelope is checked (caller, seal, chain, digest),
-//! stored in the inbox, journaled `received` and answered with a signed receipt; the local
-//! operator then reads the inbox and acknowledges. Also the sender's check of a receipt.
+//! The receiving side: a peer bridge's sealed envelope, or sealed batch of envelopes, is checked
+//! (caller, seal, chain, digest), journaled `received`, stored in the inbox and answered with a
+//! signed receipt (one receipt batch per sealed batch, module `batch`); the local operator then
+//! reads the inbox and acknowledges. Also the sender's check of receipts ([`ReceiptCheck`]).
 
+use std::collections::HashSet;
+
+use futures_util::future::join_all;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use trust_lists::Usage;
 
-use super::service::unix_nanos;
+use super::batch::{check_inclusion, tree_of, BatchHead, BatchKind, SignedBatch};
+use super::service::{unix_nanos, InFlight};
 use super::trust::trusted_for;
 use super::{
     Exchange, ExchangeError, PeerTrust, ReceiptContent, SealErrorKind, SealedContent, SignerKeys,
+    MAX_BATCH_ENVELOPES,
 };
 use crate::addressing::{Participant, Space};
-use crate::error::Result;
-use crate::journal::{Decision, EntryKind, JournalEntry, PayloadDigest};
+use crate::error::{Error, Result};
+use crate::journal::{Decision, EntryKind, Evidence, JournalEntry, PayloadDigest};
 use crate::store::inbox::{inbox_key, InboxRecord};
 use crate::store::outbox::{OutboxRecord, StoredReceipt};
 
@@ -48,6 +54,58 @@ impl std::fmt::Debug for SealedDelivery {
             .field("payload_size", &self.payload.len())
             .finish_non_exhaustive()
     }
+}
+
+/// One envelope of a [`SealedBatch`]: the fields that differ per message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BatchEnvelope {
+    /// Message id (unsigned copy).
+    pub message_id: String,
+    /// Canonical sender (unsigned copy).
+    pub sender_hcid: String,
+    /// Canonical recipient (unsigned copy).
+    pub recipient_hcid: String,
+    /// The payload.
+    pub payload: Vec<u8>,
+    /// Its SHA-256 (unsigned copy).
+    pub payload_sha256: Vec<u8>,
+    /// The canonical sealed content: a leaf of the batch's tree.
+    pub sealed_content: Vec<u8>,
+}
+
+impl std::fmt::Debug for BatchEnvelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchEnvelope")
+            .field("message_id", &self.message_id)
+            .field("payload_size", &self.payload.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Envelopes from one peer under a single seal over their tree (module `batch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedBatch {
+    /// Origin bridge (unsigned copy).
+    pub origin_peer: String,
+    /// The envelopes, in leaf order.
+    pub envelopes: Vec<BatchEnvelope>,
+    /// The canonical [`BatchHead`] of kind [`BatchKind::Seal`].
+    pub head: Vec<u8>,
+    /// The seal over `head`.
+    pub seal: Vec<u8>,
+    /// The sender's seal chain, DER, leaf first.
+    pub seal_chain: Vec<Vec<u8>>,
+}
+
+/// The unsigned fields that travel next to sealed content, borrowed from a unary or a batched
+/// envelope.
+struct Unsigned<'a> {
+    message_id: &'a str,
+    sender_hcid: &'a str,
+    recipient_hcid: &'a str,
+    payload: &'a [u8],
+    payload_sha256: &'a [u8],
+    origin_peer: &'a str,
 }
 
 /// A message for the local operator, addresses rendered in the local space.
@@ -136,32 +194,171 @@ pub fn verify_receipt_with(
     trust: &dyn PeerTrust,
     at: OffsetDateTime,
 ) -> Result<ReceiptContent, ExchangeError> {
-    let what = "receipt";
-    let content = ReceiptContent::decode(&receipt.signed_content).map_err(seal_err(what))?;
-    let mismatch = |field| ExchangeError::Seal {
-        what,
-        kind: SealErrorKind::Mismatch(field),
-    };
-    if content.message_id != record.message_id {
-        return Err(mismatch("message_id"));
+    ReceiptCheck::new(keys, trust, local_peer, at).check(receipt, record)
+}
+
+/// The sender's checks of the receipts of one answer. A receipt signed alone is verified on its
+/// own; the receipts of a batch share a signed head, whose signature and chain are verified once
+/// per check while each receipt's content and audit path are checked against it.
+pub struct ReceiptCheck<'a> {
+    keys: &'a SignerKeys,
+    trust: &'a dyn PeerTrust,
+    local_peer: &'a str,
+    at: OffsetDateTime,
+    /// Digests of (head, signature, chain) already verified and validated by this check.
+    verified_heads: HashSet<[u8; 32]>,
+}
+
+impl std::fmt::Debug for ReceiptCheck<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiptCheck")
+            .field("local_peer", &self.local_peer)
+            .field("verified_heads", &self.verified_heads.len())
+            .finish_non_exhaustive()
     }
-    if content.origin_peer != local_peer {
-        return Err(mismatch("origin_peer"));
+}
+
+impl<'a> ReceiptCheck<'a> {
+    /// Checks receipts for `local_peer` against `trust` at `at`, keys from `keys`.
+    pub fn new(
+        keys: &'a SignerKeys,
+        trust: &'a dyn PeerTrust,
+        local_peer: &'a str,
+        at: OffsetDateTime,
+    ) -> ReceiptCheck<'a> {
+        ReceiptCheck {
+            keys,
+            trust,
+            local_peer,
+            at,
+            verified_heads: HashSet::new(),
+        }
     }
-    if content.receiver_peer != record.peer {
-        return Err(mismatch("receiver_peer"));
+
+    /// The checks of [`verify_receipt`] for one receipt of `record`.
+    ///
+    /// # Errors
+    /// As [`verify_receipt`].
+    pub fn check(
+        &mut self,
+        receipt: &StoredReceipt,
+        record: &OutboxRecord,
+    ) -> Result<ReceiptContent, ExchangeError> {
+        let what = "receipt";
+        let content = ReceiptContent::decode(&receipt.signed_content).map_err(seal_err(what))?;
+        let mismatch = |field| ExchangeError::Seal {
+            what,
+            kind: SealErrorKind::Mismatch(field),
+        };
+        if content.message_id != record.message_id {
+            return Err(mismatch("message_id"));
+        }
+        if content.origin_peer != self.local_peer {
+            return Err(mismatch("origin_peer"));
+        }
+        if content.receiver_peer != record.peer {
+            return Err(mismatch("receiver_peer"));
+        }
+        if content.payload_sha256 != record.payload_sha256 {
+            return Err(mismatch("payload_sha256"));
+        }
+        let Some(batch) = &receipt.batch else {
+            verify_leaf(
+                self.keys,
+                &receipt.seal_chain,
+                &receipt.signed_content,
+                &receipt.signature,
+                what,
+            )?;
+            check_chain(self.trust, &receipt.seal_chain, self.at, &record.peer, what)?;
+            return Ok(content);
+        };
+        let head = check_inclusion(batch, &receipt.signed_content, BatchKind::Receipt)
+            .map_err(seal_err(what))?;
+        if head.origin_peer != self.local_peer {
+            return Err(mismatch("batch origin_peer"));
+        }
+        if head.receiver_peer != record.peer {
+            return Err(mismatch("batch receiver_peer"));
+        }
+        let signed = signed_digest(&batch.head, &receipt.signature, &receipt.seal_chain);
+        if !self.verified_heads.contains(&signed) {
+            verify_leaf(
+                self.keys,
+                &receipt.seal_chain,
+                &batch.head,
+                &receipt.signature,
+                what,
+            )?;
+            check_chain(self.trust, &receipt.seal_chain, self.at, &record.peer, what)?;
+            self.verified_heads.insert(signed);
+        }
+        Ok(content)
     }
-    if content.payload_sha256 != record.payload_sha256 {
-        return Err(mismatch("payload_sha256"));
+}
+
+/// SHA-256 over the length-prefixed signed bytes, signature and chain: equal digests mean the
+/// same signature by the same chain over the same bytes.
+fn signed_digest(signed: &[u8], signature: &[u8], chain: &[Vec<u8>]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [signed, signature]
+        .into_iter()
+        .chain(chain.iter().map(Vec::as_slice))
+    {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
     }
-    verify_leaf(
-        keys,
-        &receipt.seal_chain,
-        &receipt.signed_content,
-        &receipt.signature,
-        what,
-    )?;
-    check_chain(trust, &receipt.seal_chain, at, &record.peer, what)?;
+    h.finalize().into()
+}
+
+/// Steps 2 and 3 of [`Exchange::deliver`] for one envelope: the sealed bytes decode strictly and
+/// name `caller` as origin and `local_peer` as destination, and the unsigned copies and the
+/// payload agree with them.
+fn open_content(
+    sealed_content: &[u8],
+    u: &Unsigned<'_>,
+    caller: &str,
+    local_peer: &str,
+) -> Result<SealedContent, ExchangeError> {
+    let what = "seal";
+    // 2. The sealed bytes are the bytes used: decode them strictly.
+    let content = SealedContent::decode(sealed_content).map_err(seal_err(what))?;
+    if content.origin_peer != caller {
+        return Err(ExchangeError::WrongPeer {
+            field: "origin_peer",
+            got: content.origin_peer,
+            want: caller.to_owned(),
+        });
+    }
+    if content.destination_peer != local_peer {
+        return Err(ExchangeError::WrongPeer {
+            field: "destination_peer",
+            got: content.destination_peer,
+            want: local_peer.to_owned(),
+        });
+    }
+    // 3. The unsigned fields agree with the sealed ones, and the payload with its digest.
+    let fields = [
+        ("message_id", u.message_id == content.message_id),
+        ("sender_hcid", u.sender_hcid == content.sender_hcid),
+        ("recipient_hcid", u.recipient_hcid == content.recipient_hcid),
+        ("origin_peer", u.origin_peer == content.origin_peer),
+        ("payload_sha256", u.payload_sha256 == content.payload_sha256),
+        (
+            "payload_size",
+            u.payload.len() as u64 == content.payload_size,
+        ),
+        (
+            "payload",
+            <[u8; 32]>::from(Sha256::digest(u.payload)) == content.payload_sha256,
+        ),
+    ];
+    if let Some((field, _)) = fields.iter().find(|(_, ok)| !ok) {
+        return Err(ExchangeError::Seal {
+            what,
+            kind: SealErrorKind::Mismatch(field),
+        });
+    }
     Ok(content)
 }
 
@@ -198,50 +395,128 @@ pub fn verify_sealed_with(
     at: OffsetDateTime,
 ) -> Result<SealedContent, ExchangeError> {
     let what = "seal";
-    // 2. The sealed bytes are the bytes used: decode them strictly.
-    let content = SealedContent::decode(&d.sealed_content).map_err(seal_err(what))?;
-    if content.origin_peer != caller {
-        return Err(ExchangeError::WrongPeer {
-            field: "origin_peer",
-            got: content.origin_peer,
-            want: caller.to_owned(),
-        });
-    }
-    if content.destination_peer != local_peer {
-        return Err(ExchangeError::WrongPeer {
-            field: "destination_peer",
-            got: content.destination_peer,
-            want: local_peer.to_owned(),
-        });
-    }
-    // 3. The unsigned fields agree with the sealed ones, and the payload with its digest.
-    let mismatch = |field| ExchangeError::Seal {
-        what,
-        kind: SealErrorKind::Mismatch(field),
+    let unsigned = Unsigned {
+        message_id: &d.message_id,
+        sender_hcid: &d.sender_hcid,
+        recipient_hcid: &d.recipient_hcid,
+        payload: &d.payload,
+        payload_sha256: &d.payload_sha256,
+        origin_peer: &d.origin_peer,
     };
-    let fields = [
-        ("message_id", d.message_id == content.message_id),
-        ("sender_hcid", d.sender_hcid == content.sender_hcid),
-        ("recipient_hcid", d.recipient_hcid == content.recipient_hcid),
-        ("origin_peer", d.origin_peer == content.origin_peer),
-        ("payload_sha256", d.payload_sha256 == content.payload_sha256),
-        (
-            "payload_size",
-            d.payload.len() as u64 == content.payload_size,
-        ),
-        (
-            "payload",
-            <[u8; 32]>::from(Sha256::digest(&d.payload)) == content.payload_sha256,
-        ),
-    ];
-    if let Some((field, _)) = fields.iter().find(|(_, ok)| !ok) {
-        return Err(mismatch(field));
-    }
+    let content = open_content(&d.sealed_content, &unsigned, caller, local_peer)?;
     // 4. The seal verifies, and its chain is a qualified seal of the origin's country.
     verify_leaf(keys, &d.seal_chain, &d.sealed_content, &d.seal, what)?;
     check_chain(trust, &d.seal_chain, at, caller, what)?;
     super::check_message_id(&content.message_id)?;
     Ok(content)
+}
+
+/// The checks of a sealed batch's head from the authenticated peer `caller` (steps 2 to 4 of
+/// [`Exchange::deliver_batch`]): 1 to [`MAX_BATCH_ENVELOPES`] envelopes, the head decodes
+/// strictly, names `caller` and `local_peer`, counts the envelopes and commits to their sealed
+/// contents in order, the seal over it verifies with the chain's leaf, and the chain is a
+/// qualified seal of `caller`'s list at `at`. The envelopes themselves are checked by
+/// [`open_batch_envelope`].
+///
+/// # Errors
+/// [`ExchangeError::BatchSize`], [`ExchangeError::WrongPeer`], [`ExchangeError::Seal`]
+/// (`what = "seal"`) or [`ExchangeError::Untrusted`].
+pub fn verify_batch_seal_with(
+    keys: &SignerKeys,
+    b: &SealedBatch,
+    caller: &str,
+    local_peer: &str,
+    trust: &dyn PeerTrust,
+    at: OffsetDateTime,
+) -> Result<BatchHead, ExchangeError> {
+    let what = "seal";
+    let count = b.envelopes.len();
+    if count == 0 || count > MAX_BATCH_ENVELOPES {
+        return Err(ExchangeError::BatchSize {
+            count,
+            max: MAX_BATCH_ENVELOPES,
+        });
+    }
+    let head = BatchHead::decode(&b.head, BatchKind::Seal).map_err(seal_err(what))?;
+    if head.origin_peer != caller {
+        return Err(ExchangeError::WrongPeer {
+            field: "origin_peer",
+            got: head.origin_peer,
+            want: caller.to_owned(),
+        });
+    }
+    if head.receiver_peer != local_peer {
+        return Err(ExchangeError::WrongPeer {
+            field: "destination_peer",
+            got: head.receiver_peer,
+            want: local_peer.to_owned(),
+        });
+    }
+    let mismatch = |field| ExchangeError::Seal {
+        what,
+        kind: SealErrorKind::Mismatch(field),
+    };
+    if b.origin_peer != caller {
+        return Err(mismatch("origin_peer"));
+    }
+    if head.size != count as u64 {
+        return Err(mismatch("batch_size"));
+    }
+    if tree_of(b.envelopes.iter().map(|e| e.sealed_content.as_slice())).root() != head.root {
+        return Err(mismatch("batch_root"));
+    }
+    verify_leaf(keys, &b.seal_chain, &b.head, &b.seal, what)?;
+    check_chain(trust, &b.seal_chain, at, caller, what)?;
+    Ok(head)
+}
+
+/// One envelope of a batch whose head [`verify_batch_seal_with`] accepted: its sealed content
+/// (a leaf the head commits to) decodes, names `caller` and `local_peer`, agrees with the
+/// unsigned copies and the payload, and carries a message id this bridge accepts.
+///
+/// # Errors
+/// [`ExchangeError::WrongPeer`], [`ExchangeError::Seal`] or the message id refusal.
+pub fn open_batch_envelope(
+    e: &BatchEnvelope,
+    caller: &str,
+    local_peer: &str,
+) -> Result<SealedContent, ExchangeError> {
+    let unsigned = Unsigned {
+        message_id: &e.message_id,
+        sender_hcid: &e.sender_hcid,
+        recipient_hcid: &e.recipient_hcid,
+        payload: &e.payload,
+        payload_sha256: &e.payload_sha256,
+        origin_peer: caller,
+    };
+    let content = open_content(&e.sealed_content, &unsigned, caller, local_peer)?;
+    super::check_message_id(&content.message_id)?;
+    Ok(content)
+}
+
+/// A checked envelope on its way into the inbox.
+enum Admission<'a> {
+    /// Received before: the first receipt answers again.
+    Known(ReceiptContent, StoredReceipt),
+    /// New, journaled `received`; its receipt is to be signed, then it is stored.
+    New(Arrival<'a>),
+}
+
+/// A new envelope, journaled, held against concurrent redeliveries until stored.
+struct Arrival<'a> {
+    key: Vec<u8>,
+    _guard: InFlight<'a>,
+    receipt: ReceiptContent,
+    sender: String,
+    recipient: String,
+    payload: Vec<u8>,
+}
+
+fn receipt_err(kind: SealErrorKind) -> ExchangeError {
+    ExchangeError::Seal {
+        what: "receipt",
+        kind,
+    }
 }
 
 impl Exchange {
@@ -258,9 +533,7 @@ impl Exchange {
         at: OffsetDateTime,
     ) -> Result<(ReceiptContent, StoredReceipt)> {
         // 1. The caller is a configured peer (its TLS chain was validated by the access layer).
-        let caller = caller
-            .filter(|c| self.settings.peers.get(c).is_some())
-            .ok_or(ExchangeError::UnknownPeer)?;
+        let caller = self.configured_peer(caller)?;
         // 2.-4. Sealed content, field agreement, seal and chain.
         let content = verify_sealed_with(
             &self.signers,
@@ -270,20 +543,125 @@ impl Exchange {
             self.trust.as_ref(),
             at,
         )?;
-        // 5. Redelivery (same origin, sender and message id): the first receipt answers again.
-        let sender = Participant::parse(&content.sender_hcid)?;
-        let key = inbox_key(caller, &sender.to_string(), &content.message_id);
-        let _guard = self.enter(&key)?;
-        if let Some(rec) = self.inbox.get(&key).map_err(ExchangeError::from)? {
-            return Ok((self.receipt_content(&rec), rec.receipt));
-        }
-        // 6. Addresses must be canonical and addressable here.
-        let recipient = Participant::parse(&content.recipient_hcid)?;
-        self.translator.render(&recipient, self.local_space())?;
-        // 7. Journal `received` (with the seal chain as evidence of the trust decision), sign the
-        //    receipt with its index, store durably, answer.
         let now = unix_nanos(at);
         let evidence = self.evidence_for(Decision::Seal, &d.seal_chain).await?;
+        // 5.-7. Dedupe, addresses, journal; then the receipt, signed alone, and the inbox.
+        let arrival = match self
+            .admit(content, d.payload, caller, &evidence, now)
+            .await?
+        {
+            Admission::Known(content, receipt) => return Ok((content, receipt)),
+            Admission::New(arrival) => arrival,
+        };
+        let signed_content = arrival.receipt.encode().map_err(receipt_err)?;
+        let seal = self.seal();
+        let stored = StoredReceipt {
+            signature: seal.sign(&signed_content).map_err(receipt_err)?,
+            signed_content,
+            seal_chain: seal.chain_der().map_err(receipt_err)?,
+            batch: None,
+        };
+        self.keep(arrival, stored).await
+    }
+
+    /// Checks and accepts a sealed batch from the authenticated peer `caller` at `at`: one
+    /// outcome per envelope, in order. A bad head refuses the whole batch; an envelope that
+    /// fails its own checks is refused alone. The new envelopes' receipts are signed together,
+    /// as one receipt batch (module `batch`); a redelivered envelope gets its first receipt.
+    ///
+    /// # Errors
+    /// For the batch as a whole: [`ExchangeError::UnknownPeer`], [`ExchangeError::BatchSize`],
+    /// [`ExchangeError::WrongPeer`], [`ExchangeError::Seal`], [`ExchangeError::Untrusted`],
+    /// evidence storage and signing failures. Per envelope: as [`Exchange::deliver`].
+    pub async fn deliver_batch(
+        &self,
+        b: SealedBatch,
+        caller: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Result<(ReceiptContent, StoredReceipt)>>> {
+        let caller = self.configured_peer(caller)?;
+        let local_peer = self.settings.local_peer.as_str();
+        verify_batch_seal_with(
+            &self.signers,
+            &b,
+            caller,
+            local_peer,
+            self.trust.as_ref(),
+            at,
+        )?;
+        let now = unix_nanos(at);
+        let evidence = self.evidence_for(Decision::Seal, &b.seal_chain).await?;
+        // Admitted concurrently, so that the `received` entries share journal commits.
+        let admissions = join_all(b.envelopes.into_iter().map(|e| {
+            let evidence = &evidence;
+            async move {
+                let content = open_batch_envelope(&e, caller, local_peer)?;
+                self.admit(content, e.payload, caller, evidence, now).await
+            }
+        }))
+        .await;
+        let leaves = admissions
+            .iter()
+            .filter_map(|a| match a {
+                Ok(Admission::New(arrival)) => Some(arrival.receipt.encode().map_err(receipt_err)),
+                _ => None,
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut receipts = if leaves.is_empty() {
+            Vec::new()
+        } else {
+            let seal = self.seal();
+            SignedBatch::sign(&seal, BatchKind::Receipt, caller, local_peer, now, &leaves)
+                .and_then(|batch| batch.receipts(leaves))
+                .map_err(receipt_err)?
+        }
+        .into_iter();
+        let outcomes = admissions.into_iter().map(|admission| {
+            let receipt = match &admission {
+                Ok(Admission::New(_)) => receipts.next(),
+                _ => None,
+            };
+            async move {
+                match admission? {
+                    Admission::Known(content, receipt) => Ok((content, receipt)),
+                    Admission::New(arrival) => {
+                        let receipt = receipt
+                            .ok_or_else(|| Error::Internal("batch receipt missing".into()))?;
+                        self.keep(arrival, receipt).await
+                    }
+                }
+            }
+        });
+        Ok(join_all(outcomes).await)
+    }
+
+    /// The caller, when it is a configured peer.
+    fn configured_peer<'c>(&self, caller: Option<&'c str>) -> Result<&'c str> {
+        Ok(caller
+            .filter(|c| self.settings.peers.get(c).is_some())
+            .ok_or(ExchangeError::UnknownPeer)?)
+    }
+
+    /// Steps 5 to 7 of [`Exchange::deliver`] for checked `content` from `caller`: a redelivery
+    /// (same origin, sender and message id) gets its first receipt; otherwise the addresses must
+    /// be canonical and addressable here, and `received` is journaled with `evidence` (the seal
+    /// chain's trust decision).
+    async fn admit(
+        &self,
+        content: SealedContent,
+        payload: Vec<u8>,
+        caller: &str,
+        evidence: &Option<Evidence>,
+        now: i64,
+    ) -> Result<Admission<'_>> {
+        let sender = Participant::parse(&content.sender_hcid)?;
+        let key = inbox_key(caller, &sender.to_string(), &content.message_id);
+        let guard = self.enter(&key)?;
+        if let Some(rec) = self.inbox.get(&key).map_err(ExchangeError::from)? {
+            return Ok(Admission::Known(self.receipt_content(&rec), rec.receipt));
+        }
+        let recipient = Participant::parse(&content.recipient_hcid)?;
+        self.translator.render(&recipient, self.local_space())?;
         let entry = JournalEntry {
             kind: EntryKind::Received,
             unix_nanos: now,
@@ -296,46 +674,42 @@ impl Exchange {
                 size: content.payload_size,
             }),
             trust_snapshot: self.trust.snapshot_digest(),
-            evidence,
+            evidence: *evidence,
             reason: None,
         };
         let journaled = self.journal.append_async(&entry).await?;
-        let receipt_content = ReceiptContent {
-            message_id: content.message_id.clone(),
-            origin_peer: caller.to_owned(),
-            receiver_peer: self.settings.local_peer.clone(),
-            payload_sha256: content.payload_sha256,
-            received_at: now,
-            journal_index: journaled.index,
-        };
-        let signed_content = receipt_content
-            .encode()
-            .map_err(|kind| ExchangeError::Seal {
-                what: "receipt",
-                kind,
-            })?;
-        let seal = self.seal();
-        let stored = StoredReceipt {
-            signature: seal
-                .sign(&signed_content)
-                .map_err(|kind| ExchangeError::Seal {
-                    what: "receipt",
-                    kind,
-                })?,
-            signed_content,
-            seal_chain: seal.chain_der().map_err(|kind| ExchangeError::Seal {
-                what: "receipt",
-                kind,
-            })?,
-        };
-        let record = InboxRecord {
-            message_id: content.message_id,
+        Ok(Admission::New(Arrival {
+            key,
+            _guard: guard,
+            receipt: ReceiptContent {
+                message_id: content.message_id,
+                origin_peer: caller.to_owned(),
+                receiver_peer: self.settings.local_peer.clone(),
+                payload_sha256: content.payload_sha256,
+                received_at: now,
+                journal_index: journaled.index,
+            },
             sender: sender.to_string(),
             recipient: recipient.to_string(),
-            origin_peer: caller.to_owned(),
-            payload_sha256: content.payload_sha256,
-            received_at: now,
-            journal_index: journaled.index,
+            payload,
+        }))
+    }
+
+    /// Stores a journaled arrival with its signed receipt durably in the inbox and wakes the
+    /// Receive streams; returns the receipt that answers (the first one stored).
+    async fn keep(
+        &self,
+        arrival: Arrival<'_>,
+        stored: StoredReceipt,
+    ) -> Result<(ReceiptContent, StoredReceipt)> {
+        let record = InboxRecord {
+            message_id: arrival.receipt.message_id.clone(),
+            sender: arrival.sender,
+            recipient: arrival.recipient,
+            origin_peer: arrival.receipt.origin_peer.clone(),
+            payload_sha256: arrival.receipt.payload_sha256,
+            received_at: arrival.receipt.received_at,
+            journal_index: arrival.receipt.journal_index,
             // Drawn by the store inside the commit (see `store::inbox`).
             seq: 0,
             acked: false,
@@ -344,13 +718,13 @@ impl Exchange {
         };
         let first = self
             .inbox
-            .insert(key, &record, d.payload)
+            .insert(arrival.key, &record, arrival.payload)
             .await
             .map_err(ExchangeError::from)?;
         self.arrivals.notify_waiters();
         Ok(match first {
             Err(old) => (self.receipt_content(&old), old.receipt),
-            Ok(_seq) => (receipt_content, stored),
+            Ok(_seq) => (arrival.receipt, stored),
         })
     }
 

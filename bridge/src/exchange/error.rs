@@ -125,6 +125,14 @@ pub enum ExchangeError {
         /// What it had to say.
         want: String,
     },
+    /// A sealed batch holds no envelope, or more than [`super::MAX_BATCH_ENVELOPES`].
+    #[error("a batch holds 1..={max} envelopes, got {count}")]
+    BatchSize {
+        /// Envelopes in the batch.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
     /// `exchange.require_presentation` is set and the envelope carries no wallet presentation
     /// of its sender (DESIGN.md "Exchange semantics": a policy can require one).
     #[error("a wallet presentation of the sender is required")]

@@ -15,8 +15,10 @@
 //! - `peer_cas`: [`PeerCas`], the peers' listed CAs for the TLS acceptor.
 //! - `trust`: [`PeerTrust`], the trusted lists as seen by the exchange.
 //! - `seal`: canonical sealed and receipt content, signing and verification.
+//! - `batch`: one seal or receipt signature over a batch's Merkle tree ([`BatchHead`]).
 //! - `error`: [`EnvelopeErrorKind`], [`ExchangeError`].
 
+mod batch;
 mod deliver;
 mod envelope;
 mod error;
@@ -29,8 +31,13 @@ mod seal;
 mod service;
 mod trust;
 
+pub use batch::{
+    check_inclusion, leaf_paths, tree_of, BatchHead, BatchKind, SignedBatch, MAX_BATCH_ENVELOPES,
+};
 pub use deliver::{
-    verify_receipt, verify_receipt_with, verify_sealed, verify_sealed_with, Inbound, SealedDelivery,
+    open_batch_envelope, verify_batch_seal_with, verify_receipt, verify_receipt_with,
+    verify_sealed, verify_sealed_with, BatchEnvelope, Inbound, ReceiptCheck, SealedBatch,
+    SealedDelivery,
 };
 pub use envelope::{
     check_message_id, Address, Envelope, SenderPresentation, DEFAULT_MAX_PAYLOAD,
@@ -43,7 +50,7 @@ pub use peers::{
     Peer, PeerSet, RetryPolicy, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_DEADLINE, DEFAULT_RETRY_INITIAL,
     DEFAULT_RETRY_MAX,
 };
-pub use relay::{spawn_relay, RelayGuard, RelayIdentity, MAX_CONCURRENT_ATTEMPTS};
+pub use relay::{spawn_relay, RelayGuard, RelayIdentity, MAX_BATCHES_IN_FLIGHT_PER_PEER};
 pub use retention::{
     spawn_retention, sweep_interval, Purged, RetentionGuard, DEFAULT_RETENTION, MAX_SWEEP_INTERVAL,
     MIN_SWEEP_INTERVAL, RETENTION_BATCH,

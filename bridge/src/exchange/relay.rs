@@ -1,39 +1,51 @@
-//! The relay: a background task that takes due messages from the outbox, seals them for their
-//! home peer, calls the peer's `PeerService.Deliver` over mutual TLS, verifies the signed receipt
-//! and journals the outcome. Failed attempts are retried with exponential backoff and jitter
-//! under the peer's [`super::RetryPolicy`] until its deadline, when the message fails, journaled.
+//! The relay: a background task that takes due messages from the outbox, queues them by home
+//! peer, seals each peer's queue in batches (one signature over the batch's Merkle tree, module
+//! `batch`), calls the peer's `PeerService.DeliverBatch` over mutual TLS, verifies the signed
+//! receipts and journals the outcome of each message. Failed attempts are retried with
+//! exponential backoff and jitter under the peer's [`super::RetryPolicy`] until its deadline,
+//! when the message fails, journaled.
+//!
+//! Batches form by themselves: at most [`MAX_BATCHES_IN_FLIGHT_PER_PEER`] are in flight towards
+//! a peer, and what arrives meanwhile waits in the queue for the next one, so a quiet bridge
+//! sends each message at once, alone, and a busy one sends up to [`MAX_BATCH_ENVELOPES`] per call.
 //!
 //! The task is owned by a [`RelayGuard`]: dropping it (or [`RelayGuard::stop`]) ends the loop;
 //! attempts in flight are abandoned and retried after a restart, which the peer's dedupe makes
 //! harmless.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
+use sha2::{Digest, Sha256};
 
 use bridge_proto::pb;
+use bridge_proto::pb::batch_outcome::Outcome as WireOutcome;
 use bridge_proto::pb::peer_service_client::PeerServiceClient;
 
-use crate::journal::Decision;
-use tokio::sync::{watch, Semaphore};
+use crate::journal::{Decision, Evidence};
+use tokio::sync::watch;
 use tonic::transport::Channel;
 use trust_lists::Usage;
 
-use super::deliver::verify_receipt_with;
+use super::batch::{BatchKind, SignedBatch};
+use super::deliver::ReceiptCheck;
 use super::service::unix_nanos;
 use super::trust::trusted_for;
-use super::{Exchange, Peer, SealedContent};
+use super::{Exchange, Peer, SealedContent, MAX_BATCH_ENVELOPES};
 use crate::journal::{EntryKind, JournalEntry, PayloadDigest};
 use crate::slot::Slot;
 use crate::store::outbox::{OutboxRecord, OutboxState, StoredReceipt};
 use crate::tls::{self, ClientIdentity, ReloadFollower, ServerIdentity, TlsError};
 
-/// Deliveries in flight at once across all peers: bounds memory (each holds a payload) and the
-/// sockets a recovering peer receives at once.
-pub const MAX_CONCURRENT_ATTEMPTS: usize = 256;
+/// Batches in flight at once towards one peer: enough to keep the link busy while the next
+/// batch fills, few enough that messages queue into larger batches under load. With
+/// [`MAX_BATCH_ENVELOPES`] and the payload bound per batch it also bounds the payloads held in
+/// memory per peer.
+pub const MAX_BATCHES_IN_FLIGHT_PER_PEER: usize = 4;
 /// Pending messages looked at per scan of the outbox.
 const SCAN_LIMIT: usize = 4096;
 /// The loop rescans at least this often (for due retries and missed wake-ups).
@@ -101,12 +113,36 @@ struct Channels {
     by_country: HashMap<String, PeerServiceClient<Channel>>,
 }
 
+/// A due message taken from the outbox, waiting for a batch.
+struct Due {
+    key: Vec<u8>,
+    record: OutboxRecord,
+}
+
+/// Due messages by peer, and the batches in flight towards each.
+#[derive(Default)]
+struct Queues {
+    by_peer: HashMap<String, VecDeque<Due>>,
+    batches_in_flight: HashMap<String, usize>,
+}
+
+/// What became of one message of a batch.
+enum Outcome {
+    /// The peer's receipt verified.
+    Delivered(StoredReceipt),
+    /// Not this time; `forwarded` when the peer answered but its receipt did not verify.
+    Retry { reason: String, forwarded: bool },
+    /// Given up, journaled with the reason.
+    Fail(&'static str),
+}
+
 struct Relay {
     ex: Arc<Exchange>,
     identity: RelayIdentity,
     channels: Mutex<Channels>,
+    /// Keys queued or in a batch: the scan skips them.
     in_flight: Mutex<HashSet<Vec<u8>>>,
-    permits: Arc<Semaphore>,
+    queues: Mutex<Queues>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -124,7 +160,7 @@ pub fn spawn_relay(ex: Arc<Exchange>, identity: RelayIdentity) -> RelayGuard {
         identity,
         channels: Mutex::new(Channels::default()),
         in_flight: Mutex::new(HashSet::new()),
-        permits: Arc::new(Semaphore::new(MAX_CONCURRENT_ATTEMPTS)),
+        queues: Mutex::new(Queues::default()),
     });
     let task = tokio::spawn(async move {
         let mut next_scan = tokio::time::Instant::now();
@@ -132,8 +168,8 @@ pub fn spawn_relay(ex: Arc<Exchange>, identity: RelayIdentity) -> RelayGuard {
             let wake = relay.ex.relay_wake.notified();
             tokio::pin!(wake);
             wake.as_mut().enable();
-            // Fresh acceptances go straight to an attempt; the outbox is scanned only for due
-            // retries and for what an earlier process left pending.
+            // Fresh acceptances go straight to their peer's queue; the outbox is scanned only
+            // for due retries and for what an earlier process left pending.
             let fresh = relay
                 .ex
                 .fresh
@@ -142,17 +178,18 @@ pub fn spawn_relay(ex: Arc<Exchange>, identity: RelayIdentity) -> RelayGuard {
                 .unwrap_or_default();
             let now = unix_nanos(relay.ex.now());
             for key in fresh {
-                if let Err(e) = relay.start(key, now).await {
-                    tracing::warn!(error = %e, "relay start failed");
+                if let Err(e) = relay.enqueue(key, now) {
+                    tracing::warn!(error = %e, "relay enqueue failed");
                 }
             }
             if tokio::time::Instant::now() >= next_scan {
-                let wait = relay.scan().await.unwrap_or_else(|e| {
+                let wait = relay.scan().unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "relay scan failed");
                     IDLE_RESCAN
                 });
                 next_scan = tokio::time::Instant::now() + wait.min(IDLE_RESCAN);
             }
+            relay.dispatch();
             tokio::select! {
                 _ = wake => {}
                 _ = tokio::time::sleep_until(next_scan) => {}
@@ -175,12 +212,12 @@ fn jitter() -> f64 {
 }
 
 impl Relay {
-    /// Starts an attempt for every due pending message; returns how long until the next is due.
-    async fn scan(self: &Arc<Self>) -> Result<Duration, crate::store::StoreError> {
+    /// Queues every due pending message; returns how long until the next is due.
+    fn scan(&self) -> Result<Duration, crate::store::StoreError> {
         let now = unix_nanos(self.ex.now());
         let mut next = IDLE_RESCAN;
         for (key, next_at) in self.ex.outbox.pending(SCAN_LIMIT)? {
-            // Not due, or already being attempted: no need to decode the record.
+            // Not due, or already queued: no need to decode the record.
             if next_at > now && !self.clock_went_back(None, next_at, now) {
                 let wait = u64::try_from(next_at - now).unwrap_or(0);
                 next = next.min(Duration::from_nanos(wait));
@@ -189,17 +226,17 @@ impl Relay {
             if self.in_flight.lock().is_ok_and(|s| s.contains(&key)) {
                 continue;
             }
-            if let Some(wait) = self.start(key, now).await? {
+            if let Some(wait) = self.enqueue(key, now)? {
                 next = next.min(wait);
             }
         }
         Ok(next)
     }
 
-    /// Starts an attempt for `key` if it is due and not already in flight; otherwise returns
-    /// how long until it is due (`None` when there is nothing to wait for).
-    async fn start(
-        self: &Arc<Self>,
+    /// Queues `key` for its peer if it is due and not already queued; otherwise returns how
+    /// long until it is due (`None` when there is nothing to wait for).
+    fn enqueue(
+        &self,
         key: Vec<u8>,
         now: i64,
     ) -> Result<Option<Duration>, crate::store::StoreError> {
@@ -223,18 +260,66 @@ impl Relay {
                 return Ok(None);
             }
         }
-        let Ok(permit) = self.permits.clone().acquire_owned().await else {
-            return Ok(None);
-        };
-        let relay = self.clone();
-        tokio::spawn(async move {
-            relay.attempt(&key, record).await;
-            if let Ok(mut set) = relay.in_flight.lock() {
-                set.remove(&key);
-            }
-            drop(permit);
-        });
+        if let Ok(mut queues) = self.queues.lock() {
+            queues
+                .by_peer
+                .entry(record.peer.clone())
+                .or_default()
+                .push_back(Due { key, record });
+        }
         Ok(None)
+    }
+
+    /// Starts a batch for every peer with queued messages and fewer than
+    /// [`MAX_BATCHES_IN_FLIGHT_PER_PEER`] batches in flight. A batch takes up to
+    /// [`MAX_BATCH_ENVELOPES`] messages whose payloads fit `exchange.max_payload` together (a
+    /// message alone always fits: it was accepted under that bound).
+    fn dispatch(self: &Arc<Self>) {
+        let Ok(mut queues) = self.queues.lock() else {
+            return;
+        };
+        let Queues {
+            by_peer,
+            batches_in_flight,
+        } = &mut *queues;
+        let budget = self.ex.settings.max_payload;
+        for (peer, queue) in by_peer.iter_mut() {
+            let in_flight = batches_in_flight.entry(peer.clone()).or_default();
+            while *in_flight < MAX_BATCHES_IN_FLIGHT_PER_PEER && !queue.is_empty() {
+                let mut batch = Vec::new();
+                let mut bytes = 0u64;
+                while let Some(next) = queue.front() {
+                    let size = next.record.payload_size;
+                    if batch.len() == MAX_BATCH_ENVELOPES
+                        || (!batch.is_empty() && bytes.saturating_add(size) > budget)
+                    {
+                        break;
+                    }
+                    bytes = bytes.saturating_add(size);
+                    batch.extend(queue.pop_front());
+                }
+                *in_flight += 1;
+                let relay = self.clone();
+                let peer = peer.clone();
+                tokio::spawn(async move {
+                    let keys: Vec<Vec<u8>> = batch.iter().map(|d| d.key.clone()).collect();
+                    relay.attempt(&peer, batch).await;
+                    if let Ok(mut set) = relay.in_flight.lock() {
+                        for key in &keys {
+                            set.remove(key);
+                        }
+                    }
+                    if let Ok(mut queues) = relay.queues.lock() {
+                        if let Some(n) = queues.batches_in_flight.get_mut(&peer) {
+                            *n = n.saturating_sub(1);
+                        }
+                    }
+                    // The queue may hold what arrived meanwhile: the loop sends it now.
+                    relay.ex.relay_wake.notify_one();
+                });
+            }
+        }
+        by_peer.retain(|_, queue| !queue.is_empty());
     }
 
     /// True when `next_at` lies further ahead of `now` than any backoff towards `peer` (any
@@ -285,107 +370,222 @@ impl Relay {
         });
         let channel =
             tls::connect_checked(&peer.address, &identity, check).map_err(|e| e.to_string())?;
-        let client = PeerServiceClient::new(channel);
+        let client =
+            PeerServiceClient::new(channel).max_decoding_message_size(crate::grpc::MAX_PEER_ANSWER);
         channels
             .by_country
             .insert(peer.country.clone(), client.clone());
         Ok(client)
     }
 
-    async fn attempt(&self, key: &[u8], mut record: OutboxRecord) {
+    /// One DeliverBatch attempt for `batch`, all towards `country`, then each message's outcome
+    /// settled: delivered, retried later, or failed at its deadline.
+    async fn attempt(&self, country: &str, batch: Vec<Due>) {
         let now = unix_nanos(self.ex.now());
-        let Some(peer) = self.ex.settings.peers.get(&record.peer).cloned() else {
-            return self.fail(key, record, "peer_not_configured", now).await;
+        let Some(peer) = self.ex.settings.peers.get(country).cloned() else {
+            let failed = batch
+                .into_iter()
+                .map(|d| (d, Outcome::Fail("peer_not_configured")));
+            return self.settle_all(failed, None, now).await;
         };
         let deadline = i64::try_from(peer.retry.deadline.as_nanos()).unwrap_or(i64::MAX);
-        if now.saturating_sub(record.accepted_at) > deadline {
-            return self.fail(key, record, "deadline_exceeded", now).await;
+        let (expired, mut live): (Vec<Due>, Vec<Due>) = batch
+            .into_iter()
+            .partition(|d| now.saturating_sub(d.record.accepted_at) > deadline);
+        for d in &mut live {
+            d.record.attempts = d.record.attempts.saturating_add(1);
         }
-        record.attempts = record.attempts.saturating_add(1);
-        let outcome = self.deliver_once(key, &record, &peer, now).await;
+        let outcomes = self.deliver_batch(&live, &peer, now).await;
         let now = unix_nanos(self.ex.now());
-        match outcome {
-            Ok(receipt) => self.delivered(key, record, receipt, now).await,
-            Err((reason, forwarded)) => {
-                tracing::info!(message.id = %record.message_id, peer = %peer.country, attempt = record.attempts, reason = %reason, "delivery attempt failed");
-                if forwarded {
-                    record.state = OutboxState::Forwarded;
+        let settled = expired
+            .into_iter()
+            .map(|d| (d, Outcome::Fail("deadline_exceeded")))
+            .chain(live.into_iter().zip(outcomes));
+        self.settle_all(settled, Some(&peer), now).await;
+    }
+
+    /// Seals `batch` for `peer`, calls DeliverBatch and checks each answer: one outcome per
+    /// message, in order.
+    async fn deliver_batch(&self, batch: &[Due], peer: &Peer, now: i64) -> Vec<Outcome> {
+        let retry_all = |reason: String, forwarded: bool| {
+            batch
+                .iter()
+                .map(|_| Outcome::Retry {
+                    reason: reason.clone(),
+                    forwarded,
+                })
+                .collect::<Vec<_>>()
+        };
+        let local = &self.ex.settings.local_peer;
+        let mut envelopes = Vec::with_capacity(batch.len());
+        for Due { key, record } in batch {
+            let Ok(Some(payload)) = self.ex.outbox.payload(key) else {
+                // Its stored payload is unreadable: the batch goes without it, retried later.
+                return retry_all("payload_unavailable".into(), false);
+            };
+            let content = SealedContent {
+                message_id: record.message_id.clone(),
+                sender_hcid: record.sender.clone(),
+                recipient_hcid: record.recipient.clone(),
+                payload_sha256: record.payload_sha256,
+                payload_size: record.payload_size,
+                origin_peer: local.clone(),
+                destination_peer: peer.country.clone(),
+                sealed_at: now,
+            };
+            let sealed_content = match content.encode() {
+                Ok(c) => c,
+                Err(e) => return retry_all(format!("seal: {e}"), false),
+            };
+            envelopes.push(pb::BatchedEnvelope {
+                message_id: record.message_id.clone(),
+                sender_hcid: record.sender.clone(),
+                recipient_hcid: record.recipient.clone(),
+                payload,
+                payload_sha256: record.payload_sha256.to_vec(),
+                sealed_content,
+            });
+        }
+        let leaves: Vec<Vec<u8>> = envelopes.iter().map(|e| e.sealed_content.clone()).collect();
+        let seal = self.ex.seal();
+        let signed =
+            match SignedBatch::sign(&seal, BatchKind::Seal, local, &peer.country, now, &leaves) {
+                Ok(s) => s,
+                Err(e) => return retry_all(format!("seal: {e}"), false),
+            };
+        let request = pb::SealedBatch {
+            origin_peer_id: local.clone(),
+            envelopes,
+            batch_head: signed.head,
+            seal: signed.signature,
+            seal_chain: signed.seal_chain,
+        };
+        let mut client = match self.channel(peer) {
+            Ok(c) => c,
+            Err(e) => return retry_all(e, false),
+        };
+        let answer =
+            match tokio::time::timeout(peer.retry.attempt_timeout, client.deliver_batch(request))
+                .await
+            {
+                Err(_) => return retry_all("timeout".into(), false),
+                Ok(Err(s)) => return retry_all(format!("{:?}: {}", s.code(), s.message()), false),
+                Ok(Ok(answer)) => answer.into_inner().outcomes,
+            };
+        if answer.len() != batch.len() {
+            let reason = format!(
+                "batch answer has {} outcomes for {} envelopes",
+                answer.len(),
+                batch.len()
+            );
+            return retry_all(reason, true);
+        }
+        let at = self.ex.now();
+        let mut check = ReceiptCheck::new(&self.ex.signers, self.ex.trust.as_ref(), local, at);
+        batch
+            .iter()
+            .zip(answer)
+            .map(|(due, outcome)| match outcome.outcome {
+                Some(WireOutcome::Receipt(r)) => {
+                    let receipt = StoredReceipt::from(r);
+                    match check.check(&receipt, &due.record) {
+                        Ok(_) => Outcome::Delivered(receipt),
+                        Err(e) => Outcome::Retry {
+                            reason: format!("receipt refused: {e}"),
+                            forwarded: true,
+                        },
+                    }
                 }
-                let delay = peer.retry.backoff(record.attempts, jitter());
-                record.reason = Some(reason);
-                record.updated_at = now;
-                record.next_attempt_at =
-                    now.saturating_add(i64::try_from(delay.as_nanos()).unwrap_or(i64::MAX));
-                if let Err(e) = self.ex.outbox.update(key.to_vec(), &record).await {
-                    tracing::warn!(error = %e, "outbox update failed");
+                Some(WireOutcome::Refusal(r)) => Outcome::Retry {
+                    reason: format!("{:?}: {}", tonic::Code::from(r.code), r.message),
+                    forwarded: false,
+                },
+                None => Outcome::Retry {
+                    reason: "batch answer without an outcome".into(),
+                    forwarded: true,
+                },
+            })
+            .collect()
+    }
+
+    /// Records every message's outcome, concurrently so that their writes share commits. The
+    /// receipts' chains are archived once per distinct chain, as the evidence of their
+    /// decisions. `peer` is `None` when it is no longer configured.
+    async fn settle_all(
+        &self,
+        settled: impl Iterator<Item = (Due, Outcome)>,
+        peer: Option<&Peer>,
+        now: i64,
+    ) {
+        let settled: Vec<(Due, Outcome)> = settled.collect();
+        let mut evidence: HashMap<[u8; 32], Option<Evidence>> = HashMap::new();
+        for (_, outcome) in &settled {
+            let Outcome::Delivered(receipt) = outcome else {
+                continue;
+            };
+            let digest = chain_digest(&receipt.seal_chain);
+            if evidence.contains_key(&digest) {
+                continue;
+            }
+            match self
+                .ex
+                .evidence_for(Decision::ReceiptSeal, &receipt.seal_chain)
+                .await
+            {
+                Ok(e) => {
+                    evidence.insert(digest, e);
+                }
+                Err(e) => {
+                    // Not recorded: the messages stay pending; the redelivery returns the same
+                    // receipts.
+                    tracing::warn!(error = %e, "evidence archive failed after delivery; retrying later");
                 }
             }
         }
+        let evidence = &evidence;
+        join_all(
+            settled
+                .into_iter()
+                .map(|(Due { key, record }, outcome)| async move {
+                    match outcome {
+                        Outcome::Delivered(receipt) => {
+                            if let Some(e) = evidence.get(&chain_digest(&receipt.seal_chain)) {
+                                self.delivered(&key, record, receipt, *e, now).await;
+                            }
+                        }
+                        Outcome::Fail(reason) => self.fail(&key, record, reason, now).await,
+                        Outcome::Retry { reason, forwarded } => {
+                            self.retry_later(&key, record, reason, forwarded, peer, now)
+                                .await;
+                        }
+                    }
+                }),
+        )
+        .await;
     }
 
-    /// One Deliver call. `Err((reason, forwarded))`: `forwarded` when the peer answered but its
-    /// receipt did not verify.
-    async fn deliver_once(
+    /// Records a failed attempt and when to try again.
+    async fn retry_later(
         &self,
         key: &[u8],
-        record: &OutboxRecord,
-        peer: &Peer,
+        mut record: OutboxRecord,
+        reason: String,
+        forwarded: bool,
+        peer: Option<&Peer>,
         now: i64,
-    ) -> Result<StoredReceipt, (String, bool)> {
-        let payload = match self.ex.outbox.payload(key) {
-            Ok(Some(p)) => p,
-            _ => return Err(("payload_unavailable".into(), false)),
-        };
-        let content = SealedContent {
-            message_id: record.message_id.clone(),
-            sender_hcid: record.sender.clone(),
-            recipient_hcid: record.recipient.clone(),
-            payload_sha256: record.payload_sha256,
-            payload_size: record.payload_size,
-            origin_peer: self.ex.settings.local_peer.clone(),
-            destination_peer: peer.country.clone(),
-            sealed_at: now,
-        };
-        let seal = self.ex.seal();
-        let sealed = content
-            .encode()
-            .and_then(|c| Ok((seal.sign(&c)?, c)))
-            .and_then(|(s, c)| Ok((s, c, seal.chain_der()?)));
-        let (seal, sealed_content, seal_chain) =
-            sealed.map_err(|e| (format!("seal: {e}"), false))?;
-        let request = pb::SealedEnvelope {
-            message_id: record.message_id.clone(),
-            sender_hcid: record.sender.clone(),
-            recipient_hcid: record.recipient.clone(),
-            payload,
-            payload_sha256: record.payload_sha256.to_vec(),
-            origin_peer_id: self.ex.settings.local_peer.clone(),
-            sealed_content,
-            seal,
-            seal_chain,
-        };
-        let mut client = self.channel(peer).map_err(|e| (e, false))?;
-        let answer = tokio::time::timeout(peer.retry.attempt_timeout, client.deliver(request))
-            .await
-            .map_err(|_| ("timeout".to_owned(), false))?
-            .map_err(|s| (format!("{:?}: {}", s.code(), s.message()), false))?
-            .into_inner();
-        let receipt = StoredReceipt {
-            signed_content: answer.signed_content,
-            signature: answer.signature,
-            seal_chain: answer.seal_chain,
-        };
-        let at = self.ex.now();
-        verify_receipt_with(
-            &self.ex.signers,
-            &receipt,
-            record,
-            &self.ex.settings.local_peer,
-            self.ex.trust.as_ref(),
-            at,
-        )
-        .map_err(|e| (format!("receipt refused: {e}"), true))?;
-        Ok(receipt)
+    ) {
+        tracing::info!(message.id = %record.message_id, peer = %record.peer, attempt = record.attempts, reason = %reason, "delivery attempt failed");
+        if forwarded {
+            record.state = OutboxState::Forwarded;
+        }
+        let delay = peer.map_or(IDLE_RESCAN, |p| p.retry.backoff(record.attempts, jitter()));
+        record.reason = Some(reason);
+        record.updated_at = now;
+        record.next_attempt_at =
+            now.saturating_add(i64::try_from(delay.as_nanos()).unwrap_or(i64::MAX));
+        if let Err(e) = self.ex.outbox.update(key.to_vec(), &record).await {
+            tracing::warn!(error = %e, "outbox update failed");
+        }
     }
 
     fn entry(&self, kind: EntryKind, record: &OutboxRecord, now: i64) -> JournalEntry {
@@ -411,22 +611,13 @@ impl Relay {
         key: &[u8],
         mut record: OutboxRecord,
         receipt: StoredReceipt,
+        evidence: Option<Evidence>,
         now: i64,
     ) {
         let forwarded = self.entry(EntryKind::Forwarded, &record, now);
         let mut receipted = self.entry(EntryKind::Receipt, &record, now);
         // The receipt's seal chain was just validated: it is the evidence of this decision.
-        match self
-            .ex
-            .evidence_for(Decision::ReceiptSeal, &receipt.seal_chain)
-            .await
-        {
-            Ok(evidence) => receipted.evidence = evidence,
-            Err(e) => {
-                tracing::warn!(error = %e, "evidence archive failed after delivery; retrying later");
-                return;
-            }
-        }
+        receipted.evidence = evidence;
         let (f, r) = tokio::join!(
             self.ex.journal.append_async(&forwarded),
             self.ex.journal.append_async(&receipted)
@@ -467,4 +658,14 @@ impl Relay {
         }
         tracing::info!(message.id = %record.message_id, peer = %record.peer, reason, "message failed");
     }
+}
+
+/// SHA-256 over a certificate chain, length-prefixed: the key of its archived evidence.
+fn chain_digest(chain: &[Vec<u8>]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for cert in chain {
+        h.update((cert.len() as u64).to_be_bytes());
+        h.update(cert);
+    }
+    h.finalize().into()
 }

@@ -57,6 +57,9 @@ pub enum SealErrorKind {
     /// OpenSSL failed while signing (our own key).
     #[error("signing failed")]
     Signing,
+    /// The content is not the leaf its audit path leads from, in the signed batch's tree.
+    #[error("not included in the signed batch")]
+    NotInBatch,
 }
 
 /// What a sending bridge seals for one envelope.
@@ -97,10 +100,11 @@ pub struct ReceiptContent {
     pub journal_index: u64,
 }
 
-struct Writer(Vec<u8>);
+/// Appends fields in the canonical form (shared with module `batch`).
+pub(super) struct Writer(pub(super) Vec<u8>);
 
 impl Writer {
-    fn text(&mut self, name: &'static str, s: &str) -> Result<(), SealErrorKind> {
+    pub(super) fn text(&mut self, name: &'static str, s: &str) -> Result<(), SealErrorKind> {
         if s.len() > MAX_FIELD_LEN {
             return Err(SealErrorKind::BadField(name));
         }
@@ -110,7 +114,8 @@ impl Writer {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
+/// Strict reader of the canonical form (shared with module `batch`).
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], SealErrorKind> {
@@ -122,7 +127,7 @@ impl Reader<'_> {
         Ok(head)
     }
 
-    fn text(&mut self, name: &'static str) -> Result<String, SealErrorKind> {
+    pub(super) fn text(&mut self, name: &'static str) -> Result<String, SealErrorKind> {
         let len = u16::from_be_bytes(self.array()?) as usize;
         if len > MAX_FIELD_LEN {
             return Err(SealErrorKind::BadField(name));
@@ -131,13 +136,13 @@ impl Reader<'_> {
         String::from_utf8(bytes.to_vec()).map_err(|_| SealErrorKind::BadField(name))
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], SealErrorKind> {
+    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], SealErrorKind> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
-    fn finish(self) -> Result<(), SealErrorKind> {
+    pub(super) fn finish(self) -> Result<(), SealErrorKind> {
         match self.0.len() {
             0 => Ok(()),
             n => Err(SealErrorKind::TrailingBytes(n)),

@@ -18,7 +18,7 @@ use crate::exchange::{
     ExchangeError, ReceiptContent, SenderPresentation,
 };
 use crate::identity::PresentationFormat;
-use crate::store::outbox::{OutboxRecord, OutboxState, StoredReceipt};
+use crate::store::outbox::{OutboxRecord, OutboxState, ReceiptBatch, StoredReceipt};
 
 /// Messages sent to one Receive stream before the next look at the inbox: small, so that a
 /// slow operator holds little memory.
@@ -214,6 +214,30 @@ pub(crate) fn receipt_to_pb(content: &ReceiptContent, stored: StoredReceipt) -> 
         signed_content: stored.signed_content,
         signature: stored.signature,
         seal_chain: stored.seal_chain,
+        batch_head: stored
+            .batch
+            .as_ref()
+            .map(|b| b.head.clone())
+            .unwrap_or_default(),
+        leaf_index: stored.batch.as_ref().map_or(0, |b| b.leaf_index),
+        inclusion_proof: stored.batch.map(|b| b.audit_path).unwrap_or_default(),
+    }
+}
+
+/// A receipt as a peer sent it, to check and keep: the signed bytes, the signature, the chain
+/// and the batch path; the plain copies on the wire are for people reading it.
+impl From<pb::Receipt> for StoredReceipt {
+    fn from(r: pb::Receipt) -> Self {
+        StoredReceipt {
+            batch: (!r.batch_head.is_empty()).then_some(ReceiptBatch {
+                head: r.batch_head,
+                leaf_index: r.leaf_index,
+                audit_path: r.inclusion_proof,
+            }),
+            signed_content: r.signed_content,
+            signature: r.signature,
+            seal_chain: r.seal_chain,
+        }
     }
 }
 

@@ -57,14 +57,27 @@ pub const CONCURRENCY_RETRY_DELAY: Duration = Duration::from_millis(50);
 /// the sender's wallet presentation, counted separately.
 pub const ENVELOPE_OVERHEAD_BYTES: usize = 256 * 1024;
 
-/// Largest decoded `PeerService` request: the configured `exchange.max_payload` plus
-/// [`ENVELOPE_OVERHEAD_BYTES`]. Larger messages are refused by the codec with OUT_OF_RANGE before
-/// they are buffered whole.
+/// Bytes each envelope of a sealed batch may carry besides its payload: its sealed content (five
+/// text fields of at most `exchange::MAX_FIELD_LEN` bytes, digests, sizes and times) and the
+/// unsigned copies of three of them, with protobuf framing and room to spare. The batch's seal
+/// chain is counted once, in [`ENVELOPE_OVERHEAD_BYTES`].
+pub const BATCH_ENVELOPE_OVERHEAD_BYTES: usize = 5 * 1024;
+
+/// Largest decoded `PeerService` request: the configured `exchange.max_payload` (a unary
+/// envelope's payload, or a batch's payloads together: the relay fills a batch up to that bound)
+/// plus [`ENVELOPE_OVERHEAD_BYTES`] and [`BATCH_ENVELOPE_OVERHEAD_BYTES`] for each envelope a
+/// batch may hold. Larger messages are refused by the codec with OUT_OF_RANGE before they are
+/// buffered whole.
 pub fn max_peer_message(max_payload: u64) -> usize {
     usize::try_from(max_payload)
         .unwrap_or(usize::MAX)
         .saturating_add(ENVELOPE_OVERHEAD_BYTES)
+        .saturating_add(crate::exchange::MAX_BATCH_ENVELOPES * BATCH_ENVELOPE_OVERHEAD_BYTES)
 }
+
+/// Largest `PeerService` answer the relay decodes: a batch's receipts, each with its chain and
+/// audit path, within [`ENVELOPE_OVERHEAD_BYTES`] apiece.
+pub const MAX_PEER_ANSWER: usize = crate::exchange::MAX_BATCH_ENVELOPES * ENVELOPE_OVERHEAD_BYTES;
 
 /// Largest decoded `ExchangeService` request: [`max_peer_message`] plus a wallet presentation of
 /// at most `identity::MAX_PRESENTATION_BYTES` in the envelope.

@@ -175,6 +175,11 @@ fn map_exchange(e: &ExchangeError) -> Mapped {
             m.metadata = vec![("field".to_owned(), (*field).to_owned())];
             m
         }
+        ExchangeError::BatchSize { .. } => {
+            let mut m = Mapped::new(Code::InvalidArgument, "BATCH_SIZE", text.clone());
+            m.violation = Some(("envelopes", text));
+            m
+        }
         ExchangeError::NotFound => Mapped::new(Code::NotFound, "MESSAGE_NOT_FOUND", text),
         ExchangeError::NoReceipt => Mapped::new(Code::FailedPrecondition, "NO_RECEIPT_YET", text),
         ExchangeError::AmbiguousAck { .. } => {
@@ -338,6 +343,14 @@ impl From<Error> for Status {
         }
         Status::with_error_details(m.code, m.message, details)
     }
+}
+
+/// The `ErrorInfo.reason` of a status this module built (empty for one without).
+pub(super) fn error_reason(status: &Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -312,6 +312,7 @@ mod tests {
                 signed_content: vec![1],
                 signature: vec![2],
                 seal_chain: vec![],
+                batch: None,
             },
         }
     }

@@ -63,12 +63,30 @@ pub struct StoredReceipt {
     /// Canonical receipt content (see `exchange::ReceiptContent`).
     #[serde(with = "b64")]
     pub signed_content: Vec<u8>,
-    /// The receiving bridge's seal over `signed_content`.
+    /// The receiving bridge's seal: over `signed_content`, or over the batch head when `batch`
+    /// is present.
     #[serde(with = "b64")]
     pub signature: Vec<u8>,
     /// The receiving bridge's seal chain, DER, leaf first.
     #[serde(with = "b64_list")]
     pub seal_chain: Vec<Vec<u8>>,
+    /// For a receipt signed in a batch: the signed head and this receipt's place in its tree.
+    /// Records written before batches have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<ReceiptBatch>,
+}
+
+/// Where a receipt sits in a signed batch (module `exchange::batch`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptBatch {
+    /// The canonical batch head the signature covers.
+    #[serde(with = "b64")]
+    pub head: Vec<u8>,
+    /// The receipt content's leaf index in the head's tree.
+    pub leaf_index: u64,
+    /// The RFC 9162 audit path from that leaf to the head's root, leaf side first.
+    #[serde(with = "b64_list")]
+    pub audit_path: Vec<Vec<u8>>,
 }
 
 /// Bytes as base64 text in the JSON records: a fraction of the size of a JSON number array.

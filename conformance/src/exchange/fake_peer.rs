@@ -9,6 +9,7 @@
 //! | `rcpt-honest-`       | correct (baseline: the sender must accept it)                  |
 //! | `rcpt-badsig-`       | last signature byte flipped                                    |
 //! | `rcpt-badcontent-`   | journal index in the signed content changed after signing      |
+//! |                      | (so it is no longer the leaf its audit path proves)            |
 //! | `rcpt-wrongkey-`     | signed by FR's own qualified seal instead of BE's              |
 //! | `rcpt-othermsg-`     | a correct BE receipt, but for message `rcpt-honest-1`          |
 //!
@@ -22,7 +23,10 @@ use std::time::Duration;
 
 use bridge_proto::pb;
 use bridge_proto::pb::peer_service_server::{PeerService, PeerServiceServer};
-use eidas_bridge::exchange::{ReceiptContent, SealKey, SealedContent};
+use eidas_bridge::exchange::{
+    BatchKind, ReceiptContent, SealErrorKind, SealKey, SealedContent, SignedBatch,
+};
+use eidas_bridge::store::outbox::{ReceiptBatch, StoredReceipt};
 use eidas_bridge::tls::{self, ServerIdentity};
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
@@ -42,10 +46,11 @@ struct FakeBe {
 }
 
 impl FakeBe {
-    fn receipt(&self, env: &pb::SealedEnvelope) -> Result<pb::Receipt, Status> {
-        let sealed = SealedContent::decode(&env.sealed_content)
+    /// The receipt content for the sealed envelope `sealed_content`, altered before signing as
+    /// its message id asks.
+    fn content(&self, sealed_content: &[u8]) -> Result<ReceiptContent, Status> {
+        let sealed = SealedContent::decode(sealed_content)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let id = sealed.message_id.as_str();
         let mut content = ReceiptContent {
             message_id: sealed.message_id.clone(),
             origin_peer: sealed.origin_peer.clone(),
@@ -54,38 +59,118 @@ impl FakeBe {
             received_at: sealed.sealed_at,
             journal_index: 7,
         };
-        if id.starts_with("rcpt-othermsg-") {
+        if sealed.message_id.starts_with("rcpt-othermsg-") {
             content.message_id = HONEST_ID.into();
         }
-        let key = if id.starts_with("rcpt-wrongkey-") {
+        Ok(content)
+    }
+
+    /// The seal that signs the receipt of `id`.
+    fn key_for(&self, id: &str) -> &SealKey {
+        if id.starts_with("rcpt-wrongkey-") {
             &self.fr_seal
         } else {
             &self.be_seal
-        };
-        let internal = |e: eidas_bridge::exchange::SealErrorKind| Status::internal(e.to_string());
-        let mut signed_content = content.encode().map_err(internal)?;
-        let mut signature = key.sign(&signed_content).map_err(internal)?;
+        }
+    }
+
+    /// The alterations after signing, as the message id `id` asks.
+    fn alter_signed(id: &str, receipt: &mut pb::Receipt) {
         if id.starts_with("rcpt-badsig-") {
-            if let Some(last) = signature.last_mut() {
+            if let Some(last) = receipt.signature.last_mut() {
                 *last ^= 1;
             }
         }
         if id.starts_with("rcpt-badcontent-") {
             // The journal index is the last field: alter it after signing.
-            if let Some(last) = signed_content.last_mut() {
+            if let Some(last) = receipt.signed_content.last_mut() {
                 *last ^= 1;
             }
         }
-        Ok(pb::Receipt {
-            message_id: content.message_id.clone(),
-            payload_sha256: content.payload_sha256.to_vec(),
-            received_at: None,
-            journal_index: content.journal_index,
-            receiver_peer_id: content.receiver_peer.clone(),
-            signed_content,
-            signature,
-            seal_chain: key.chain_der().map_err(internal)?,
+    }
+
+    /// A unary receipt: signed alone.
+    fn receipt(&self, env: &pb::SealedEnvelope) -> Result<pb::Receipt, Status> {
+        let content = self.content(&env.sealed_content)?;
+        let key = self.key_for(&env.message_id);
+        let signed_content = content.encode().map_err(internal)?;
+        let mut receipt = wire(
+            &content,
+            StoredReceipt {
+                signature: key.sign(&signed_content).map_err(internal)?,
+                signed_content,
+                seal_chain: key.chain_der().map_err(internal)?,
+                batch: None,
+            },
+        );
+        Self::alter_signed(&env.message_id, &mut receipt);
+        Ok(receipt)
+    }
+
+    /// Batched receipts: one receipt batch per signing key (BE's seal, or FR's for the
+    /// `rcpt-wrongkey-` envelopes), each receipt with its audit path, then altered.
+    fn receipts(&self, batch: &pb::SealedBatch) -> Result<pb::BatchOutcomes, Status> {
+        let mut outcomes = vec![None; batch.envelopes.len()];
+        for wrong_key in [false, true] {
+            let mine: Vec<(usize, &pb::BatchedEnvelope)> = batch
+                .envelopes
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.message_id.starts_with("rcpt-wrongkey-") == wrong_key)
+                .collect();
+            let Some((_, first)) = mine.first() else {
+                continue;
+            };
+            let contents = mine
+                .iter()
+                .map(|(_, e)| self.content(&e.sealed_content))
+                .collect::<Result<Vec<_>, _>>()?;
+            let leaves = contents
+                .iter()
+                .map(|c| c.encode().map_err(internal))
+                .collect::<Result<Vec<_>, _>>()?;
+            let key = self.key_for(&first.message_id);
+            let origin = contents[0].origin_peer.clone();
+            let signed = SignedBatch::sign(key, BatchKind::Receipt, &origin, "BE", 0, &leaves)
+                .map_err(internal)?;
+            let stored = signed.receipts(leaves).map_err(internal)?;
+            for (((i, e), content), stored) in mine.iter().zip(&contents).zip(stored) {
+                let mut receipt = wire(content, stored);
+                Self::alter_signed(&e.message_id, &mut receipt);
+                outcomes[*i] = Some(pb::BatchOutcome {
+                    outcome: Some(pb::batch_outcome::Outcome::Receipt(receipt)),
+                });
+            }
+        }
+        Ok(pb::BatchOutcomes {
+            outcomes: outcomes.into_iter().flatten().collect(),
         })
+    }
+}
+
+fn internal(e: SealErrorKind) -> Status {
+    Status::internal(e.to_string())
+}
+
+/// The wire form of a receipt (the plain copies from `content`).
+fn wire(content: &ReceiptContent, stored: StoredReceipt) -> pb::Receipt {
+    let batch = stored.batch.unwrap_or_else(|| ReceiptBatch {
+        head: Vec::new(),
+        leaf_index: 0,
+        audit_path: Vec::new(),
+    });
+    pb::Receipt {
+        message_id: content.message_id.clone(),
+        payload_sha256: content.payload_sha256.to_vec(),
+        received_at: None,
+        journal_index: content.journal_index,
+        receiver_peer_id: content.receiver_peer.clone(),
+        signed_content: stored.signed_content,
+        signature: stored.signature,
+        seal_chain: stored.seal_chain,
+        batch_head: batch.head,
+        leaf_index: batch.leaf_index,
+        inclusion_proof: batch.audit_path,
     }
 }
 
@@ -97,6 +182,14 @@ impl PeerService for FakeBe {
     ) -> Result<Response<pb::Receipt>, Status> {
         self.deliveries.fetch_add(1, Ordering::SeqCst);
         self.receipt(req.get_ref()).map(Response::new)
+    }
+
+    async fn deliver_batch(
+        &self,
+        req: Request<pb::SealedBatch>,
+    ) -> Result<Response<pb::BatchOutcomes>, Status> {
+        self.deliveries.fetch_add(1, Ordering::SeqCst);
+        self.receipts(req.get_ref()).map(Response::new)
     }
 }
 

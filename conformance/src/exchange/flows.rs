@@ -7,8 +7,11 @@ use bridge_proto::pb;
 use bridge_proto::pb::exchange_service_client::ExchangeServiceClient;
 use bridge_proto::pb::ExchangeState;
 use eidas_bridge::demo::Node;
-use eidas_bridge::exchange::{trusted_for, verify_signature, ReceiptContent};
+use eidas_bridge::exchange::{
+    check_inclusion, trusted_for, verify_signature, BatchKind, ReceiptContent,
+};
 use eidas_bridge::journal::EntryKind;
+use eidas_bridge::store::outbox::ReceiptBatch;
 use openssl::x509::X509;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -247,7 +250,20 @@ async fn check_receipt(w: &World, fr: &mut Client) -> Result<String, String> {
         .first()
         .and_then(|d| X509::from_der(d).ok())
         .ok_or("receipt without a seal chain")?;
-    let signature = match verify_signature(&leaf, &r.signed_content, &r.signature) {
+    // A receipt signed in a batch: its content must be the leaf its audit path proves, and the
+    // signature covers the batch head.
+    let signed = if r.batch_head.is_empty() {
+        Ok(r.signed_content.as_slice())
+    } else {
+        let path = ReceiptBatch {
+            head: r.batch_head.clone(),
+            leaf_index: r.leaf_index,
+            audit_path: r.inclusion_proof.clone(),
+        };
+        check_inclusion(&path, &r.signed_content, BatchKind::Receipt)
+            .map(|_| r.batch_head.as_slice())
+    };
+    let signature = match signed.and_then(|bytes| verify_signature(&leaf, bytes, &r.signature)) {
         Ok(()) => "signature valid",
         Err(_) => "signature INVALID",
     };

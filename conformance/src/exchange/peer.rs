@@ -324,8 +324,8 @@ pub(super) async fn receipts(w: Arc<World>) -> Result<Cases, String> {
         ),
         (
             "rcpt-badcontent-1",
-            "a receipt whose signed content was altered after signing is refused",
-            "FORWARDED: receipt refused: receipt: signature does not verify",
+            "a receipt whose signed content was altered after its batch was signed is refused",
+            "FORWARDED: receipt refused: receipt: not included in the signed batch",
         ),
         (
             "rcpt-wrongkey-1",
