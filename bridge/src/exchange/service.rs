@@ -263,8 +263,8 @@ impl Exchange {
 
     /// Accepts an envelope: translates both addresses, finds the recipient's home peer, dedupes
     /// by (sender, message id), verifies the sender's wallet presentation and binds its holder to
-    /// the sender (module `holder`), stores durably in the outbox, journals `accepted` (with the
-    /// holder's issuer decision as [`Decision::SenderHolder`] evidence), then answers. A resend
+    /// the sender (module `holder`), journals `accepted` (with the holder's issuer decision as
+    /// [`Decision::SenderHolder`] evidence), stores durably in the outbox, then answers. A resend
     /// of an accepted message gets the first answer without a second presentation check.
     ///
     /// # Errors
@@ -302,54 +302,42 @@ impl Exchange {
         } else {
             self.check_sender(&env, &sender_hcid, now).await?
         };
-        let mut record = match existing {
-            Some(rec) => rec,
-            None => {
-                let rec = OutboxRecord {
-                    message_id: env.message_id.clone(),
-                    sender: sender.clone(),
-                    recipient: recipient.clone(),
-                    peer: peer.clone(),
-                    payload_sha256: env.payload_sha256,
-                    payload_size: env.payload.len() as u64,
-                    state: OutboxState::Accepted,
-                    attempts: 0,
-                    accepted_at: now,
-                    updated_at: now,
-                    next_attempt_at: now,
-                    reason: None,
-                    journal_indexes: Vec::new(),
-                    receipt: None,
-                };
-                // 5. Staged in the outbox (payload first); it becomes durable with the update
-                //    in step 6, before the answer. A crash before then loses nothing
-                //    acknowledged: the caller resends and is answered from what survived.
-                match self
-                    .outbox
-                    .stage(key.clone(), &rec, env.payload)
-                    .await
-                    .map_err(ExchangeError::from)?
-                {
-                    Inserted::New => rec,
-                    Inserted::Existing(old) => *old,
-                }
+        if let Some(rec) = &existing {
+            if rec.payload_sha256 != env.payload_sha256 {
+                return Err(ExchangeError::IdempotencyConflict.into());
             }
-        };
-        if record.payload_sha256 != env.payload_sha256 {
-            return Err(ExchangeError::IdempotencyConflict.into());
+            if let Some(&index) = rec.journal_indexes.first() {
+                return Ok(Accepted {
+                    message_id: rec.message_id.clone(),
+                    state: rec.state,
+                    journal_index: index,
+                    recipient: rec.recipient.clone(),
+                    peer: rec.peer.clone(),
+                    duplicate: true,
+                });
+            }
         }
-        if let Some(&index) = record.journal_indexes.first() {
-            return Ok(Accepted {
-                message_id: record.message_id,
-                state: record.state,
-                journal_index: index,
-                recipient: record.recipient,
-                peer: record.peer,
-                duplicate: true,
-            });
-        }
-        // 6. Journal `accepted` (durable when it resolves), with the bound holder's evidence,
-        //    then make the record relayable and durable with its payload (one group commit).
+        // 5. Journal `accepted` (durable when it resolves), with the bound holder's evidence.
+        //    A crash after it and before step 6 leaves the entry without a stored message; the
+        //    caller, unanswered, resends, and the resend is journaled again: nothing
+        //    acknowledged is lost.
+        let stored_before = existing.is_some();
+        let mut record = existing.unwrap_or_else(|| OutboxRecord {
+            message_id: env.message_id.clone(),
+            sender: sender.clone(),
+            recipient: recipient.clone(),
+            peer: peer.clone(),
+            payload_sha256: env.payload_sha256,
+            payload_size: env.payload.len() as u64,
+            state: OutboxState::Accepted,
+            attempts: 0,
+            accepted_at: now,
+            updated_at: now,
+            next_attempt_at: now,
+            reason: None,
+            journal_indexes: Vec::new(),
+            receipt: None,
+        });
         let entry = JournalEntry {
             kind: EntryKind::Accepted,
             unix_nanos: now,
@@ -367,10 +355,37 @@ impl Exchange {
         };
         let receipt = self.journal.append_async(&entry).await?;
         record.journal_indexes.push(receipt.index);
-        self.outbox
-            .update(key.clone(), &record)
-            .await
-            .map_err(ExchangeError::from)?;
+        // 6. Store the record with its journal index, relayable, and its payload, durably, in
+        //    one commit; only then answer. (A record stored by an earlier version without a
+        //    journal index is updated instead: its payload is already stored.)
+        let inserted = if !stored_before {
+            self.outbox
+                .insert(key.clone(), &record, env.payload)
+                .await
+                .map_err(ExchangeError::from)?
+        } else {
+            self.outbox
+                .update(key.clone(), &record)
+                .await
+                .map_err(ExchangeError::from)?;
+            Inserted::New
+        };
+        if let Inserted::Existing(old) = inserted {
+            // Unreachable while `enter` holds the key; answered from the stored record anyway.
+            let index = old
+                .journal_indexes
+                .first()
+                .copied()
+                .unwrap_or(receipt.index);
+            return Ok(Accepted {
+                message_id: old.message_id,
+                state: old.state,
+                journal_index: index,
+                recipient: old.recipient,
+                peer: old.peer,
+                duplicate: true,
+            });
+        }
         if let Ok(mut fresh) = self.fresh.lock() {
             fresh.push(key);
         }

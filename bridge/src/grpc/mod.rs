@@ -24,10 +24,10 @@ pub use identity::IdentityApi;
 pub use journal::{entry_to_pb, JournalApi};
 pub use limits::{
     is_exempt, max_exchange_message, max_peer_message, CallerLimitKind, CallerLimits, Limiter,
-    LimitsConfig, LimitsLayer, Permit, Refused, RoleLimits, TokenBucket, CONCURRENCY_RETRY_DELAY,
-    DEFAULT_BURST_PER_CALLER, DEFAULT_MAX_CONCURRENT_PER_CALLER, DEFAULT_RATE_PER_CALLER,
-    ENVELOPE_OVERHEAD_BYTES, MAX_CONCURRENT_LIMIT, MAX_PEER_ANSWER, MAX_RATE_LIMIT,
-    MAX_TRACKED_CALLERS, SWEEP_INTERVAL,
+    LimitsConfig, LimitsLayer, Permit, Refused, RoleLimits, TokenBucket,
+    BATCH_ENVELOPE_OVERHEAD_BYTES, CONCURRENCY_RETRY_DELAY, DEFAULT_BURST_PER_CALLER,
+    DEFAULT_MAX_CONCURRENT_PER_CALLER, DEFAULT_RATE_PER_CALLER, ENVELOPE_OVERHEAD_BYTES,
+    MAX_CONCURRENT_LIMIT, MAX_PEER_ANSWER, MAX_RATE_LIMIT, MAX_TRACKED_CALLERS, SWEEP_INTERVAL,
 };
 pub use observe::ObserveLayer;
 pub use peer::PeerApi;

@@ -12,11 +12,9 @@
 //!
 //! Every write is a job of the exchange database's group committer, so each one is atomic and
 //! writes are serialised: a check-then-write inside one job needs no lock of its own. Every write
-//! that precedes an acknowledgement is [`WriteMode::Durable`]. [`OutboxStore::stage`] is the one
-//! exception: it writes a fresh record without waiting for a sync ([`WriteMode::Deferred`]),
-//! because Submit then journals `accepted` and makes the record durable with
-//! [`OutboxStore::update`] before it answers (a durable commit persists every deferred one
-//! before it); one sync per Submit instead of two.
+//! that precedes an acknowledgement is [`WriteMode::Durable`]. Submit journals `accepted` first
+//! and then stores the record with its journal index, its payload and its pending entry in one
+//! job ([`OutboxStore::insert`]): one write of the record per acceptance.
 
 use serde::{Deserialize, Serialize};
 
@@ -158,7 +156,7 @@ pub struct OutboxRecord {
     pub receipt: Option<StoredReceipt>,
 }
 
-/// What [`OutboxStore::stage`] found.
+/// What [`OutboxStore::insert`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
     /// The record is new and now durable.
@@ -205,21 +203,20 @@ impl OutboxStore {
         OutboxStore { db, space }
     }
 
-    /// Stores a new record and its payload (one transaction), unless the key exists: then the
-    /// first record is returned and nothing is written. Not durable by itself: the caller makes
-    /// it durable with a later [`OutboxStore::update`] (whose durable commit persists every
-    /// deferred one before it) and must not acknowledge anything before that.
+    /// Stores a new record, its payload and its pending entry durably (one transaction), unless
+    /// the key exists: then the first record is returned and nothing is written.
     ///
     /// # Errors
     /// [`StoreError::NoSpace`] for a new key while the disk is down to its reserve; storage
     /// failures, a corrupt existing record.
-    pub async fn stage(
+    pub async fn insert(
         &self,
         key: Vec<u8>,
         record: &OutboxRecord,
         payload: Vec<u8>,
     ) -> Result<Inserted, StoreError> {
         let value = encode(record)?;
+        let next = record.next_attempt_at.to_be_bytes();
         // New work only while the disk keeps its reserve (`space`); a resend of a stored key is
         // answered from the first record as before. The check that decides is the one inside
         // the job: a key stored in between is found there.
@@ -228,14 +225,15 @@ impl OutboxStore {
         }
         let existing = self
             .db
-            .write(WriteMode::Deferred, move |txn| {
+            .write(WriteMode::Durable, move |txn| {
+                let key = key.as_slice();
                 let mut records = txn.open_table(RECORDS)?;
-                if let Some(old) = records.get(key.as_slice())? {
+                if let Some(old) = records.get(key)? {
                     return Ok(Some(old.value().to_vec()));
                 }
-                txn.open_table(PAYLOADS)?
-                    .insert(key.as_slice(), payload.as_slice())?;
-                records.insert(key.as_slice(), value.as_slice())?;
+                txn.open_table(PAYLOADS)?.insert(key, payload.as_slice())?;
+                records.insert(key, value.as_slice())?;
+                txn.open_table(PENDING)?.insert(key, &next[..])?;
                 Ok(None)
             })
             .await?;
@@ -320,7 +318,7 @@ impl OutboxStore {
     /// entry left under its key, only while it is still terminal with the entry's
     /// `updated_at`; an entry that does not match (no record, a record made terminal again
     /// later, a corrupt record, which is kept) is dropped without removing anything. One
-    /// transaction per batch: the check and the removal are atomic against Submit's `stage`.
+    /// transaction per batch: the check and the removal are atomic against Submit's `insert`.
     ///
     /// Not durable by itself ([`WriteMode::Deferred`]: the next durable commit writes it): a
     /// purge lost in a crash is repeated by the next one. Blocking.
@@ -403,12 +401,12 @@ mod tests {
         }
     }
 
-    /// Stages `rec` (payload "abc") under `key`, then another record under the same key: the
+    /// Inserts `rec` (payload "abc") under `key`, then another record under the same key: the
     /// first is new, the second gets the first back untouched.
-    async fn stage_twice(outbox: &OutboxStore, key: &[u8], rec: &OutboxRecord) {
+    async fn insert_twice(outbox: &OutboxStore, key: &[u8], rec: &OutboxRecord) {
         assert_eq!(
             outbox
-                .stage(key.to_vec(), rec, b"abc".to_vec())
+                .insert(key.to_vec(), rec, b"abc".to_vec())
                 .await
                 .unwrap(),
             Inserted::New
@@ -417,7 +415,7 @@ mod tests {
         other.payload_size = 9;
         assert_eq!(
             outbox
-                .stage(key.to_vec(), &other, b"x".to_vec())
+                .insert(key.to_vec(), &other, b"x".to_vec())
                 .await
                 .unwrap(),
             Inserted::Existing(Box::new(rec.clone()))
@@ -431,10 +429,12 @@ mod tests {
         let outbox = store.outbox().unwrap();
         let key = outbox_key("s", "m");
         let mut rec = record("m");
-        stage_twice(&outbox, &key, &rec).await;
-        assert!(outbox.pending(10).unwrap().is_empty());
-        outbox.update(key.clone(), &rec).await.unwrap();
+        insert_twice(&outbox, &key, &rec).await;
         assert_eq!(outbox.pending(10).unwrap(), vec![(key.clone(), 1)]);
+        rec.attempts = 1;
+        rec.next_attempt_at = 2;
+        outbox.update(key.clone(), &rec).await.unwrap();
+        assert_eq!(outbox.pending(10).unwrap(), vec![(key.clone(), 2)]);
         assert_eq!(outbox.payload(&key).unwrap().unwrap(), b"abc");
         rec.state = OutboxState::Delivered;
         outbox.update(key.clone(), &rec).await.unwrap();
@@ -447,17 +447,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn staged_record_is_first_wins_and_durable_after_update() {
+    async fn inserted_record_is_first_wins_and_durable() {
         let dir = tempfile::tempdir().unwrap();
         let key = outbox_key("s", "m");
         let mut rec = record("m");
+        rec.journal_indexes.push(7);
         {
             let store = Store::open(dir.path()).unwrap();
             let outbox = store.outbox().unwrap();
-            stage_twice(&outbox, &key, &rec).await;
+            insert_twice(&outbox, &key, &rec).await;
             assert_eq!(outbox.payload(&key).unwrap().unwrap(), b"abc");
-            rec.journal_indexes.push(7);
-            outbox.update(key.clone(), &rec).await.unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         let outbox = store.outbox().unwrap();
@@ -465,12 +464,12 @@ mod tests {
         assert_eq!(outbox.payload(&key).unwrap().unwrap(), b"abc");
         assert_eq!(outbox.pending(10).unwrap(), vec![(key, 1)]);
     }
-    /// Stages `id` and makes it terminal in `state` at `at`.
+    /// Inserts `id` and makes it terminal in `state` at `at`.
     async fn terminal(outbox: &OutboxStore, id: &str, state: OutboxState, at: i64) -> Vec<u8> {
         let key = outbox_key("s", id);
         let mut rec = record(id);
         outbox
-            .stage(key.clone(), &rec, b"p".to_vec())
+            .insert(key.clone(), &rec, b"p".to_vec())
             .await
             .unwrap();
         rec.journal_indexes.push(0);
@@ -493,7 +492,7 @@ mod tests {
         let waiting = outbox_key("s", "waiting");
         let mut rec = record("waiting");
         outbox
-            .stage(waiting.clone(), &rec, b"w".to_vec())
+            .insert(waiting.clone(), &rec, b"w".to_vec())
             .await
             .unwrap();
         rec.journal_indexes.push(0);
@@ -521,10 +520,10 @@ mod tests {
         );
         assert_eq!(outbox.get(&young).unwrap(), None);
         assert!(outbox.get(&waiting).unwrap().is_some());
-        // A purged message id is free again: staging it is a new message.
+        // A purged message id is free again: inserting it is a new message.
         assert_eq!(
             outbox
-                .stage(old, &record("old"), b"again".to_vec())
+                .insert(old, &record("old"), b"again".to_vec())
                 .await
                 .unwrap(),
             Inserted::New
@@ -560,7 +559,7 @@ mod tests {
         let live = outbox_key("s", "live");
         let mut rec = record("live");
         outbox
-            .stage(live.clone(), &rec, b"l".to_vec())
+            .insert(live.clone(), &rec, b"l".to_vec())
             .await
             .unwrap();
         rec.journal_indexes.push(0);
