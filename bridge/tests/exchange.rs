@@ -437,6 +437,7 @@ async fn sealed_batches_one_seal_one_receipt_batch_and_refusals_one_by_one() {
             signed_content: r.signed_content.clone(),
             signature: r.signature.clone(),
             seal_chain: r.seal_chain.clone(),
+            seal_chain_sha256: None,
             batch: Some(eidas_bridge::store::outbox::ReceiptBatch {
                 head: r.batch_head.clone(),
                 leaf_index: r.leaf_index,

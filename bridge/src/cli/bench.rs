@@ -2,7 +2,8 @@
 //! bridges on loopback (mutual TLS, durable journals and stores on both sides), then measures in
 //! one run:
 //! 1. end-to-end messages per second: 4 KiB submits at FR until every one holds BE's verified
-//!    receipt (submit -> outbox -> seal -> Deliver -> BE inbox and journal -> receipt -> FR journal);
+//!    receipt (submit -> outbox -> batch seal -> DeliverBatch -> BE inbox and journal -> receipt
+//!    batch -> FR journal);
 //! 2. the baseline: a bare tonic unary echo of the same 4 KiB payload (the benchmark-only
 //!    `eidas.bridge.bench.v1.BenchEcho`, no layers, no storage), served in this process over the
 //!    same OpenSSL mutual-TLS stack and certificates as FR's gateway (FR's QWAC, FR's operator CA)
@@ -260,6 +261,9 @@ struct Throughput {
     submits_done: Duration,
     /// Journal entries per group commit during the phase, FR then BE (how well appends batch).
     entries_per_commit: [f64; 2],
+    /// Envelopes per DeliverBatch call of FR's relay during the phase (how well the relay
+    /// batches).
+    envelopes_per_batch: f64,
 }
 
 fn entries_per_commit(before: JournalStats, after: JournalStats) -> f64 {
@@ -274,6 +278,7 @@ async fn end_to_end(
     concurrency: usize,
 ) -> Result<Throughput, String> {
     let stats = [pair.fr.journal.stats(), pair.be.journal.stats()];
+    let relay = pair.fr.exchange.relay_stats();
     let channel = pair.fr.operator_channel().map_err(|e| e.to_string())?;
     let payload = Arc::new(vec![0x5au8; PAYLOAD_BYTES]);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -315,7 +320,11 @@ async fn end_to_end(
         }
     }
     let took = start.elapsed();
+    let relayed = pair.fr.exchange.relay_stats();
+    let batches = relayed.batches.saturating_sub(relay.batches).max(1);
+    let envelopes = relayed.envelopes.saturating_sub(relay.envelopes);
     Ok(Throughput {
+        envelopes_per_batch: (envelopes as f64 / batches as f64 * 10.0).round() / 10.0,
         rate: messages as f64 / took.as_secs_f64(),
         took,
         submits_done,
@@ -422,6 +431,7 @@ async fn measure(
         "submits_acknowledged_seconds": (tput.submits_done.as_secs_f64() * 1000.0).round() / 1000.0,
         "fr_journal_entries_per_commit": tput.entries_per_commit[0],
         "be_journal_entries_per_commit": tput.entries_per_commit[1],
+        "envelopes_per_batch": tput.envelopes_per_batch,
         "ratio": (e2e / echo * 1000.0).round() / 1000.0,
         "latency_phase_rate": (e2e / 2.0).round(),
         "latency_phase_submits": sent,

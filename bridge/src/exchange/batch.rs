@@ -168,6 +168,7 @@ impl SignedBatch {
                 signed_content,
                 signature: self.signature.clone(),
                 seal_chain: self.seal_chain.clone(),
+                seal_chain_sha256: None,
                 batch: Some(path),
             })
             .collect())

@@ -559,6 +559,7 @@ impl Exchange {
             signature: seal.sign(&signed_content).map_err(receipt_err)?,
             signed_content,
             seal_chain: seal.chain_der().map_err(receipt_err)?,
+            seal_chain_sha256: None,
             batch: None,
         };
         self.keep(arrival, stored).await

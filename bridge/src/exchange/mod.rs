@@ -59,5 +59,5 @@ pub use seal::{
     verify_signature, ReceiptContent, SealErrorKind, SealKey, SealedContent, SignerKeys,
     MAX_FIELD_LEN, MAX_SIGNER_KEYS,
 };
-pub use service::{unix_nanos, Accepted, Exchange, ExchangeSettings};
+pub use service::{unix_nanos, Accepted, Exchange, ExchangeSettings, RelayStats};
 pub use trust::{trusted_for, PeerTrust, SnapshotTrust};

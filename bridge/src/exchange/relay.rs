@@ -14,6 +14,7 @@
 //! harmless.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -464,6 +465,11 @@ impl Relay {
             Ok(c) => c,
             Err(e) => return retry_all(e, false),
         };
+        let counts = &self.ex.relay_counts;
+        counts.batches.fetch_add(1, Ordering::Relaxed);
+        counts
+            .envelopes
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let answer =
             match tokio::time::timeout(peer.retry.attempt_timeout, client.deliver_batch(request))
                 .await

@@ -3,6 +3,7 @@
 //! `relay.rs`. Time comes in as a parameter (`now`, Unix nanoseconds).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
@@ -72,6 +73,8 @@ pub struct Exchange {
     pub(super) relay_wake: Notify,
     /// Keys accepted since the relay last looked: attempted at once, without an outbox scan.
     pub(super) fresh: Mutex<Vec<Vec<u8>>>,
+    /// DeliverBatch calls the relay made, and the envelopes they carried.
+    pub(super) relay_counts: RelayCounts,
     /// Where the certificate chains behind journaled trust decisions are archived, so that
     /// `journal verify --recheck` can re-run them; `None` journals decisions without evidence.
     evidence: Option<EvidenceStore>,
@@ -81,6 +84,23 @@ pub struct Exchange {
     /// The wall clock: acceptance times, journal entry times, deadlines and the instant at which
     /// seals and receipts are validated (`clock`).
     pub(super) clock: Arc<dyn Clock>,
+}
+
+/// The relay's DeliverBatch calls and the envelopes they carried, since start: their ratio is the
+/// mean batch size (`bench submit` reports it).
+#[derive(Debug, Default)]
+pub(super) struct RelayCounts {
+    pub(super) batches: AtomicU64,
+    pub(super) envelopes: AtomicU64,
+}
+
+/// DeliverBatch calls made by the relay since start, and the envelopes they carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RelayStats {
+    /// Calls made (answered or not).
+    pub batches: u64,
+    /// Envelopes sent in them.
+    pub envelopes: u64,
 }
 
 /// Releases an in-flight key when the submit or delivery ends, however it ends.
@@ -122,6 +142,7 @@ impl Exchange {
             arrivals: Notify::new(),
             relay_wake: Notify::new(),
             fresh: Mutex::new(Vec::new()),
+            relay_counts: RelayCounts::default(),
             evidence: None,
             sender_check: None,
             clock: Arc::new(SystemClock),
@@ -399,6 +420,14 @@ impl Exchange {
             peer: record.peer,
             duplicate: false,
         })
+    }
+
+    /// The relay's calls and envelopes since start.
+    pub fn relay_stats(&self) -> RelayStats {
+        RelayStats {
+            batches: self.relay_counts.batches.load(Ordering::Relaxed),
+            envelopes: self.relay_counts.envelopes.load(Ordering::Relaxed),
+        }
     }
 
     /// The outbox record of `(sender, message_id)`.

@@ -237,6 +237,7 @@ impl From<pb::Receipt> for StoredReceipt {
             signed_content: r.signed_content,
             signature: r.signature,
             seal_chain: r.seal_chain,
+            seal_chain_sha256: None,
         }
     }
 }

@@ -23,6 +23,7 @@ use redb::{ReadableTable, TableDefinition};
 use super::exchange_db::{ExchangeDb, Table, WriteMode, META};
 use super::expiry;
 use super::outbox::StoredReceipt;
+use super::receipt_chains;
 use super::space::SpaceGuard;
 use super::StoreError;
 
@@ -128,6 +129,7 @@ impl InboxStore {
             self.space.admit(payload.len() as u64)?;
         }
         let mut record = record.clone();
+        let chain = receipt_chains::detach(&mut record.receipt)?;
         let outcome = self
             .db
             .write(WriteMode::Durable, move |txn| {
@@ -147,12 +149,15 @@ impl InboxStore {
                 records.insert(key.as_slice(), encode(&record)?.as_slice())?;
                 txn.open_table(UNACKED)?
                     .insert(&seq.to_be_bytes()[..], key.as_slice())?;
+                if let Some(chain) = &chain {
+                    receipt_chains::keep(txn, chain)?;
+                }
                 Ok(Ok(seq))
             })
             .await?;
         match outcome {
             Ok(seq) => Ok(Ok(seq)),
-            Err(old) => Ok(Err(decode(&old)?)),
+            Err(old) => Ok(Err(self.read_record(&old)?)),
         }
     }
 
@@ -167,7 +172,20 @@ impl InboxStore {
     /// # Errors
     /// Storage failures, a corrupt record.
     pub fn get(&self, key: &[u8]) -> Result<Option<InboxRecord>, StoreError> {
-        self.get_raw(key)?.map(|b| decode(&b)).transpose()
+        self.get_raw(key)?.map(|b| self.read_record(&b)).transpose()
+    }
+
+    /// Decodes a stored record and puts its receipt's chain back (module `receipt_chains`).
+    fn read_record(&self, bytes: &[u8]) -> Result<InboxRecord, StoreError> {
+        let mut record = decode(bytes)?;
+        if record.receipt.seal_chain_sha256.is_some() {
+            let read = self.db.read()?;
+            receipt_chains::attach(
+                &read.open_table(receipt_chains::CHAINS)?,
+                &mut record.receipt,
+            )?;
+        }
+        Ok(record)
     }
 
     /// Unacknowledged messages with a sequence above `after`, in arrival order, at most `limit`,
@@ -182,10 +200,11 @@ impl InboxStore {
     ) -> Result<Vec<(InboxRecord, Vec<u8>)>, StoreError> {
         let start = after.map_or(0, |s| s.saturating_add(1)).to_be_bytes();
         let read = self.db.read()?;
-        let (unacked, records, payloads) = (
+        let (unacked, records, payloads, chains) = (
             read.open_table(UNACKED)?,
             read.open_table(RECORDS)?,
             read.open_table(PAYLOADS)?,
+            read.open_table(receipt_chains::CHAINS)?,
         );
         let mut out = Vec::new();
         for item in unacked.range::<&[u8]>(&start[..]..)?.take(limit) {
@@ -195,7 +214,9 @@ impl InboxStore {
             else {
                 continue;
             };
-            out.push((decode(rec.value())?, payload.value().to_vec()));
+            let mut record = decode(rec.value())?;
+            receipt_chains::attach(&chains, &mut record.receipt)?;
+            out.push((record, payload.value().to_vec()));
         }
         Ok(out)
     }
@@ -312,6 +333,7 @@ mod tests {
                 signed_content: vec![1],
                 signature: vec![2],
                 seal_chain: vec![],
+                seal_chain_sha256: None,
                 batch: None,
             },
         }

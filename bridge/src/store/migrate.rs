@@ -133,6 +133,7 @@ mod tests {
                 signed_content: vec![1],
                 signature: vec![2],
                 seal_chain: vec![],
+                seal_chain_sha256: None,
                 batch: None,
             },
         }

@@ -27,6 +27,7 @@ mod journal_offsets;
 mod journal_records;
 mod migrate;
 pub mod outbox;
+mod receipt_chains;
 pub mod space;
 pub mod trust;
 
@@ -153,7 +154,12 @@ impl Store {
         let path = data_dir.join("store");
         let db = open_sled(&path)?;
         let commit = GroupCommit::start(db.clone(), &path)?;
-        let tables = [&outbox::TABLES[..], &inbox::TABLES[..]].concat();
+        let tables = [
+            &outbox::TABLES[..],
+            &inbox::TABLES[..],
+            &[receipt_chains::CHAINS],
+        ]
+        .concat();
         let exchange = ExchangeDb::open(&path.join(exchange_db::EXCHANGE_DB_FILE), &tables)?;
         // A store from before the exchange database keeps its outbox and inbox in sled.
         migrate::from_sled(&db, &commit, &exchange)?;

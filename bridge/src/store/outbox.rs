@@ -22,6 +22,7 @@ use redb::{ReadableTable, TableDefinition};
 
 use super::exchange_db::{ExchangeDb, Table, WriteMode};
 use super::expiry;
+use super::receipt_chains::{self, Detached};
 use super::space::SpaceGuard;
 use super::StoreError;
 
@@ -68,6 +69,11 @@ pub struct StoredReceipt {
     /// The receiving bridge's seal chain, DER, leaf first.
     #[serde(with = "b64_list")]
     pub seal_chain: Vec<Vec<u8>>,
+    /// Stored form only: the SHA-256 of the chain, kept once in the database (module
+    /// `receipt_chains`) while `seal_chain` is stored empty. The outbox and inbox readers put
+    /// the chain back, so a receipt read from them has `None` here.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64_digest")]
+    pub seal_chain_sha256: Option<[u8; 32]>,
     /// For a receipt signed in a batch: the signed head and this receipt's place in its tree.
     /// Records written before batches have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,6 +106,32 @@ mod b64 {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
         STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An optional SHA-256 digest as base64 text.
+mod b64_digest {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&STANDARD.encode(d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<[u8; 32]>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let bytes = STANDARD.decode(text).map_err(serde::de::Error::custom)?;
+        <[u8; 32]>::try_from(bytes.as_slice())
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("a digest is 32 bytes"))
     }
 }
 
@@ -184,8 +216,22 @@ fn decode(bytes: &[u8]) -> Result<OutboxRecord, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| corrupt(&e))
 }
 
-fn encode(record: &OutboxRecord) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(record).map_err(|e| corrupt(&e))
+/// The stored form of `record`, and its receipt's chain to keep apart (module
+/// `receipt_chains`).
+fn encode(record: &OutboxRecord) -> Result<(Vec<u8>, Option<Detached>), StoreError> {
+    if record
+        .receipt
+        .as_ref()
+        .is_none_or(|r| r.seal_chain.is_empty())
+    {
+        return Ok((serde_json::to_vec(record).map_err(|e| corrupt(&e))?, None));
+    }
+    let mut stored = record.clone();
+    let chain = match stored.receipt.as_mut() {
+        Some(receipt) => receipt_chains::detach(receipt)?,
+        None => None,
+    };
+    Ok((serde_json::to_vec(&stored).map_err(|e| corrupt(&e))?, chain))
 }
 
 /// The key of a message: canonical sender, NUL, message id (neither contains NUL).
@@ -215,7 +261,7 @@ impl OutboxStore {
         record: &OutboxRecord,
         payload: Vec<u8>,
     ) -> Result<Inserted, StoreError> {
-        let value = encode(record)?;
+        let (value, chain) = encode(record)?;
         let next = record.next_attempt_at.to_be_bytes();
         // New work only while the disk keeps its reserve (`space`); a resend of a stored key is
         // answered from the first record as before. The check that decides is the one inside
@@ -234,11 +280,14 @@ impl OutboxStore {
                 txn.open_table(PAYLOADS)?.insert(key, payload.as_slice())?;
                 records.insert(key, value.as_slice())?;
                 txn.open_table(PENDING)?.insert(key, &next[..])?;
+                if let Some(chain) = &chain {
+                    receipt_chains::keep(txn, chain)?;
+                }
                 Ok(None)
             })
             .await?;
         match existing {
-            Some(old) => Ok(Inserted::Existing(Box::new(decode(&old)?))),
+            Some(old) => Ok(Inserted::Existing(Box::new(self.read_record(&old)?))),
             None => Ok(Inserted::New),
         }
     }
@@ -250,7 +299,7 @@ impl OutboxStore {
     /// # Errors
     /// Storage or sync failures.
     pub async fn update(&self, key: Vec<u8>, record: &OutboxRecord) -> Result<(), StoreError> {
-        let value = encode(record)?;
+        let (value, chain) = encode(record)?;
         let terminal = record.state.is_terminal();
         let next = record.next_attempt_at.to_be_bytes();
         let done_key = expiry::index_key(record.updated_at, &key);
@@ -258,6 +307,9 @@ impl OutboxStore {
             .write(WriteMode::Durable, move |txn| {
                 let key = key.as_slice();
                 txn.open_table(RECORDS)?.insert(key, value.as_slice())?;
+                if let Some(chain) = &chain {
+                    receipt_chains::keep(txn, chain)?;
+                }
                 let mut pending = txn.open_table(PENDING)?;
                 if terminal {
                     pending.remove(key)?;
@@ -282,7 +334,19 @@ impl OutboxStore {
     /// # Errors
     /// Storage failures, a corrupt record.
     pub fn get(&self, key: &[u8]) -> Result<Option<OutboxRecord>, StoreError> {
-        self.get_raw(key)?.map(|b| decode(&b)).transpose()
+        self.get_raw(key)?.map(|b| self.read_record(&b)).transpose()
+    }
+
+    /// Decodes a stored record and puts its receipt's chain back (module `receipt_chains`).
+    fn read_record(&self, bytes: &[u8]) -> Result<OutboxRecord, StoreError> {
+        let mut record = decode(bytes)?;
+        if let Some(receipt) = record.receipt.as_mut() {
+            if receipt.seal_chain_sha256.is_some() {
+                let read = self.db.read()?;
+                receipt_chains::attach(&read.open_table(receipt_chains::CHAINS)?, receipt)?;
+            }
+        }
+        Ok(record)
     }
 
     /// The payload under `key`, while the message is not terminal.
@@ -420,6 +484,49 @@ mod tests {
                 .unwrap(),
             Inserted::Existing(Box::new(rec.clone()))
         );
+    }
+
+    #[tokio::test]
+    async fn receipt_chains_are_stored_once_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = vec![vec![0x30; 700], vec![0x31; 500]];
+        let mut delivered = Vec::new();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let outbox = store.outbox().unwrap();
+            for id in ["a", "b"] {
+                let key = outbox_key("s", id);
+                let mut rec = record(id);
+                rec.journal_indexes.push(0);
+                outbox
+                    .insert(key.clone(), &rec, b"p".to_vec())
+                    .await
+                    .unwrap();
+                rec.state = OutboxState::Delivered;
+                rec.receipt = Some(StoredReceipt {
+                    signed_content: id.as_bytes().to_vec(),
+                    signature: vec![9; 64],
+                    seal_chain: chain.clone(),
+                    seal_chain_sha256: None,
+                    batch: None,
+                });
+                outbox.update(key.clone(), &rec).await.unwrap();
+                // The stored form refers to the chain; it does not hold it.
+                let raw = String::from_utf8(outbox.get_raw(&key).unwrap().unwrap()).unwrap();
+                assert!(raw.contains("\"seal_chain\":[]"), "{raw}");
+                assert!(raw.contains("seal_chain_sha256"), "{raw}");
+                delivered.push((key, rec));
+            }
+            let read = outbox.db.read().unwrap();
+            let chains = read.open_table(receipt_chains::CHAINS).unwrap();
+            assert_eq!(redb::ReadableTableMetadata::len(&chains).unwrap(), 1);
+        }
+        // After a reopen every record reads back whole, chain included.
+        let store = Store::open(dir.path()).unwrap();
+        let outbox = store.outbox().unwrap();
+        for (key, rec) in delivered {
+            assert_eq!(outbox.get(&key).unwrap().unwrap(), rec);
+        }
     }
 
     #[tokio::test]

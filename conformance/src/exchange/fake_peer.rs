@@ -100,6 +100,7 @@ impl FakeBe {
                 signature: key.sign(&signed_content).map_err(internal)?,
                 signed_content,
                 seal_chain: key.chain_der().map_err(internal)?,
+                seal_chain_sha256: None,
                 batch: None,
             },
         );
