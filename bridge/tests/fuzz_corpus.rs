@@ -16,7 +16,7 @@ use eidas_bridge::addressing::{
     Participant,
 };
 use eidas_bridge::config::Config;
-use eidas_bridge::exchange::{ReceiptContent, SealedContent};
+use eidas_bridge::exchange::{BatchHead, BatchKind, ReceiptContent, SealedContent};
 use eidas_bridge::journal::{
     export, verify_export, Decision, EntryKind, Evidence, ExportFile, Journal, JournalConfig,
     JournalEntry, JournalKey, NoteVerifier, PayloadDigest,
@@ -80,7 +80,9 @@ fn replay(target: &str, d: &[u8]) -> Option<String> {
         "seal" => {
             let sealed = round_trip(d, SealedContent::decode(d), |c| c.encode().ok());
             let receipt = round_trip(d, ReceiptContent::decode(d), |c| c.encode().ok());
-            format!("{sealed} / {receipt}")
+            let heads = [BatchKind::Seal, BatchKind::Receipt]
+                .map(|kind| round_trip(d, BatchHead::decode(d, kind), |h| h.encode().ok()));
+            format!("{sealed} / {receipt} / {} / {}", heads[0], heads[1])
         }
         "config" => on_text(&|s| {
             let loaded = Config::load(Some(s), &BTreeMap::<String, String>::new());
@@ -145,8 +147,22 @@ fn pinned_seeds() {
         run("checkpoint", "note-other-key.txt"),
         "Err(NoMatchingSignature)"
     );
-    assert_eq!(run("seal", "sealed.bin"), "Ok(()) / Err(UnknownTag)");
-    assert_eq!(run("seal", "receipt.bin"), "Err(UnknownTag) / Ok(())");
+    assert_eq!(
+        run("seal", "sealed.bin"),
+        "Ok(()) / Err(UnknownTag) / Err(UnknownTag) / Err(UnknownTag)"
+    );
+    assert_eq!(
+        run("seal", "receipt.bin"),
+        "Err(UnknownTag) / Ok(()) / Err(UnknownTag) / Err(UnknownTag)"
+    );
+    assert_eq!(
+        run("seal", "batch-head-seal.bin"),
+        "Err(UnknownTag) / Err(UnknownTag) / Ok(()) / Err(UnknownTag)"
+    );
+    assert_eq!(
+        run("seal", "batch-head-receipt.bin"),
+        "Err(UnknownTag) / Err(UnknownTag) / Err(UnknownTag) / Ok(())"
+    );
     assert_eq!(run("config", "bridge.example.toml"), "Ok(())");
     assert_eq!(run("config", "bad-keys.toml"), "Err(3)");
     // Genuine exchange messages pass every check, the sealed one and the receipt down to the
@@ -485,6 +501,20 @@ fn write_seeds() {
     write("seal", "sealed.bin", &sealed);
     write("seal", "receipt.bin", &receipt.encode().unwrap());
     write("seal", "sealed-truncated.bin", &sealed[..sealed.len() - 3]);
+    for (kind, name) in [
+        (BatchKind::Seal, "batch-head-seal.bin"),
+        (BatchKind::Receipt, "batch-head-receipt.bin"),
+    ] {
+        let head = BatchHead {
+            kind,
+            origin_peer: "FR:bridge.example.fr".into(),
+            receiver_peer: "BE:bridge.example.be".into(),
+            signed_at: 1_764_000_000_500_000_000,
+            size: 64,
+            root: [5; 32],
+        };
+        write("seal", name, &head.encode().unwrap());
+    }
 
     let example = std::fs::read(fuzz_dir().join("../../deploy/bridge.example.toml")).unwrap();
     write("config", "bridge.example.toml", &example);

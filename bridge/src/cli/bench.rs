@@ -31,7 +31,7 @@ use crate::demo::{channel_to, client_identity, start_pair_with, Pair, DEMO_SEED}
 use crate::devpki::DevPki;
 use crate::exchange::{Address, RetryPolicy};
 use crate::grpc::Role;
-use crate::grpc::MAX_RATE_LIMIT;
+use crate::grpc::{MAX_CONCURRENT_LIMIT, MAX_RATE_LIMIT};
 use crate::journal::JournalStats;
 use crate::store::outbox::OutboxState;
 use crate::tls::{self, ServerIdentity};
@@ -63,14 +63,18 @@ pub enum BenchCommand {
 
 const NURSE: &str = "jean-marie.dupont@infirmier.mssante.fr";
 
-/// Lifts the operator's and the peer's per-caller rate limits to their maximum: the load
-/// generators measure what the bridges can carry, and the default rate (`grpc::limits`) is a
-/// policy a deployment sizes to its own traffic. Concurrency limits stay at their defaults.
+/// Lifts the operator's and the peer's per-caller limits to their maximum: the load generators
+/// measure what the bridges can carry, and the default rate and concurrency (`grpc::limits`) are
+/// a policy a deployment sizes to its own traffic. The concurrency limit matters to the
+/// open-loop latency phase: after a stall of the shared machine its ticker fires the missed
+/// submits at once, and at a few thousand a second a 100 ms stall is more calls in flight than
+/// the default 256, which the bridge would rightly refuse.
 pub(crate) fn unthrottled(config: &mut Config) {
     for role in [Role::Operator, Role::Peer] {
         let limits = config.limits.role_mut(role);
         limits.rate = Some(MAX_RATE_LIMIT);
         limits.burst = Some(MAX_RATE_LIMIT);
+        limits.max_concurrent = Some(MAX_CONCURRENT_LIMIT);
     }
 }
 
