@@ -12,7 +12,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::demo::{start_pair, Node, DEMO_SEED};
-use crate::exchange::{ReceiptContent, RetryPolicy};
+use crate::exchange::{BatchHead, BatchKind, ReceiptContent, RetryPolicy};
 
 /// How long the demo waits for a message to be delivered before it reports failure.
 const DELIVERY_WAIT: Duration = Duration::from_secs(30);
@@ -144,13 +144,22 @@ async fn exchange_one(
         .map_err(|s| format!("receipt: {}", s.message()))?
         .into_inner();
     let content = ReceiptContent::decode(&receipt.signed_content).map_err(|e| err(&e))?;
+    // Signed alone (a unary Deliver) or as leaf of a receipt batch (DeliverBatch, the relay's
+    // way): then the signature covers the batch head and the audit path leads to its root.
+    let signed_as = match BatchHead::decode(&receipt.batch_head, BatchKind::Receipt) {
+        Ok(head) => json!({"batch_size": head.size, "leaf_index": receipt.leaf_index,
+                           "audit_path_hashes": receipt.inclusion_proof.len(),
+                           "batch_root": hex::encode(head.root)}),
+        Err(_) => json!("alone"),
+    };
     out.step(
         &format!("{} bridge verified the receipt signed by {}", from.country, to.country),
         json!({"message_id": content.message_id, "origin": content.origin_peer,
                "receiver": content.receiver_peer, "payload_sha256": hex::encode(content.payload_sha256),
                "received_at_unix_nanos": content.received_at,
                "receiver_journal_index": content.journal_index,
-               "signature_bytes": receipt.signature.len(), "seal_chain_len": receipt.seal_chain.len()}),
+               "signature_bytes": receipt.signature.len(), "seal_chain_len": receipt.seal_chain.len(),
+               "signed_as": signed_as}),
     );
     // The receiving operator reads and acknowledges.
     let mut rx_client = ExchangeServiceClient::new(to.operator_channel().map_err(|e| err(&e))?);
