@@ -48,8 +48,9 @@ const ECHO_MAX_MESSAGE: usize = 2 * PAYLOAD_BYTES;
 pub enum BenchCommand {
     /// End-to-end exchange throughput and submit latency against a unary baseline.
     Submit {
-        /// Messages submitted in the throughput phase.
-        #[arg(long, default_value_t = 2000)]
+        /// Messages submitted in the throughput phase: enough for about three seconds, so that
+        /// the ramp-up and the last receipts weigh little in the rate.
+        #[arg(long, default_value_t = 20_000)]
         messages: usize,
         /// Concurrent submitters (and echo callers).
         #[arg(long, default_value_t = 64)]
