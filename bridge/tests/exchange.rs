@@ -14,7 +14,7 @@ use eidas_bridge::demo::{
 };
 use eidas_bridge::exchange::{
     verify_receipt, BatchHead, BatchKind, ExchangeError, RetryPolicy, SealErrorKind, SealKey,
-    SealedContent, SignedBatch, MAX_BATCH_ENVELOPES,
+    SealedContent, SignedBatch, MAX_BATCH_ENVELOPES, MAX_QUEUED_PER_PEER,
 };
 use eidas_bridge::store::outbox::OutboxState;
 use sha2::{Digest, Sha256};
@@ -278,6 +278,103 @@ async fn a_down_peer_gets_the_message_when_it_returns() {
     let mut be = ExchangeServiceClient::new(be_node.operator_channel().unwrap());
     let got = receive(&mut be, 1, true).await;
     assert_eq!(got[0].payload, b"later");
+    fr_node.stop().await;
+    be_node.stop().await;
+}
+
+/// A backlog towards a stalled peer waits in the outbox: while its batches hang, the relay keeps
+/// at most `MAX_QUEUED_PER_PEER` more messages in memory, and everything is delivered once the
+/// peer answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_waits_in_the_outbox_not_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = eco();
+    let eco_dir = eidas_bridge::demo::write_ecosystem(e, dir.path()).unwrap();
+    let trust = trust_of(&walk_ecosystem(e, OffsetDateTime::now_utc()).unwrap());
+    // BE's port accepts connections and never answers: FR's batches hang until their timeout.
+    let stall = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let be_addr = stall.local_addr().unwrap();
+    let stalled = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = stall.accept().await {
+            held.push(socket);
+        }
+    });
+    let node = |country: &str, listener, peers: Vec<(String, String)>, directory| NodeOptions {
+        country: country.into(),
+        data_dir: dir.path().join(country),
+        listener,
+        peers,
+        trust: trust.clone(),
+        directory_tsv: directory,
+        retry: RetryPolicy {
+            attempt_timeout: Duration::from_secs(2),
+            ..retry()
+        },
+        tls_identity: None,
+    };
+    let fr_node = start_node(
+        &eco_dir,
+        node(
+            "FR",
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            vec![("BE".into(), be_addr.to_string())],
+            Some(FR_DIRECTORY.into()),
+        ),
+    )
+    .await
+    .unwrap();
+    let total = MAX_QUEUED_PER_PEER + 300;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let submitters: Vec<_> = (0..16)
+        .map(|_| {
+            let mut fr = ExchangeServiceClient::new(fr_node.operator_channel().unwrap());
+            let next = next.clone();
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= total {
+                        return;
+                    }
+                    let to = ("canonical", "hcid:BE:nihii-hospital:71000436");
+                    fr.submit(envelope(&format!("q-{i}"), NURSE, to, b"q"))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut most = 0;
+    while !submitters.iter().all(|t| t.is_finished()) {
+        most = most.max(fr_node.exchange.relay_stats().queued);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for _ in 0..100 {
+        most = most.max(fr_node.exchange.relay_stats().queued);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The hanging batches hold 4 x 64 messages; the rest fill the queue to its bound, and the
+    // messages past it wait in the outbox.
+    assert_eq!(most, MAX_QUEUED_PER_PEER as u64);
+    stalled.abort();
+    let _ = stalled.await;
+
+    let be_node = start_node(
+        &eco_dir,
+        node(
+            "BE",
+            tokio::net::TcpListener::bind(be_addr).await.unwrap(),
+            vec![("FR".into(), fr_node.addr.to_string())],
+            None,
+        ),
+    )
+    .await
+    .unwrap();
+    let mut be = ExchangeServiceClient::new(be_node.operator_channel().unwrap());
+    let got = receive(&mut be, total, true).await;
+    let ids: std::collections::HashSet<String> = got.into_iter().map(|m| m.message_id).collect();
+    assert_eq!(ids.len(), total);
+    nothing_waiting(&mut be).await;
     fr_node.stop().await;
     be_node.stop().await;
 }

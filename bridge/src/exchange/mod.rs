@@ -50,7 +50,9 @@ pub use peers::{
     Peer, PeerSet, RetryPolicy, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_DEADLINE, DEFAULT_RETRY_INITIAL,
     DEFAULT_RETRY_MAX,
 };
-pub use relay::{spawn_relay, RelayGuard, RelayIdentity, MAX_BATCHES_IN_FLIGHT_PER_PEER};
+pub use relay::{
+    spawn_relay, RelayGuard, RelayIdentity, MAX_BATCHES_IN_FLIGHT_PER_PEER, MAX_QUEUED_PER_PEER,
+};
 pub use retention::{
     spawn_retention, sweep_interval, Purged, RetentionGuard, DEFAULT_RETENTION, MAX_SWEEP_INTERVAL,
     MIN_SWEEP_INTERVAL, RETENTION_BATCH,

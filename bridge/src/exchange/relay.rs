@@ -47,6 +47,10 @@ use crate::tls::{self, ClientIdentity, ReloadFollower, ServerIdentity, TlsError}
 /// [`MAX_BATCH_ENVELOPES`] and the payload bound per batch it also bounds the payloads held in
 /// memory per peer.
 pub const MAX_BATCHES_IN_FLIGHT_PER_PEER: usize = 4;
+/// Messages waiting in memory for a batch, per peer: the next batches in flight, twice over.
+/// Beyond it a due message stays in the outbox alone, where the next scan (at most
+/// [`IDLE_RESCAN`] later) finds it again, so a backlog costs disk, not memory.
+pub const MAX_QUEUED_PER_PEER: usize = 2 * MAX_BATCHES_IN_FLIGHT_PER_PEER * MAX_BATCH_ENVELOPES;
 /// Pending messages looked at per scan of the outbox.
 const SCAN_LIMIT: usize = 4096;
 /// The loop rescans at least this often (for due retries and missed wake-ups).
@@ -146,6 +150,20 @@ struct Relay {
     queues: Mutex<Queues>,
 }
 
+impl Drop for Relay {
+    fn drop(&mut self) {
+        // What is still queued goes back to the outbox alone: it no longer counts.
+        let queued: usize = match self.queues.get_mut() {
+            Ok(q) => q.by_peer.values().map(VecDeque::len).sum(),
+            Err(p) => p.get_ref().by_peer.values().map(VecDeque::len).sum(),
+        };
+        self.ex
+            .relay_counts
+            .queued
+            .fetch_sub(queued as u64, Ordering::Relaxed);
+    }
+}
+
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Relay").finish_non_exhaustive()
@@ -241,6 +259,10 @@ impl Relay {
         key: Vec<u8>,
         now: i64,
     ) -> Result<Option<Duration>, crate::store::StoreError> {
+        if self.queues_full() {
+            // Left in the outbox: a scan finds it once there is room.
+            return Ok(None);
+        }
         let Some(record) = self.ex.outbox.get(&key)? else {
             return Ok(None);
         };
@@ -253,22 +275,32 @@ impl Relay {
             let wait = u64::try_from(record.next_attempt_at - now).unwrap_or(0);
             return Ok(Some(Duration::from_nanos(wait)));
         }
-        {
-            let Ok(mut set) = self.in_flight.lock() else {
-                return Ok(None);
-            };
-            if !set.insert(key.clone()) {
-                return Ok(None);
-            }
+        let Ok(mut queues) = self.queues.lock() else {
+            return Ok(None);
+        };
+        let queue = queues.by_peer.entry(record.peer.clone()).or_default();
+        if queue.len() >= MAX_QUEUED_PER_PEER {
+            return Ok(None);
         }
-        if let Ok(mut queues) = self.queues.lock() {
-            queues
-                .by_peer
-                .entry(record.peer.clone())
-                .or_default()
-                .push_back(Due { key, record });
+        // Lock order: `queues`, then `in_flight` (nowhere the other way round).
+        let newly = self
+            .in_flight
+            .lock()
+            .is_ok_and(|mut set| set.insert(key.clone()));
+        if !newly {
+            return Ok(None);
         }
+        queue.push_back(Due { key, record });
+        self.ex.relay_counts.queued.fetch_add(1, Ordering::Relaxed);
         Ok(None)
+    }
+
+    /// True when every configured peer could have a full queue: checked before a record is
+    /// read, so that a backlog is not read from the outbox only to be left there.
+    fn queues_full(&self) -> bool {
+        let peers = self.ex.settings.peers.countries().count().max(1);
+        let queued = self.ex.relay_counts.queued.load(Ordering::Relaxed);
+        queued >= (peers * MAX_QUEUED_PER_PEER) as u64
     }
 
     /// Starts a batch for every peer with queued messages and fewer than
@@ -299,6 +331,10 @@ impl Relay {
                     bytes = bytes.saturating_add(size);
                     batch.extend(queue.pop_front());
                 }
+                let counts = &self.ex.relay_counts;
+                counts
+                    .queued
+                    .fetch_sub(batch.len() as u64, Ordering::Relaxed);
                 *in_flight += 1;
                 let relay = self.clone();
                 let peer = peer.clone();
@@ -406,8 +442,78 @@ impl Relay {
     }
 
     /// Seals `batch` for `peer`, calls DeliverBatch and checks each answer: one outcome per
-    /// message, in order.
+    /// message, in order. A message whose payload or content cannot be read or encoded is left
+    /// out of the call and retried later; the others go.
     async fn deliver_batch(&self, batch: &[Due], peer: &Peer, now: i64) -> Vec<Outcome> {
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
+        let (mut sent, mut envelopes) = (Vec::new(), Vec::new());
+        for due in batch {
+            match self.envelope(due, peer, now) {
+                Ok(envelope) => {
+                    outcomes.push(None);
+                    sent.push(due);
+                    envelopes.push(envelope);
+                }
+                Err(reason) => outcomes.push(Some(Outcome::Retry {
+                    reason,
+                    forwarded: false,
+                })),
+            }
+        }
+        if !envelopes.is_empty() {
+            let mut answers = self.call(&sent, envelopes, peer, now).await.into_iter();
+            for slot in outcomes.iter_mut().filter(|o| o.is_none()) {
+                *slot = answers.next();
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or(Outcome::Retry {
+                    reason: "batch answer missing".into(),
+                    forwarded: false,
+                })
+            })
+            .collect()
+    }
+
+    /// The wire envelope of `due` for `peer`, sealed content included; `Err` with the reason to
+    /// retry it later.
+    fn envelope(&self, due: &Due, peer: &Peer, now: i64) -> Result<pb::BatchedEnvelope, String> {
+        let Due { key, record } = due;
+        let Ok(Some(payload)) = self.ex.outbox.payload(key) else {
+            return Err("payload_unavailable".into());
+        };
+        let content = SealedContent {
+            message_id: record.message_id.clone(),
+            sender_hcid: record.sender.clone(),
+            recipient_hcid: record.recipient.clone(),
+            payload_sha256: record.payload_sha256,
+            payload_size: record.payload_size,
+            origin_peer: self.ex.settings.local_peer.clone(),
+            destination_peer: peer.country.clone(),
+            sealed_at: now,
+        };
+        let sealed_content = content.encode().map_err(|e| format!("seal: {e}"))?;
+        Ok(pb::BatchedEnvelope {
+            message_id: record.message_id.clone(),
+            sender_hcid: record.sender.clone(),
+            recipient_hcid: record.recipient.clone(),
+            payload,
+            payload_sha256: record.payload_sha256.to_vec(),
+            sealed_content,
+        })
+    }
+
+    /// Seals `envelopes` (those of `batch`, in order) under one batch head, calls DeliverBatch
+    /// and checks each answer: one outcome per envelope.
+    async fn call(
+        &self,
+        batch: &[&Due],
+        envelopes: Vec<pb::BatchedEnvelope>,
+        peer: &Peer,
+        now: i64,
+    ) -> Vec<Outcome> {
         let retry_all = |reason: String, forwarded: bool| {
             batch
                 .iter()
@@ -418,35 +524,6 @@ impl Relay {
                 .collect::<Vec<_>>()
         };
         let local = &self.ex.settings.local_peer;
-        let mut envelopes = Vec::with_capacity(batch.len());
-        for Due { key, record } in batch {
-            let Ok(Some(payload)) = self.ex.outbox.payload(key) else {
-                // Its stored payload is unreadable: the batch goes without it, retried later.
-                return retry_all("payload_unavailable".into(), false);
-            };
-            let content = SealedContent {
-                message_id: record.message_id.clone(),
-                sender_hcid: record.sender.clone(),
-                recipient_hcid: record.recipient.clone(),
-                payload_sha256: record.payload_sha256,
-                payload_size: record.payload_size,
-                origin_peer: local.clone(),
-                destination_peer: peer.country.clone(),
-                sealed_at: now,
-            };
-            let sealed_content = match content.encode() {
-                Ok(c) => c,
-                Err(e) => return retry_all(format!("seal: {e}"), false),
-            };
-            envelopes.push(pb::BatchedEnvelope {
-                message_id: record.message_id.clone(),
-                sender_hcid: record.sender.clone(),
-                recipient_hcid: record.recipient.clone(),
-                payload,
-                payload_sha256: record.payload_sha256.to_vec(),
-                sealed_content,
-            });
-        }
         let leaves: Vec<Vec<u8>> = envelopes.iter().map(|e| e.sealed_content.clone()).collect();
         let seal = self.ex.seal();
         let signed =

@@ -92,6 +92,8 @@ pub struct Exchange {
 pub(super) struct RelayCounts {
     pub(super) batches: AtomicU64,
     pub(super) envelopes: AtomicU64,
+    /// Messages waiting in the relay's queues now.
+    pub(super) queued: AtomicU64,
 }
 
 /// DeliverBatch calls made by the relay since start, and the envelopes they carried.
@@ -101,6 +103,8 @@ pub struct RelayStats {
     pub batches: u64,
     /// Envelopes sent in them.
     pub envelopes: u64,
+    /// Messages waiting in memory for a batch now (at most `MAX_QUEUED_PER_PEER` per peer).
+    pub queued: u64,
 }
 
 /// Releases an in-flight key when the submit or delivery ends, however it ends.
@@ -427,6 +431,7 @@ impl Exchange {
         RelayStats {
             batches: self.relay_counts.batches.load(Ordering::Relaxed),
             envelopes: self.relay_counts.envelopes.load(Ordering::Relaxed),
+            queued: self.relay_counts.queued.load(Ordering::Relaxed),
         }
     }
 
