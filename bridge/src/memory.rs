@@ -4,12 +4,12 @@
 //! glibc's malloc returns memory to the kernel only from the top of each heap, and only past
 //! `M_TRIM_THRESHOLD`. Pages freed in the middle of a heap stay resident until malloc reuses
 //! them. A bridge's allocations come in bursts: a peer back from an outage delivers its backlog,
-//! a retention sweep decodes a batch of records, the relay holds up to
-//! `exchange::MAX_CONCURRENT_ATTEMPTS` payloads at once. After each burst the freed pages sit in
-//! heaps spread over the per-thread arenas. Then the resident set ratchets up to the largest
-//! burst and stays there, although the live heap is flat: under heaptrack, the 10-minute soak
-//! ended with 25.9 MB live after 150 s and 26.2 MB after 330 s, while RSS rose 109 → 144 MB
-//! (deploy/OPERATIONS.md). The arena and trim tunables do not reach those pages
+//! a retention sweep decodes a batch of records, the relay holds the payloads of
+//! `exchange::MAX_BATCHES_IN_FLIGHT_PER_PEER` batches per peer at once. After each burst the
+//! freed pages sit in heaps spread over the per-thread arenas. Then the resident set ratchets up
+//! to the largest burst and stays there, although the live heap is flat: under heaptrack, the
+//! 10-minute soak ended with 25.9 MB live after 150 s and 26.2 MB after 330 s, while RSS rose
+//! 109 → 144 MB (deploy/OPERATIONS.md). The arena and trim tunables do not reach those pages
 //! (`GLIBC_TUNABLES=glibc.malloc.trim_threshold=…` only moves the top-of-heap threshold).
 //!
 //! `malloc_trim(0)` does: since glibc 2.8 it walks every arena and advises the kernel

@@ -8,6 +8,8 @@
 //! Batches form by themselves: at most [`MAX_BATCHES_IN_FLIGHT_PER_PEER`] are in flight towards
 //! a peer, and what arrives meanwhile waits in the queue for the next one, so a quiet bridge
 //! sends each message at once, alone, and a busy one sends up to [`MAX_BATCH_ENVELOPES`] per call.
+//! At most [`MAX_QUEUED_PER_PEER`] messages wait in memory per peer; a larger backlog stays in the
+//! outbox, where the scan finds it again.
 //!
 //! The task is owned by a [`RelayGuard`]: dropping it (or [`RelayGuard::stop`]) ends the loop;
 //! attempts in flight are abandoned and retried after a restart, which the peer's dedupe makes
