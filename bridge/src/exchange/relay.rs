@@ -23,7 +23,6 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
-use sha2::{Digest, Sha256};
 
 use bridge_proto::pb;
 use bridge_proto::pb::batch_outcome::Outcome as WireOutcome;
@@ -603,23 +602,18 @@ impl Relay {
         now: i64,
     ) {
         let settled: Vec<(Due, Outcome)> = settled.collect();
-        let mut evidence: HashMap<[u8; 32], Option<Evidence>> = HashMap::new();
+        // Usually one chain per answer: compared whole, archived once.
+        let mut evidence: Vec<(&[Vec<u8>], Option<Evidence>)> = Vec::new();
         for (_, outcome) in &settled {
             let Outcome::Delivered(receipt) = outcome else {
                 continue;
             };
-            let digest = chain_digest(&receipt.seal_chain);
-            if evidence.contains_key(&digest) {
+            let chain = receipt.seal_chain.as_slice();
+            if evidence.iter().any(|(c, _)| *c == chain) {
                 continue;
             }
-            match self
-                .ex
-                .evidence_for(Decision::ReceiptSeal, &receipt.seal_chain)
-                .await
-            {
-                Ok(e) => {
-                    evidence.insert(digest, e);
-                }
+            match self.ex.evidence_for(Decision::ReceiptSeal, chain).await {
+                Ok(e) => evidence.push((chain, e)),
                 Err(e) => {
                     // Not recorded: the messages stay pending; the redelivery returns the same
                     // receipts.
@@ -627,6 +621,10 @@ impl Relay {
                 }
             }
         }
+        let evidence: Vec<(Vec<Vec<u8>>, Option<Evidence>)> = evidence
+            .into_iter()
+            .map(|(chain, e)| (chain.to_vec(), e))
+            .collect();
         let evidence = &evidence;
         join_all(
             settled
@@ -634,7 +632,8 @@ impl Relay {
                 .map(|(Due { key, record }, outcome)| async move {
                     match outcome {
                         Outcome::Delivered(receipt) => {
-                            if let Some(e) = evidence.get(&chain_digest(&receipt.seal_chain)) {
+                            let archived = evidence.iter().find(|(c, _)| *c == receipt.seal_chain);
+                            if let Some((_, e)) = archived {
                                 self.delivered(&key, record, receipt, *e, now).await;
                             }
                         }
@@ -743,14 +742,4 @@ impl Relay {
         }
         tracing::info!(message.id = %record.message_id, peer = %record.peer, reason, "message failed");
     }
-}
-
-/// SHA-256 over a certificate chain, length-prefixed: the key of its archived evidence.
-fn chain_digest(chain: &[Vec<u8>]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for cert in chain {
-        h.update((cert.len() as u64).to_be_bytes());
-        h.update(cert);
-    }
-    h.finalize().into()
 }

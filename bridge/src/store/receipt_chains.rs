@@ -11,16 +11,15 @@
 //! outbox and inbox see whole receipts. Records written before this form, with the chain inline,
 //! read as they are.
 //!
-//! Chains are never removed: there are a handful per peer and key generation.
-//!
-//! Encoding: each certificate as a big-endian `u32` length and its DER bytes.
+//! Chains are never removed: there are a handful per peer and key generation. They are encoded
+//! and addressed as in the evidence archive (`journal::evidence::encode_chain`, `chain_digest`).
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
-use sha2::{Digest, Sha256};
 
 use super::exchange_db::Table;
 use super::outbox::StoredReceipt;
 use super::StoreError;
+use crate::journal::evidence::{chain_digest, decode_chain, encode_chain};
 
 const CHAINS_NAME: &str = "receipt_chains";
 /// The table, created when the exchange database is opened.
@@ -40,44 +39,18 @@ fn corrupt(detail: &str) -> StoreError {
     }
 }
 
-fn encode(chain: &[Vec<u8>]) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(chain.iter().map(|c| c.len() + 4).sum());
-    for cert in chain {
-        let len = u32::try_from(cert.len()).map_err(|_| corrupt("certificate over 4 GiB"))?;
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(cert);
-    }
-    Ok(out)
-}
-
-fn decode(mut bytes: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
-    let mut chain = Vec::new();
-    while !bytes.is_empty() {
-        let (len, rest) = bytes
-            .split_first_chunk::<4>()
-            .ok_or_else(|| corrupt("truncated length"))?;
-        let len = u32::from_be_bytes(*len) as usize;
-        if rest.len() < len {
-            return Err(corrupt("truncated certificate"));
-        }
-        let (cert, rest) = rest.split_at(len);
-        chain.push(cert.to_vec());
-        bytes = rest;
-    }
-    Ok(chain)
-}
-
 /// Takes the chain out of `receipt` (leaving its digest in its place), unless it is empty or
 /// already taken out.
 ///
 /// # Errors
-/// [`StoreError::Corrupt`] for a certificate over 4 GiB.
+/// [`StoreError::Corrupt`] for a chain the evidence encoding refuses (over
+/// `MAX_EVIDENCE_CERTS` certificates, which no trusted receipt has).
 pub(super) fn detach(receipt: &mut StoredReceipt) -> Result<Option<Detached>, StoreError> {
     if receipt.seal_chain.is_empty() {
         return Ok(None);
     }
-    let encoded = encode(&receipt.seal_chain)?;
-    let digest: [u8; 32] = Sha256::digest(&encoded).into();
+    let encoded = encode_chain(&receipt.seal_chain).map_err(|e| corrupt(&e.to_string()))?;
+    let digest = chain_digest(&encoded);
     receipt.seal_chain.clear();
     receipt.seal_chain_sha256 = Some(digest);
     Ok(Some(Detached { digest, encoded }))
@@ -109,10 +82,10 @@ pub(super) fn attach(
     let stored = chains
         .get(&digest[..])?
         .ok_or_else(|| corrupt("a record refers to a chain that is not stored"))?;
-    if <[u8; 32]>::from(Sha256::digest(stored.value())) != digest {
+    if chain_digest(stored.value()) != digest {
         return Err(corrupt("a stored chain does not match its digest"));
     }
-    receipt.seal_chain = decode(stored.value())?;
+    receipt.seal_chain = decode_chain(stored.value()).map_err(|e| corrupt(&e.to_string()))?;
     receipt.seal_chain_sha256 = None;
     Ok(())
 }
@@ -132,27 +105,13 @@ mod tests {
     }
 
     #[test]
-    fn encoding_round_trips_and_refuses_truncation() {
-        let chain = vec![vec![1, 2, 3], Vec::new(), vec![9; 300]];
-        let bytes = encode(&chain).unwrap();
-        assert_eq!(decode(&bytes).unwrap(), chain);
-        for cut in 1..bytes.len() {
-            if let Ok(shorter) = decode(&bytes[..cut]) {
-                // A cut on a certificate boundary is a shorter chain, never the same one.
-                assert_ne!(shorter, chain);
-            }
-        }
-        assert!(decode(&[0, 0, 0, 5, 1]).is_err());
-    }
-
-    #[test]
     fn detach_keeps_the_digest_and_an_empty_chain_stays() {
         let chain = vec![vec![7; 40], vec![8; 20]];
         let mut r = receipt(chain.clone());
         let d = detach(&mut r).unwrap().unwrap();
         assert!(r.seal_chain.is_empty());
         assert_eq!(r.seal_chain_sha256, Some(d.digest));
-        assert_eq!(decode(&d.encoded).unwrap(), chain);
+        assert_eq!(decode_chain(&d.encoded).unwrap(), chain);
         // Detached already: nothing more to take out.
         assert!(detach(&mut r).unwrap().is_none());
         assert!(detach(&mut receipt(Vec::new())).unwrap().is_none());
