@@ -120,11 +120,11 @@ impl NodeFiles {
     /// # Errors
     /// I/O failures.
     pub(super) fn put(&self, nodes: &[(u8, u64, Hash)], size: u64) -> Result<(), StorageError> {
-        for (level, index, hash) in nodes {
-            let Some(file) = self.level(*level, true)? else {
+        for (level, first, run) in runs(nodes) {
+            let Some(file) = self.level(level, true)? else {
                 continue;
             };
-            file.write_all_at(hash, index.saturating_mul(NODE_LEN))
+            file.write_all_at(&run, first.saturating_mul(NODE_LEN))
                 .map_err(io(StorageOp::Index))?;
         }
         self.len.store(size, Ordering::Release);
@@ -203,6 +203,37 @@ impl NodeFiles {
     }
 }
 
+/// `nodes` as runs of consecutive indices on one level: `(level, first index, their bytes)`.
+///
+/// A group commit of n entries closes about 2n nodes, each level's in a row, so a write per run
+/// instead of per node takes `bench submit`'s journal from about 44 `pwrite` calls per commit to
+/// one per level.
+fn runs(nodes: &[(u8, u64, Hash)]) -> Vec<(u8, u64, Vec<u8>)> {
+    let mut sorted: Vec<&(u8, u64, Hash)> = nodes.iter().collect();
+    sorted.sort_by_key(|(level, index, _)| (*level, *index));
+    let mut out: Vec<(u8, u64, Vec<u8>)> = Vec::new();
+    for (level, index, hash) in sorted {
+        match out.last_mut() {
+            Some((l, first, bytes))
+                if *l == *level && *first + (bytes.len() as u64 / NODE_LEN) == *index =>
+            {
+                bytes.extend_from_slice(hash);
+            }
+            // The same node twice (a retried commit's nodes, then the new ones) keeps the last.
+            Some((l, first, bytes))
+                if *l == *level && *index < *first + (bytes.len() as u64 / NODE_LEN) =>
+            {
+                let at = usize::try_from((*index - *first) * NODE_LEN).unwrap_or(usize::MAX);
+                if let Some(slot) = bytes.get_mut(at..at + NODE_LEN as usize) {
+                    slot.copy_from_slice(hash);
+                }
+            }
+            _ => out.push((*level, *index, hash.to_vec())),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +260,41 @@ mod tests {
         // A hole left by a lost write reads as missing, not as a hash of zeros.
         nodes.put(&[(0, 9, h(7))], 10).unwrap();
         assert_eq!(nodes.get(0, 5).unwrap(), None);
+    }
+
+    #[test]
+    fn nodes_are_written_as_runs_per_level() {
+        // The order `edge.push` produces: levels interleaved, a repeated node, a gap.
+        let nodes = [
+            (0, 4, h(1)),
+            (0, 5, h(2)),
+            (1, 2, h(3)),
+            (0, 6, h(4)),
+            (0, 7, h(5)),
+            (1, 3, h(6)),
+            (2, 1, h(7)),
+            (0, 7, h(5)),
+            (0, 9, h(8)),
+        ];
+        let got = runs(&nodes);
+        let shape: Vec<(u8, u64, usize)> = got
+            .iter()
+            .map(|(l, first, bytes)| (*l, *first, bytes.len() / 32))
+            .collect();
+        assert_eq!(shape, [(0, 4, 4), (0, 9, 1), (1, 2, 2), (2, 1, 1)]);
+        assert_eq!(got[0].2[96..], h(5));
+
+        let dir = tempfile::tempdir().unwrap();
+        let files = NodeFiles::open(dir.path()).unwrap();
+        files.put(&nodes, 10).unwrap();
+        for (level, index, hash) in nodes {
+            assert_eq!(
+                files.get(level, index).unwrap(),
+                Some(hash),
+                "({level}, {index})"
+            );
+        }
+        assert_eq!(files.get(0, 8).unwrap(), None, "the gap stays a hole");
     }
 
     #[test]
