@@ -36,6 +36,7 @@ use std::thread;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition, WriteTransaction};
 
+use super::payload_log::{self, PayloadLog};
 use super::{StoreError, LOCK_WAIT};
 
 /// The file of the exchange database, inside the store directory.
@@ -100,6 +101,7 @@ struct Inner {
     tx: Option<mpsc::SyncSender<Job>>,
     thread: Option<thread::JoinHandle<()>>,
     db: Arc<Database>,
+    payloads: Arc<PayloadLog>,
 }
 
 impl Drop for Inner {
@@ -112,8 +114,9 @@ impl Drop for Inner {
 }
 
 impl ExchangeDb {
-    /// Opens (creating if needed) the database at `path`, creates `tables` and the `meta`
-    /// table, and starts the committer. Waits up to `LOCK_WAIT` for a previous owner in this
+    /// Opens (creating if needed) the database at `path` and its payload segments in
+    /// [`payload_log::PAYLOAD_DIR`] beside it, creates `tables`, the `meta` table and the
+    /// segment counts, deletes segments nothing refers to, and starts the committer. Waits up to `LOCK_WAIT` for a previous owner in this
     /// process to let go.
     ///
     /// # Errors
@@ -123,15 +126,21 @@ impl ExchangeDb {
         let mut txn = db.begin_write().map_err(redb::Error::from)?;
         txn.set_durability(redb::Durability::Immediate)
             .map_err(redb::Error::from)?;
-        for table in tables.iter().chain([&META]) {
+        for table in tables.iter().chain([&META, &payload_log::SEGMENTS]) {
             txn.open_table(*table).map_err(redb::Error::from)?;
         }
         txn.commit().map_err(redb::Error::from)?;
+        let dir = path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(payload_log::PAYLOAD_DIR);
+        let payloads = Arc::new(PayloadLog::open(&dir)?);
+        payloads.collect(&db, true)?;
         let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE_CAPACITY);
-        let committer = db.clone();
+        let (committer, log) = (db.clone(), payloads.clone());
         let handle = thread::Builder::new()
             .name("exchange-commit".into())
-            .spawn(move || run(&committer, &rx))
+            .spawn(move || run(&committer, &log, &rx))
             .map_err(|e| StoreError::Sync {
                 reason: format!("cannot start the exchange commit thread: {e}"),
             })?;
@@ -140,6 +149,7 @@ impl ExchangeDb {
                 tx: Some(tx),
                 thread: Some(handle),
                 db,
+                payloads,
             }),
         })
     }
@@ -150,6 +160,20 @@ impl ExchangeDb {
     /// Storage failures.
     pub fn read(&self) -> Result<ReadTransaction, StoreError> {
         Ok(self.inner.db.begin_read().map_err(redb::Error::from)?)
+    }
+
+    /// The payload segments, for write jobs ([`payload_log::put`]) and readers.
+    pub fn payloads(&self) -> &Arc<PayloadLog> {
+        &self.inner.payloads
+    }
+
+    /// Deletes the closed payload segments nothing refers to, now (the committer does it at
+    /// most every second). Returns how many.
+    ///
+    /// # Errors
+    /// As [`PayloadLog::collect`].
+    pub fn collect_payloads(&self) -> Result<usize, StoreError> {
+        self.inner.payloads.collect(&self.inner.db, true)
     }
 
     fn sender(&self) -> Result<mpsc::SyncSender<Job>, StoreError> {
@@ -281,7 +305,7 @@ fn open_redb(path: &Path) -> Result<Database, StoreError> {
 }
 
 /// The committer loop: one transaction per group until every sender is gone.
-fn run(db: &Database, rx: &mpsc::Receiver<Job>) {
+fn run(db: &Database, log: &PayloadLog, rx: &mpsc::Receiver<Job>) {
     let mut latched: Option<io::ErrorKind> = None;
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
@@ -295,9 +319,12 @@ fn run(db: &Database, rx: &mpsc::Receiver<Job>) {
             refuse(group, kind);
             continue;
         }
-        if let Err(kind) = commit_group(db, group) {
+        if let Err(kind) = commit_group(db, log, group) {
             tracing::error!(error.kind = %kind, "exchange store write failed; refusing writes until restart");
             latched = Some(kind);
+        } else if let Err(e) = log.collect(db, false) {
+            // Only disk space is at stake; the next collection tries again.
+            tracing::warn!(error = %e, "payload segments not collected");
         }
     }
 }
@@ -318,8 +345,9 @@ fn kind_of(e: impl Into<redb::Error>) -> io::ErrorKind {
 
 /// Runs `group` in one transaction and commits it; a failing job is answered alone and the rest
 /// run again without it (module doc). Every job is answered. `Err` when the committer must latch.
-fn commit_group(db: &Database, mut group: Vec<Job>) -> Result<(), io::ErrorKind> {
+fn commit_group(db: &Database, log: &PayloadLog, mut group: Vec<Job>) -> Result<(), io::ErrorKind> {
     while !group.is_empty() {
+        log.begin();
         let mut txn = match db.begin_write() {
             Ok(txn) => txn,
             Err(e) => {
@@ -350,6 +378,13 @@ fn commit_group(db: &Database, mut group: Vec<Job>) -> Result<(), io::ErrorKind>
         } else {
             redb::Durability::None
         };
+        // The payloads the transaction refers to are on disk before it commits (module
+        // `payload_log`).
+        if let Err(e) = log.write_staged(durable) {
+            let _ = txn.abort();
+            refuse(group, e.kind());
+            return Err(e.kind());
+        }
         let committed = txn
             .set_durability(durability)
             .map_err(redb::Error::from)
@@ -483,7 +518,8 @@ mod tests {
             .unwrap();
         }
         drop(tx);
-        run(&raw, &rx);
+        let log = PayloadLog::open(&dir.path().join(payload_log::PAYLOAD_DIR)).unwrap();
+        run(&raw, &log, &rx);
         let mut got: Vec<_> = outcomes.try_iter().collect();
         got.sort();
         assert_eq!(got, vec![(0, true), (1, false), (2, true)]);

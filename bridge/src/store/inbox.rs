@@ -1,6 +1,7 @@
 //! The inbox: envelopes received from peer bridges, kept until the local operator acknowledges
 //! them. Tables of the exchange database (module `exchange_db`): `inbox_records` (key -> JSON
-//! record with the receipt issued), `inbox_payloads` (key -> payload bytes, until acknowledged),
+//! record with the receipt issued), `inbox_payload_refs` (key -> where the payload is in the payload log, module `payload_log`,
+//! until acknowledged; `inbox_payloads` held the bytes themselves in older stores),
 //! `inbox_unacked` (arrival sequence, big-endian -> key), which gives the delivery order to the
 //! operator, `inbox_acked` (acknowledgement time || key, module `expiry`): the acknowledged
 //! records in the order they expire, for [`InboxStore::purge_acked_before`], and, in the database's
@@ -23,13 +24,16 @@ use redb::{ReadableTable, TableDefinition};
 use super::exchange_db::{ExchangeDb, Table, WriteMode, META};
 use super::expiry;
 use super::outbox::StoredReceipt;
+use super::payload_log;
 use super::receipt_chains;
 use super::space::SpaceGuard;
 use super::StoreError;
 
 const RECORDS_NAME: &str = "inbox_records";
 const RECORDS: Table = TableDefinition::new(RECORDS_NAME);
+/// Payload bytes, in stores written before the payload log (module `payload_log`).
 const PAYLOADS: Table = TableDefinition::new("inbox_payloads");
+const PAYLOAD_REFS: Table = TableDefinition::new("inbox_payload_refs");
 const UNACKED: Table = TableDefinition::new("inbox_unacked");
 const ACKED: Table = TableDefinition::new("inbox_acked");
 
@@ -38,7 +42,7 @@ const ACKED: Table = TableDefinition::new("inbox_acked");
 pub(super) const NEXT_SEQ: &[u8] = b"inbox_next_seq";
 
 /// The inbox's tables, created when the exchange database is opened.
-pub(super) const TABLES: [Table; 4] = [RECORDS, PAYLOADS, UNACKED, ACKED];
+pub(super) const TABLES: [Table; 5] = [RECORDS, PAYLOADS, PAYLOAD_REFS, UNACKED, ACKED];
 
 /// One received message, without its payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +134,7 @@ impl InboxStore {
         }
         let mut record = record.clone();
         let chain = receipt_chains::detach(&mut record.receipt)?;
+        let log = self.db.payloads().clone();
         let outcome = self
             .db
             .write(WriteMode::Durable, move |txn| {
@@ -144,8 +149,7 @@ impl InboxStore {
                     .map_or(0, u64::from_be_bytes);
                 meta.insert(NEXT_SEQ, &seq.saturating_add(1).to_be_bytes()[..])?;
                 record.seq = seq;
-                txn.open_table(PAYLOADS)?
-                    .insert(key.as_slice(), payload.as_slice())?;
+                payload_log::put(txn, &log, PAYLOAD_REFS, key.as_slice(), &payload)?;
                 records.insert(key.as_slice(), encode(&record)?.as_slice())?;
                 txn.open_table(UNACKED)?
                     .insert(&seq.to_be_bytes()[..], key.as_slice())?;
@@ -200,23 +204,25 @@ impl InboxStore {
     ) -> Result<Vec<(InboxRecord, Vec<u8>)>, StoreError> {
         let start = after.map_or(0, |s| s.saturating_add(1)).to_be_bytes();
         let read = self.db.read()?;
-        let (unacked, records, payloads, chains) = (
+        let (unacked, records, chains) = (
             read.open_table(UNACKED)?,
             read.open_table(RECORDS)?,
-            read.open_table(PAYLOADS)?,
             read.open_table(receipt_chains::CHAINS)?,
         );
+        let log = self.db.payloads();
         let mut out = Vec::new();
         for item in unacked.range::<&[u8]>(&start[..]..)?.take(limit) {
             let (_, key) = item?;
-            let (Some(rec), Some(payload)) =
-                (records.get(key.value())?, payloads.get(key.value())?)
+            let Some(rec) = records.get(key.value())? else {
+                continue;
+            };
+            let Some(payload) = payload_log::get(&read, log, PAYLOAD_REFS, PAYLOADS, key.value())?
             else {
                 continue;
             };
             let mut record = decode(rec.value())?;
             receipt_chains::attach(&chains, &mut record.receipt)?;
-            out.push((record, payload.value().to_vec()));
+            out.push((record, payload));
         }
         Ok(out)
     }
@@ -246,7 +252,7 @@ impl InboxStore {
                 record.acked = true;
                 record.acked_at = Some(acked_at);
                 records.insert(key.as_slice(), encode(&record)?.as_slice())?;
-                txn.open_table(PAYLOADS)?.remove(key.as_slice())?;
+                payload_log::take(txn, PAYLOAD_REFS, PAYLOADS, key.as_slice())?;
                 txn.open_table(UNACKED)?
                     .remove(&record.seq.to_be_bytes()[..])?;
                 txn.open_table(ACKED)?
@@ -273,13 +279,12 @@ impl InboxStore {
         self.db.write_blocking(WriteMode::Deferred, move |txn| {
             let mut acked = txn.open_table(ACKED)?;
             let mut records = txn.open_table(RECORDS)?;
-            let mut payloads = txn.open_table(PAYLOADS)?;
             expiry::sweep(&mut acked, cutoff, max, |at, key| {
                 let due = records.get(key)?.is_some_and(|bytes| {
                     decode(bytes.value()).is_ok_and(|r| r.acked && r.acked_at == Some(at))
                 });
                 if due {
-                    payloads.remove(key)?;
+                    payload_log::take(txn, PAYLOAD_REFS, PAYLOADS, key)?;
                     records.remove(key)?;
                 }
                 Ok(due)

@@ -4,7 +4,8 @@
 //!   snapshot cache, the evidence archive. These grow slowly and are bounded by what they
 //!   describe. (The journal is flat files, module `journal`.)
 //! - redb (`data_dir/store/exchange.redb`, module `exchange_db`) for the exchange's outbox and
-//!   inbox: every message inserts about five keys, drops its payload once done, and the
+//!   inbox, with their payloads in append-only segments beside it (`data_dir/store/payloads/`,
+//!   module `payload_log`): every message inserts about five keys, drops its payload once done, and the
 //!   retention task purges the rest. Under that churn sled 0.34 neither reclaims the space of
 //!   deleted items (spacejam/sled#1333) nor bounds the memory of paged-out pages
 //!   (spacejam/sled#1093): `bench soak` measured its store growing by about 10 KiB per message
@@ -27,6 +28,7 @@ mod journal_offsets;
 mod journal_records;
 mod migrate;
 pub mod outbox;
+pub mod payload_log;
 mod receipt_chains;
 pub mod space;
 pub mod trust;

@@ -1,8 +1,9 @@
 //! The outbox: envelopes accepted from the local operator, waiting for (or done with) relay to
 //! their home peer bridge. Four tables of the exchange database (module `exchange_db`):
 //! `outbox_records` (key -> JSON state record, kept after delivery for the retention period: it
-//! answers resends and GetStatus), `outbox_payloads` (key -> payload bytes, removed once the
-//! message is terminal), `outbox_pending` (key -> next attempt time, big-endian Unix
+//! answers resends and GetStatus), `outbox_payload_refs` (key -> where the payload is in the payload log,
+//! module `payload_log`, removed once the message is terminal; `outbox_payloads` held the bytes
+//! themselves in older stores), `outbox_pending` (key -> next attempt time, big-endian Unix
 //! nanoseconds: the non-terminal messages the relay works on, readable without decoding their
 //! records) and `outbox_done` (terminal time || key, module `expiry`: the terminal records in
 //! the order they expire, so that [`OutboxStore::purge_terminal_before`] never scans the
@@ -22,18 +23,21 @@ use redb::{ReadableTable, TableDefinition};
 
 use super::exchange_db::{ExchangeDb, Table, WriteMode};
 use super::expiry;
+use super::payload_log;
 use super::receipt_chains::{self, Detached};
 use super::space::SpaceGuard;
 use super::StoreError;
 
 const RECORDS_NAME: &str = "outbox_records";
 const RECORDS: Table = TableDefinition::new(RECORDS_NAME);
+/// Payload bytes, in stores written before the payload log (module `payload_log`).
 const PAYLOADS: Table = TableDefinition::new("outbox_payloads");
+const PAYLOAD_REFS: Table = TableDefinition::new("outbox_payload_refs");
 const PENDING: Table = TableDefinition::new("outbox_pending");
 const DONE: Table = TableDefinition::new("outbox_done");
 
 /// The outbox's tables, created when the exchange database is opened.
-pub(super) const TABLES: [Table; 4] = [RECORDS, PAYLOADS, PENDING, DONE];
+pub(super) const TABLES: [Table; 5] = [RECORDS, PAYLOADS, PAYLOAD_REFS, PENDING, DONE];
 
 /// Where a message is in its life (GetStatus).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,6 +273,7 @@ impl OutboxStore {
         if self.get_raw(&key)?.is_none() {
             self.space.admit(payload.len() as u64)?;
         }
+        let log = self.db.payloads().clone();
         let existing = self
             .db
             .write(WriteMode::Durable, move |txn| {
@@ -277,7 +282,7 @@ impl OutboxStore {
                 if let Some(old) = records.get(key)? {
                     return Ok(Some(old.value().to_vec()));
                 }
-                txn.open_table(PAYLOADS)?.insert(key, payload.as_slice())?;
+                payload_log::put(txn, &log, PAYLOAD_REFS, key, &payload)?;
                 records.insert(key, value.as_slice())?;
                 txn.open_table(PENDING)?.insert(key, &next[..])?;
                 if let Some(chain) = &chain {
@@ -313,7 +318,7 @@ impl OutboxStore {
                 let mut pending = txn.open_table(PENDING)?;
                 if terminal {
                     pending.remove(key)?;
-                    txn.open_table(PAYLOADS)?.remove(key)?;
+                    payload_log::take(txn, PAYLOAD_REFS, PAYLOADS, key)?;
                     txn.open_table(DONE)?.insert(done_key.as_slice(), &[][..])?;
                 } else {
                     pending.insert(key, &next[..])?;
@@ -355,8 +360,7 @@ impl OutboxStore {
     /// Storage failures.
     pub fn payload(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let read = self.db.read()?;
-        let payloads = read.open_table(PAYLOADS)?;
-        Ok(payloads.get(key)?.map(|v| v.value().to_vec()))
+        payload_log::get(&read, self.db.payloads(), PAYLOAD_REFS, PAYLOADS, key)
     }
 
     /// Keys of every non-terminal message with its next attempt time (Unix nanoseconds), at
@@ -397,14 +401,13 @@ impl OutboxStore {
         self.db.write_blocking(WriteMode::Deferred, move |txn| {
             let mut done = txn.open_table(DONE)?;
             let mut records = txn.open_table(RECORDS)?;
-            let mut payloads = txn.open_table(PAYLOADS)?;
             let mut pending = txn.open_table(PENDING)?;
             expiry::sweep(&mut done, cutoff, max, |at, key| {
                 let due = records.get(key)?.is_some_and(|bytes| {
                     decode(bytes.value()).is_ok_and(|r| r.state.is_terminal() && r.updated_at == at)
                 });
                 if due {
-                    payloads.remove(key)?;
+                    payload_log::take(txn, PAYLOAD_REFS, PAYLOADS, key)?;
                     pending.remove(key)?;
                     records.remove(key)?;
                 }
