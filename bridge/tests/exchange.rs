@@ -2,6 +2,7 @@
 //! generated test LOTL and national lists: end to end and back, a down peer, resends, refused
 //! certificates, tampered seals and receipts.
 
+use eidas_bridge::grpc::peer::unpack_signed_heads;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -478,12 +479,16 @@ async fn sealed_batches_one_seal_one_receipt_batch_and_refusals_one_by_one() {
     // is refused, the others are received under one signed receipt batch.
     let mut batch = sealed_batch(e, &[("b-1", b"one"), ("b-2", b"two"), ("b-3", b"three")]);
     batch.envelopes[1].payload = b"TWO".to_vec();
-    let answer = as_fr
+    let mut answer = as_fr
         .deliver_batch(batch.clone())
         .await
         .unwrap()
         .into_inner();
     assert_eq!(answer.outcomes.len(), 3);
+    // On the wire the two receipts share one signed head: signature and chain travel once.
+    assert_eq!(answer.signed_heads.len(), 1);
+    assert!(receipt_of(&answer.outcomes[0]).seal_chain.is_empty());
+    unpack_signed_heads(&mut answer);
     let refused = refusal_of(&answer.outcomes[1]);
     assert_eq!(
         (refused.code, refused.reason.as_str()),
@@ -547,7 +552,8 @@ async fn sealed_batches_one_seal_one_receipt_batch_and_refusals_one_by_one() {
     // The same batch again, repaired: the first and third get their first receipts back, the
     // second is received now, in a receipt batch of its own.
     let repaired = sealed_batch(e, &[("b-1", b"one"), ("b-2", b"two"), ("b-3", b"three")]);
-    let again = as_fr.deliver_batch(repaired).await.unwrap().into_inner();
+    let mut again = as_fr.deliver_batch(repaired).await.unwrap().into_inner();
+    unpack_signed_heads(&mut again);
     assert_eq!(receipt_of(&again.outcomes[0]), r1);
     assert_eq!(receipt_of(&again.outcomes[2]), r3);
     let r2 = receipt_of(&again.outcomes[1]);

@@ -554,7 +554,11 @@ impl Relay {
             {
                 Err(_) => return retry_all("timeout".into(), false),
                 Ok(Err(s)) => return retry_all(format!("{:?}: {}", s.code(), s.message()), false),
-                Ok(Ok(answer)) => answer.into_inner().outcomes,
+                Ok(Ok(answer)) => {
+                    let mut answer = answer.into_inner();
+                    crate::grpc::peer::unpack_signed_heads(&mut answer);
+                    answer.outcomes
+                }
             };
         if answer.len() != batch.len() {
             let reason = format!(

@@ -9,7 +9,7 @@ mod identity;
 mod journal;
 mod limits;
 mod observe;
-mod peer;
+pub mod peer;
 mod status;
 mod trust;
 
