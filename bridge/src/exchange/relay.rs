@@ -119,10 +119,12 @@ struct Channels {
     by_country: HashMap<String, PeerServiceClient<Channel>>,
 }
 
-/// A due message taken from the outbox, waiting for a batch.
+/// A due message, waiting for a batch.
 struct Due {
     key: Vec<u8>,
     record: OutboxRecord,
+    /// The payload, when Submit handed it over (a first attempt); else read from the outbox.
+    payload: Option<Vec<u8>>,
 }
 
 /// Due messages by peer, and the batches in flight towards each.
@@ -197,10 +199,8 @@ pub fn spawn_relay(ex: Arc<Exchange>, identity: RelayIdentity) -> RelayGuard {
                 .map(|mut f| std::mem::take(&mut *f))
                 .unwrap_or_default();
             let now = unix_nanos(relay.ex.now());
-            for key in fresh {
-                if let Err(e) = relay.enqueue(key, now) {
-                    tracing::warn!(error = %e, "relay enqueue failed");
-                }
+            for f in fresh {
+                relay.enqueue_record(f.key, f.record, Some(f.payload), now);
             }
             if tokio::time::Instant::now() >= next_scan {
                 let wait = relay.scan().unwrap_or_else(|e| {
@@ -267,21 +267,36 @@ impl Relay {
         let Some(record) = self.ex.outbox.get(&key)? else {
             return Ok(None);
         };
+        Ok(self.enqueue_record(key, record, None, now))
+    }
+
+    /// [`Relay::enqueue`] for a record already read (or just stored by Submit, with its
+    /// `payload`).
+    fn enqueue_record(
+        &self,
+        key: Vec<u8>,
+        record: OutboxRecord,
+        payload: Option<Vec<u8>>,
+        now: i64,
+    ) -> Option<Duration> {
+        if self.queues_full() {
+            return None;
+        }
         if record.journal_indexes.is_empty() || record.state.is_terminal() {
-            return Ok(None);
+            return None;
         }
         if record.next_attempt_at > now
             && !self.clock_went_back(Some(&record.peer), record.next_attempt_at, now)
         {
             let wait = u64::try_from(record.next_attempt_at - now).unwrap_or(0);
-            return Ok(Some(Duration::from_nanos(wait)));
+            return Some(Duration::from_nanos(wait));
         }
         let Ok(mut queues) = self.queues.lock() else {
-            return Ok(None);
+            return None;
         };
         let queue = queues.by_peer.entry(record.peer.clone()).or_default();
         if queue.len() >= MAX_QUEUED_PER_PEER {
-            return Ok(None);
+            return None;
         }
         // Lock order: `queues`, then `in_flight` (nowhere the other way round).
         let newly = self
@@ -289,11 +304,15 @@ impl Relay {
             .lock()
             .is_ok_and(|mut set| set.insert(key.clone()));
         if !newly {
-            return Ok(None);
+            return None;
         }
-        queue.push_back(Due { key, record });
+        queue.push_back(Due {
+            key,
+            record,
+            payload,
+        });
         self.ex.relay_counts.queued.fetch_add(1, Ordering::Relaxed);
-        Ok(None)
+        None
     }
 
     /// True when every configured peer could have a full queue: checked before a record is
@@ -433,7 +452,7 @@ impl Relay {
         for d in &mut live {
             d.record.attempts = d.record.attempts.saturating_add(1);
         }
-        let outcomes = self.deliver_batch(&live, &peer, now).await;
+        let outcomes = self.deliver_batch(&mut live, &peer, now).await;
         let now = unix_nanos(self.ex.now());
         let settled = expired
             .into_iter()
@@ -445,14 +464,14 @@ impl Relay {
     /// Seals `batch` for `peer`, calls DeliverBatch and checks each answer: one outcome per
     /// message, in order. A message whose payload or content cannot be read or encoded is left
     /// out of the call and retried later; the others go.
-    async fn deliver_batch(&self, batch: &[Due], peer: &Peer, now: i64) -> Vec<Outcome> {
+    async fn deliver_batch(&self, batch: &mut [Due], peer: &Peer, now: i64) -> Vec<Outcome> {
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
         let (mut sent, mut envelopes) = (Vec::new(), Vec::new());
-        for due in batch {
+        for due in batch.iter_mut() {
             match self.envelope(due, peer, now) {
                 Ok(envelope) => {
                     outcomes.push(None);
-                    sent.push(due);
+                    sent.push(&*due);
                     envelopes.push(envelope);
                 }
                 Err(reason) => outcomes.push(Some(Outcome::Retry {
@@ -480,11 +499,20 @@ impl Relay {
 
     /// The wire envelope of `due` for `peer`, sealed content included; `Err` with the reason to
     /// retry it later.
-    fn envelope(&self, due: &Due, peer: &Peer, now: i64) -> Result<pb::BatchedEnvelope, String> {
-        let Due { key, record } = due;
-        let Ok(Some(payload)) = self.ex.outbox.payload(key) else {
-            return Err("payload_unavailable".into());
+    fn envelope(
+        &self,
+        due: &mut Due,
+        peer: &Peer,
+        now: i64,
+    ) -> Result<pb::BatchedEnvelope, String> {
+        let payload = match due.payload.take() {
+            Some(p) => p,
+            None => match self.ex.outbox.payload(&due.key) {
+                Ok(Some(p)) => p,
+                _ => return Err("payload_unavailable".into()),
+            },
         };
+        let record = &due.record;
         let content = SealedContent {
             message_id: record.message_id.clone(),
             sender_hcid: record.sender.clone(),
@@ -633,7 +661,7 @@ impl Relay {
         join_all(
             settled
                 .into_iter()
-                .map(|(Due { key, record }, outcome)| async move {
+                .map(|(Due { key, record, .. }, outcome)| async move {
                     match outcome {
                         Outcome::Delivered(receipt) => {
                             let archived = evidence.iter().find(|(c, _)| *c == receipt.seal_chain);

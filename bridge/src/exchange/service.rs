@@ -27,6 +27,20 @@ pub fn unix_nanos(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
 }
 
+/// Most accepted messages waiting for the relay loop to take them, with their payloads: twice
+/// what the relay queues for one peer.
+const MAX_FRESH: usize = 2 * super::relay::MAX_QUEUED_PER_PEER;
+
+/// A message Submit has just stored, handed to the relay with the record and payload it stored,
+/// so that the first attempt reads neither back from the outbox. What the relay cannot queue at
+/// once (its queues are full) it drops, and its scan reads it from the outbox later.
+#[derive(Debug)]
+pub(super) struct Fresh {
+    pub(super) key: Vec<u8>,
+    pub(super) record: OutboxRecord,
+    pub(super) payload: Vec<u8>,
+}
+
 /// Who this bridge is and what it accepts.
 #[derive(Debug, Clone)]
 pub struct ExchangeSettings {
@@ -71,8 +85,8 @@ pub struct Exchange {
     in_flight: Mutex<HashSet<Vec<u8>>>,
     pub(super) arrivals: Notify,
     pub(super) relay_wake: Notify,
-    /// Keys accepted since the relay last looked: attempted at once, without an outbox scan.
-    pub(super) fresh: Mutex<Vec<Vec<u8>>>,
+    /// Messages accepted since the relay last looked: attempted at once, without an outbox scan.
+    pub(super) fresh: Mutex<Vec<Fresh>>,
     /// DeliverBatch calls the relay made, and the envelopes they carried.
     pub(super) relay_counts: RelayCounts,
     /// Where the certificate chains behind journaled trust decisions are archived, so that
@@ -385,7 +399,7 @@ impl Exchange {
         //    journal index is updated instead: its payload is already stored.)
         let inserted = if !stored_before {
             self.outbox
-                .insert(key.clone(), &record, env.payload)
+                .insert(key.clone(), &record, env.payload.clone())
                 .await
                 .map_err(ExchangeError::from)?
         } else {
@@ -411,8 +425,16 @@ impl Exchange {
                 duplicate: true,
             });
         }
+        // Beyond the bound (the relay is behind: its queues are full too) the message waits in
+        // the outbox for the relay's next scan, instead of in memory with its payload.
         if let Ok(mut fresh) = self.fresh.lock() {
-            fresh.push(key);
+            if fresh.len() < MAX_FRESH {
+                fresh.push(Fresh {
+                    key,
+                    record: record.clone(),
+                    payload: env.payload,
+                });
+            }
         }
         self.relay_wake.notify_one();
         tracing::debug!(message.id = %record.message_id, journal.index = receipt.index, peer = %record.peer, "accepted");

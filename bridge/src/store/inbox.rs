@@ -128,9 +128,11 @@ impl InboxStore {
         payload: Vec<u8>,
     ) -> Result<Result<u64, InboxRecord>, StoreError> {
         // New messages only while the disk keeps its reserve (`space`); a redelivery of a stored
-        // key is answered with the first record as before.
-        if self.get_raw(&key)?.is_none() {
-            self.space.admit(payload.len() as u64)?;
+        // key is answered with the first record as before (looked up only when the disk is low).
+        if let Err(full) = self.space.admit(payload.len() as u64) {
+            if self.get_raw(&key)?.is_none() {
+                return Err(full);
+            }
         }
         let mut record = record.clone();
         let chain = receipt_chains::detach(&mut record.receipt)?;

@@ -268,10 +268,12 @@ impl OutboxStore {
         let (value, chain) = encode(record)?;
         let next = record.next_attempt_at.to_be_bytes();
         // New work only while the disk keeps its reserve (`space`); a resend of a stored key is
-        // answered from the first record as before. The check that decides is the one inside
-        // the job: a key stored in between is found there.
-        if self.get_raw(&key)?.is_none() {
-            self.space.admit(payload.len() as u64)?;
+        // answered from the first record as before (looked up only when the disk is low). The
+        // check that decides is the one inside the job: a key stored in between is found there.
+        if let Err(full) = self.space.admit(payload.len() as u64) {
+            if self.get_raw(&key)?.is_none() {
+                return Err(full);
+            }
         }
         let log = self.db.payloads().clone();
         let existing = self

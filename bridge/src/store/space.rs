@@ -9,8 +9,16 @@
 //! (refuse writes at a "flood stage" of usage) follow the same idea.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::StoreError;
+
+/// How long [`SpaceGuard::admit`] decides from one `statvfs`. Every Submit and every delivered
+/// envelope is admitted: at a few thousand a second, one call each was a measurable share of
+/// the exchange's system time. What it admits meanwhile is subtracted from the free space it
+/// saw, so the reserve is never spent faster than with a call per admission.
+const REPORT_TTL: Duration = Duration::from_millis(10);
 
 /// Share of the file system kept free, in percent, as Elasticsearch's default high watermark
 /// (90% used) does; bounded by [`RESERVE_FLOOR`] and [`RESERVE_CAP`].
@@ -53,6 +61,8 @@ impl SpaceReport {
 #[derive(Debug, Clone)]
 pub struct SpaceGuard {
     dir: PathBuf,
+    /// The last report, when it was taken, and the bytes admitted since.
+    seen: Arc<Mutex<Option<(Instant, SpaceReport, u64)>>>,
 }
 
 impl SpaceGuard {
@@ -60,6 +70,7 @@ impl SpaceGuard {
     pub fn new(dir: &Path) -> SpaceGuard {
         SpaceGuard {
             dir: dir.to_owned(),
+            seen: Arc::default(),
         }
     }
 
@@ -73,18 +84,35 @@ impl SpaceGuard {
         })
     }
 
-    /// Admits new work that will store about `incoming` bytes.
+    /// Admits new work that will store about `incoming` bytes, deciding from a report at most
+    /// [`REPORT_TTL`] old less what it admitted since.
     ///
     /// # Errors
     /// [`StoreError::NoSpace`] when the reserve would be eaten into.
     pub fn admit(&self, incoming: u64) -> Result<(), StoreError> {
-        match self.report() {
-            Some(r) if r.refuses(incoming) => Err(StoreError::NoSpace {
-                available: r.available,
-                reserve: r.reserve(),
-            }),
-            _ => Ok(()),
+        // A poisoned lock only means a panic between two plain assignments; the value is whole.
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let (taken, report, admitted) = match *seen {
+            Some(s) if s.0.elapsed() < REPORT_TTL => s,
+            _ => match self.report() {
+                Some(r) => (Instant::now(), r, 0),
+                // No report (an unsupported file system): nothing to decide from.
+                None => return Ok(()),
+            },
+        };
+        let left = SpaceReport {
+            available: report.available.saturating_sub(admitted),
+            ..report
+        };
+        if left.refuses(incoming) {
+            *seen = Some((taken, report, admitted));
+            return Err(StoreError::NoSpace {
+                available: left.available,
+                reserve: left.reserve(),
+            });
         }
+        *seen = Some((taken, report, admitted.saturating_add(incoming)));
+        Ok(())
     }
 
     /// True when the file system is down to its reserve (used to tell a stalled flush on a
@@ -123,6 +151,26 @@ mod tests {
         assert!(!small.refuses(512 << 10));
         assert!(!small.refuses(1 << 20));
         assert!(small.refuses((1 << 20) + 1));
+    }
+
+    #[test]
+    fn admissions_between_two_reports_are_counted_against_the_free_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = SpaceGuard::new(dir.path());
+        let r = guard.report().unwrap();
+        let room = r.available.saturating_sub(r.reserve());
+        assert!(room > 4, "the test machine's disk is down to its reserve");
+        // Half the room, twice, within one report's life: the second no longer fits.
+        let half = room / 2 + 1;
+        *guard.seen.lock().unwrap() = Some((Instant::now(), r, 0));
+        guard.admit(half).unwrap();
+        assert!(matches!(
+            guard.admit(half),
+            Err(StoreError::NoSpace { available, .. }) if available == r.available - half
+        ));
+        // A stale report is taken again: what was admitted is no longer assumed written.
+        *guard.seen.lock().unwrap() = Some((Instant::now() - REPORT_TTL * 2, r, half));
+        guard.admit(half).unwrap();
     }
 
     #[test]
