@@ -3,8 +3,6 @@
 //! signed receipt (one receipt batch per sealed batch, module `batch`); the local operator then
 //! reads the inbox and acknowledges. Also the sender's check of receipts ([`ReceiptCheck`]).
 
-use std::collections::HashSet;
-
 use futures_util::future::join_all;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -205,9 +203,13 @@ pub struct ReceiptCheck<'a> {
     trust: &'a dyn PeerTrust,
     local_peer: &'a str,
     at: OffsetDateTime,
-    /// Digests of (head, signature, chain) already verified and validated by this check.
-    verified_heads: HashSet<[u8; 32]>,
+    /// (Head, signature, chain) already verified and validated by this check: an answer
+    /// holds one or two heads, so comparing them whole costs less than hashing each receipt's.
+    verified_heads: Vec<SignedHead>,
 }
+
+/// A receipt batch head as signed: the head, the signature, the signer's chain.
+type SignedHead = (Vec<u8>, Vec<u8>, Vec<Vec<u8>>);
 
 impl std::fmt::Debug for ReceiptCheck<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -231,7 +233,7 @@ impl<'a> ReceiptCheck<'a> {
             trust,
             local_peer,
             at,
-            verified_heads: HashSet::new(),
+            verified_heads: Vec::new(),
         }
     }
 
@@ -281,8 +283,10 @@ impl<'a> ReceiptCheck<'a> {
         if head.receiver_peer != record.peer {
             return Err(mismatch("batch receiver_peer"));
         }
-        let signed = signed_digest(&batch.head, &receipt.signature, &receipt.seal_chain);
-        if !self.verified_heads.contains(&signed) {
+        let verified = self.verified_heads.iter().any(|(head, signature, chain)| {
+            *head == batch.head && *signature == receipt.signature && *chain == receipt.seal_chain
+        });
+        if !verified {
             verify_leaf(
                 self.keys,
                 &receipt.seal_chain,
@@ -291,24 +295,14 @@ impl<'a> ReceiptCheck<'a> {
                 what,
             )?;
             check_chain(self.trust, &receipt.seal_chain, self.at, &record.peer, what)?;
-            self.verified_heads.insert(signed);
+            self.verified_heads.push((
+                batch.head.clone(),
+                receipt.signature.clone(),
+                receipt.seal_chain.clone(),
+            ));
         }
         Ok(content)
     }
-}
-
-/// SHA-256 over the length-prefixed signed bytes, signature and chain: equal digests mean the
-/// same signature by the same chain over the same bytes.
-fn signed_digest(signed: &[u8], signature: &[u8], chain: &[Vec<u8>]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for part in [signed, signature]
-        .into_iter()
-        .chain(chain.iter().map(Vec::as_slice))
-    {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    h.finalize().into()
 }
 
 /// Steps 2 and 3 of [`Exchange::deliver`] for one envelope: the sealed bytes decode strictly and

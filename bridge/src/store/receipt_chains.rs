@@ -14,6 +14,8 @@
 //! Chains are never removed: there are a handful per peer and key generation. They are encoded
 //! and addressed as in the evidence archive (`journal::evidence::encode_chain`, `chain_digest`).
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::exchange_db::Table;
@@ -29,8 +31,15 @@ pub(super) const CHAINS: Table = TableDefinition::new(CHAINS_NAME);
 #[derive(Debug, Clone)]
 pub(super) struct Detached {
     digest: [u8; 32],
-    encoded: Vec<u8>,
+    encoded: Arc<[u8]>,
 }
+
+/// The chains detached last, with their encodings: every receipt of a peer carries the same
+/// chain, so a comparison replaces encoding and hashing it again for each record.
+static RECENT: Mutex<Vec<(Vec<Vec<u8>>, Detached)>> = Mutex::new(Vec::new());
+
+/// Chains remembered in [`RECENT`]: a few peers, two chains each during a key rollover.
+const RECENT_CHAINS: usize = 8;
 
 fn corrupt(detail: &str) -> StoreError {
     StoreError::Corrupt {
@@ -49,11 +58,30 @@ pub(super) fn detach(receipt: &mut StoredReceipt) -> Result<Option<Detached>, St
     if receipt.seal_chain.is_empty() {
         return Ok(None);
     }
-    let encoded = encode_chain(&receipt.seal_chain).map_err(|e| corrupt(&e.to_string()))?;
-    let digest = chain_digest(&encoded);
+    // A poisoned lock only means a panic while pushing or rotating whole entries.
+    let mut recent = RECENT.lock().unwrap_or_else(PoisonError::into_inner);
+    let detached = match recent
+        .iter()
+        .find(|(chain, _)| *chain == receipt.seal_chain)
+    {
+        Some((_, d)) => d.clone(),
+        None => {
+            let encoded = encode_chain(&receipt.seal_chain).map_err(|e| corrupt(&e.to_string()))?;
+            let d = Detached {
+                digest: chain_digest(&encoded),
+                encoded: encoded.into(),
+            };
+            if recent.len() == RECENT_CHAINS {
+                recent.remove(0);
+            }
+            recent.push((receipt.seal_chain.clone(), d.clone()));
+            d
+        }
+    };
+    drop(recent);
     receipt.seal_chain.clear();
-    receipt.seal_chain_sha256 = Some(digest);
-    Ok(Some(Detached { digest, encoded }))
+    receipt.seal_chain_sha256 = Some(detached.digest);
+    Ok(Some(detached))
 }
 
 /// Stores a detached chain, inside the transaction of the record that refers to it.
@@ -63,7 +91,7 @@ pub(super) fn detach(receipt: &mut StoredReceipt) -> Result<Option<Detached>, St
 pub(super) fn keep(txn: &WriteTransaction, chain: &Detached) -> Result<(), StoreError> {
     let mut chains = txn.open_table(CHAINS)?;
     if chains.get(&chain.digest[..])?.is_none() {
-        chains.insert(&chain.digest[..], chain.encoded.as_slice())?;
+        chains.insert(&chain.digest[..], &chain.encoded[..])?;
     }
     Ok(())
 }
@@ -102,6 +130,23 @@ mod tests {
             seal_chain_sha256: None,
             batch: None,
         }
+    }
+
+    #[test]
+    fn a_chain_detached_again_has_the_same_digest_and_another_chain_its_own() {
+        let chain = vec![vec![3; 50], vec![4; 30]];
+        let first = detach(&mut receipt(chain.clone())).unwrap().unwrap();
+        let again = detach(&mut receipt(chain.clone())).unwrap().unwrap();
+        assert_eq!(
+            (again.digest, &again.encoded),
+            (first.digest, &first.encoded)
+        );
+        let mut other_chain = chain;
+        other_chain[1][0] = 5;
+        let other = detach(&mut receipt(other_chain.clone())).unwrap().unwrap();
+        assert_ne!(other.digest, first.digest);
+        assert_eq!(decode_chain(&other.encoded).unwrap(), other_chain);
+        assert_eq!(other.digest, chain_digest(&other.encoded));
     }
 
     #[test]
