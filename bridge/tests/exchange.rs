@@ -94,6 +94,19 @@ async fn nothing_waiting(client: &mut ExchangeServiceClient<tonic::transport::Ch
     drop(tx);
 }
 
+/// `e` written under `dir`, for bridges started by hand, and the trust its lists give now.
+fn ecosystem_in(
+    e: &Ecosystem,
+    dir: &std::path::Path,
+) -> (
+    std::path::PathBuf,
+    std::sync::Arc<dyn eidas_bridge::exchange::PeerTrust>,
+) {
+    let eco_dir = eidas_bridge::demo::write_ecosystem(e, dir).unwrap();
+    let trust = trust_of(&walk_ecosystem(e, OffsetDateTime::now_utc()).unwrap());
+    (eco_dir, trust)
+}
+
 async fn pair(dir: &std::path::Path) -> Pair {
     start_pair(eco(), dir, retry()).await.unwrap()
 }
@@ -211,8 +224,7 @@ async fn unacknowledged_messages_come_again_after_reconnect() {
 async fn a_down_peer_gets_the_message_when_it_returns() {
     let dir = tempfile::tempdir().unwrap();
     let e = eco();
-    let eco_dir = eidas_bridge::demo::write_ecosystem(e, dir.path()).unwrap();
-    let trust = trust_of(&walk_ecosystem(e, OffsetDateTime::now_utc()).unwrap());
+    let (eco_dir, trust) = ecosystem_in(e, dir.path());
     // Reserve BE's port, then leave it closed while FR sends.
     let be_addr = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -290,8 +302,7 @@ async fn a_down_peer_gets_the_message_when_it_returns() {
 async fn a_backlog_waits_in_the_outbox_not_in_memory() {
     let dir = tempfile::tempdir().unwrap();
     let e = eco();
-    let eco_dir = eidas_bridge::demo::write_ecosystem(e, dir.path()).unwrap();
-    let trust = trust_of(&walk_ecosystem(e, OffsetDateTime::now_utc()).unwrap());
+    let (eco_dir, trust) = ecosystem_in(e, dir.path());
     // BE's port accepts connections and never answers: FR's batches hang until their timeout.
     let stall = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let be_addr = stall.local_addr().unwrap();
@@ -823,8 +834,7 @@ async fn refused_peers_seals_and_receipts() {
 async fn a_message_fails_at_its_deadline_with_a_journaled_reason() {
     let dir = tempfile::tempdir().unwrap();
     let e = eco();
-    let eco_dir = eidas_bridge::demo::write_ecosystem(e, dir.path()).unwrap();
-    let trust = trust_of(&walk_ecosystem(e, OffsetDateTime::now_utc()).unwrap());
+    let (eco_dir, trust) = ecosystem_in(e, dir.path());
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()

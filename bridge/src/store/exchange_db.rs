@@ -116,8 +116,8 @@ impl Drop for Inner {
 impl ExchangeDb {
     /// Opens (creating if needed) the database at `path` and its payload segments in
     /// [`payload_log::PAYLOAD_DIR`] beside it, creates `tables`, the `meta` table and the
-    /// segment counts, deletes segments nothing refers to, and starts the committer. Waits up to `LOCK_WAIT` for a previous owner in this
-    /// process to let go.
+    /// segment counts, deletes segments nothing refers to, and starts the committer. Waits up
+    /// to `LOCK_WAIT` for a previous owner in this process to let go.
     ///
     /// # Errors
     /// [`StoreError::OpenDb`] when redb cannot open the file; a failure to create the tables.
@@ -172,7 +172,8 @@ impl ExchangeDb {
     ///
     /// # Errors
     /// As [`PayloadLog::collect`].
-    pub fn collect_payloads(&self) -> Result<usize, StoreError> {
+    #[cfg(test)]
+    pub(super) fn collect_payloads(&self) -> Result<usize, StoreError> {
         self.inner.payloads.collect(&self.inner.db, true)
     }
 

@@ -1,7 +1,8 @@
 //! The inbox: envelopes received from peer bridges, kept until the local operator acknowledges
 //! them. Tables of the exchange database (module `exchange_db`): `inbox_records` (key -> JSON
-//! record with the receipt issued), `inbox_payload_refs` (key -> where the payload is in the payload log, module `payload_log`,
-//! until acknowledged; `inbox_payloads` held the bytes themselves in older stores),
+//! record with the receipt issued), `inbox_payload_refs` (key -> where the payload is in the
+//! payload log, module `payload_log`, until acknowledged; `inbox_payloads` held the bytes
+//! themselves in older stores),
 //! `inbox_unacked` (arrival sequence, big-endian -> key), which gives the delivery order to the
 //! operator, `inbox_acked` (acknowledgement time || key, module `expiry`): the acknowledged
 //! records in the order they expire, for [`InboxStore::purge_acked_before`], and, in the database's

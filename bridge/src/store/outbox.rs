@@ -1,9 +1,9 @@
 //! The outbox: envelopes accepted from the local operator, waiting for (or done with) relay to
-//! their home peer bridge. Four tables of the exchange database (module `exchange_db`):
+//! their home peer bridge. Five tables of the exchange database (module `exchange_db`):
 //! `outbox_records` (key -> JSON state record, kept after delivery for the retention period: it
-//! answers resends and GetStatus), `outbox_payload_refs` (key -> where the payload is in the payload log,
-//! module `payload_log`, removed once the message is terminal; `outbox_payloads` held the bytes
-//! themselves in older stores), `outbox_pending` (key -> next attempt time, big-endian Unix
+//! answers resends and GetStatus), `outbox_payload_refs` (key -> where the payload is in the
+//! payload log, module `payload_log`, removed once the message is terminal; `outbox_payloads`
+//! held the bytes themselves in older stores), `outbox_pending` (key -> next attempt time, big-endian Unix
 //! nanoseconds: the non-terminal messages the relay works on, readable without decoding their
 //! records) and `outbox_done` (terminal time || key, module `expiry`: the terminal records in
 //! the order they expire, so that [`OutboxStore::purge_terminal_before`] never scans the

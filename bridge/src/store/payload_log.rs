@@ -127,7 +127,7 @@ pub struct PayloadLog {
 struct Writer {
     /// The segment appended to.
     segment: u64,
-    file: Arc<File>,
+    file: File,
     /// Bytes written to it so far.
     end: u64,
     /// Payloads of the transaction being run, to be written at `end`.
@@ -176,7 +176,7 @@ impl PayloadLog {
             }
         }
         let segment = closed.last().map_or(0, |last| last.saturating_add(1));
-        let file = Arc::new(create_segment(dir, segment).map_err(fail)?);
+        let file = create_segment(dir, segment).map_err(fail)?;
         Ok(PayloadLog {
             dir: dir.to_owned(),
             writer: Mutex::new(Writer {
@@ -226,14 +226,13 @@ impl PayloadLog {
     /// # Errors
     /// The OS error: the committer then fails the group and latches.
     pub(super) fn write_staged(&self, durable: bool) -> io::Result<()> {
-        let mut w = self.writer();
+        let mut guard = self.writer();
+        let w = &mut *guard;
         if !w.staged.is_empty() {
-            let staged = std::mem::take(&mut w.staged);
-            w.file.write_all_at(&staged, w.end)?;
-            w.end += staged.len() as u64;
+            w.file.write_all_at(&w.staged, w.end)?;
+            w.end += w.staged.len() as u64;
             w.unsynced = true;
-            // Keep the buffer's capacity for the next group.
-            w.staged = staged;
+            // Cleared, not dropped: the next group reuses the capacity.
             w.staged.clear();
         }
         if durable && w.unsynced {
@@ -244,9 +243,8 @@ impl PayloadLog {
             // The closed segment is synced now: later durable commits only sync the new one.
             w.file.sync_data()?;
             let next = w.segment.saturating_add(1);
-            w.file = Arc::new(create_segment(&self.dir, next)?);
-            let closed = w.segment;
-            w.closed.insert(closed);
+            w.file = create_segment(&self.dir, next)?;
+            w.closed.insert(w.segment);
             w.segment = next;
             w.end = 0;
             w.unsynced = false;
@@ -355,8 +353,9 @@ impl PayloadLog {
         Ok(deleted)
     }
 
-    /// Segment files on disk (tests, `bench`).
-    pub fn segments(&self) -> usize {
+    /// Segment files on disk.
+    #[cfg(test)]
+    fn segments(&self) -> usize {
         let w = self.writer();
         w.closed.len() + 1
     }
