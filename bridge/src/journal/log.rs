@@ -7,7 +7,10 @@
 //! a checkpoint when one is due, and only then answers every appender of the batch. So N
 //! concurrent appends share one `fdatasync`. [`Journal::append`] blocks the calling thread and
 //! must not be called on a tokio worker; [`Journal::append_async`] answers through a
-//! `tokio::sync::oneshot` and is the one to use from handlers. Readers (proofs, replay, latest
+//! `tokio::sync::oneshot` and is the one to use from handlers. [`Journal::append_all_async`]
+//! hands several entries over as one request (consecutive indexes, one answer): the relay and
+//! the peer service journal a whole batch of messages that way, instead of waking the writer
+//! and being woken once per entry. Readers (proofs, replay, latest
 //! checkpoint) never wait for the writer: they see the last published head, whose nodes are
 //! stored.
 //!
@@ -269,36 +272,25 @@ impl Journal {
         })
     }
 
-    fn request(&self, entry: &JournalEntry, reply: Responder) -> Result<Request, JournalError> {
+    fn request(&self, entries: &[JournalEntry], reply: Responder) -> Result<Request, JournalError> {
         if self.shared.failed.load(Ordering::Acquire) {
             return Err(JournalError::Failed);
         }
         Ok(Request {
-            entry: entry.encode()?,
+            entries: entries
+                .iter()
+                .map(JournalEntry::encode)
+                .collect::<Result<_, _>>()?,
             reply,
         })
     }
 
-    /// Appends an entry and blocks until it is durable. Not for tokio worker threads.
-    ///
-    /// # Errors
-    /// [`JournalError::Entry`] for an invalid entry, [`JournalError::Storage`] or
-    /// [`JournalError::Failed`] when it could not be made durable, [`JournalError::Closed`].
-    pub fn append(&self, entry: &JournalEntry) -> Result<AppendReceipt, JournalError> {
-        let (rtx, rrx) = mpsc::sync_channel(1);
-        let req = self.request(entry, Responder::Blocking(rtx))?;
-        let tx = self.tx.as_ref().ok_or(JournalError::Closed)?;
-        tx.send(req).map_err(|_| JournalError::Closed)?;
-        rrx.recv().map_err(|_| JournalError::Closed)?
-    }
-
-    /// Appends an entry and resolves when it is durable; for async callers.
-    ///
-    /// # Errors
-    /// As [`Journal::append`].
-    pub async fn append_async(&self, entry: &JournalEntry) -> Result<AppendReceipt, JournalError> {
-        let (rtx, rrx) = tokio::sync::oneshot::channel();
-        let req = self.request(entry, Responder::Async(rtx))?;
+    /// Queues `req` without blocking a tokio worker and waits for its answer.
+    async fn send_async(
+        &self,
+        req: Request,
+        rrx: tokio::sync::oneshot::Receiver<super::writer::Reply>,
+    ) -> Result<AppendReceipt, JournalError> {
         let tx = self.tx.as_ref().ok_or(JournalError::Closed)?.clone();
         match tx.try_send(req) {
             Ok(()) => {}
@@ -312,6 +304,57 @@ impl Journal {
             Err(TrySendError::Disconnected(_)) => return Err(JournalError::Closed),
         }
         rrx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// Appends an entry and blocks until it is durable. Not for tokio worker threads.
+    ///
+    /// # Errors
+    /// [`JournalError::Entry`] for an invalid entry, [`JournalError::Storage`] or
+    /// [`JournalError::Failed`] when it could not be made durable, [`JournalError::Closed`].
+    pub fn append(&self, entry: &JournalEntry) -> Result<AppendReceipt, JournalError> {
+        let (rtx, rrx) = mpsc::sync_channel(1);
+        let req = self.request(std::slice::from_ref(entry), Responder::Blocking(rtx))?;
+        let tx = self.tx.as_ref().ok_or(JournalError::Closed)?;
+        tx.send(req).map_err(|_| JournalError::Closed)?;
+        rrx.recv().map_err(|_| JournalError::Closed)?
+    }
+
+    /// Appends an entry and resolves when it is durable; for async callers.
+    ///
+    /// # Errors
+    /// As [`Journal::append`].
+    pub async fn append_async(&self, entry: &JournalEntry) -> Result<AppendReceipt, JournalError> {
+        let (rtx, rrx) = tokio::sync::oneshot::channel();
+        let req = self.request(std::slice::from_ref(entry), Responder::Async(rtx))?;
+        self.send_async(req, rrx).await
+    }
+
+    /// Appends `entries` in order and resolves when all are durable, with one receipt per entry.
+    /// Up to [`MAX_BATCH`] entries go as one request and land at consecutive indexes in one
+    /// group commit; a longer slice is split into requests of that size, each of which succeeds
+    /// or fails whole. On an error, entries of earlier requests may be durable.
+    ///
+    /// # Errors
+    /// As [`Journal::append`].
+    pub async fn append_all_async(
+        &self,
+        entries: &[JournalEntry],
+    ) -> Result<Vec<AppendReceipt>, JournalError> {
+        let mut receipts = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(MAX_BATCH) {
+            let (rtx, rrx) = tokio::sync::oneshot::channel();
+            let req = self.request(chunk, Responder::Async(rtx))?;
+            let first = self.send_async(req, rrx).await?;
+            receipts.extend(
+                (first.index..)
+                    .take(chunk.len())
+                    .map(|index| AppendReceipt {
+                        index,
+                        checkpoint: first.checkpoint.clone(),
+                    }),
+            );
+        }
+        Ok(receipts)
     }
 
     /// Operational counters since open.

@@ -91,6 +91,58 @@ async fn async_appends_share_commits() {
     assert_eq!(idx, (0..50).collect::<Vec<_>>());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_appended_together_are_consecutive_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = JournalKey::generate("test/journal").unwrap();
+    let j = Arc::new(open(dir.path(), &key).unwrap());
+    // Single appends race with three multi-entry requests, one of them longer than a commit may
+    // hold (split into MAX_BATCH + 5) and one that a batch of others cannot take whole.
+    let singles: Vec<_> = (0..40u64)
+        .map(|i| {
+            let j = j.clone();
+            tokio::spawn(async move { j.append_async(&entry(10_000 + i)).await.unwrap().index })
+        })
+        .collect();
+    let groups: Vec<(u64, usize)> = vec![(20_000, 3), (30_000, MAX_BATCH + 5), (40_000, 1000)];
+    let multis: Vec<_> = groups
+        .iter()
+        .map(|&(base, n)| {
+            let j = j.clone();
+            tokio::spawn(async move {
+                let entries: Vec<JournalEntry> = (0..n as u64).map(|i| entry(base + i)).collect();
+                j.append_all_async(&entries).await.unwrap()
+            })
+        })
+        .collect();
+    let mut written = std::collections::HashMap::new();
+    for t in singles {
+        let index = t.await.unwrap();
+        assert!(written.insert(index, ()).is_none());
+    }
+    for (t, &(base, n)) in multis.into_iter().zip(&groups) {
+        let receipts = t.await.unwrap();
+        assert_eq!(receipts.len(), n);
+        // Within a request (MAX_BATCH entries at most) the indexes follow each other.
+        for chunk in receipts.chunks(MAX_BATCH) {
+            for pair in chunk.windows(2) {
+                assert_eq!(pair[1].index, pair[0].index + 1);
+            }
+        }
+        // Each receipt names the entry it was given for.
+        for (i, r) in receipts.iter().enumerate() {
+            let (index, stored) = j.replay(r.index, r.index + 1).next().unwrap().unwrap();
+            assert_eq!(index, r.index);
+            assert_eq!(stored, entry(base + i as u64));
+            assert!(written.insert(r.index, ()).is_none());
+        }
+    }
+    let total = 40 + 3 + MAX_BATCH + 5 + 1000;
+    assert_eq!(j.head().size, total as u64);
+    assert_eq!(written.len(), total);
+    assert!(j.append_all_async(&[]).await.unwrap().is_empty());
+}
+
 #[test]
 fn lost_entries_are_refused_on_open() {
     let dir = tempfile::tempdir().unwrap();

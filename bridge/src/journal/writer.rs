@@ -61,9 +61,10 @@ impl Responder {
     }
 }
 
-/// One queued append: the encoded entry and its answer channel.
+/// One queued append: encoded entries (at most [`MAX_BATCH`]), appended at consecutive indexes
+/// in one group commit, and their answer channel. The answer carries the first entry's index.
 pub(super) struct Request {
-    pub(super) entry: Vec<u8>,
+    pub(super) entries: Vec<Vec<u8>>,
     pub(super) reply: Responder,
 }
 
@@ -83,6 +84,9 @@ impl Writer {
         let mut cp_size = self.edge.size();
         let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
         let mut prev_len = 0usize;
+        // A request that would have taken its batch past MAX_BATCH entries: the next batch
+        // starts with it.
+        let mut carried: Option<Request> = None;
         // Time between checkpoint attempts: the configured interval, or at least
         // CHECKPOINT_RETRY after a failed one, so a full disk is not retried in a spin.
         let mut period = self.interval;
@@ -90,7 +94,9 @@ impl Writer {
             // A checkpoint is pending only while the journal is healthy: after a failure the
             // writer must not spin retrying it.
             let pending = cp_size < self.edge.size() && !self.shared.failed.load(Ordering::Acquire);
-            let first = if pending {
+            let first = if carried.is_some() {
+                carried.take()
+            } else if pending {
                 match rx.recv_timeout(period.saturating_sub(last_cp.elapsed())) {
                     Ok(r) => Some(r),
                     Err(RecvTimeoutError::Timeout) => None,
@@ -102,20 +108,27 @@ impl Writer {
                     Err(_) => break,
                 }
             };
+            let mut entries = first.as_ref().map_or(0, |r| r.entries.len());
             batch.extend(first);
             let gather_until = Instant::now() + GATHER_WINDOW;
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(r) => batch.push(r),
+            while entries < MAX_BATCH {
+                let next = match rx.try_recv() {
+                    Ok(r) => r,
                     Err(_) if batch.len() < prev_len && !batch.is_empty() => {
                         let left = gather_until.saturating_duration_since(Instant::now());
                         match rx.recv_timeout(left) {
-                            Ok(r) => batch.push(r),
+                            Ok(r) => r,
                             Err(_) => break,
                         }
                     }
                     Err(_) => break,
+                };
+                if entries + next.entries.len() > MAX_BATCH {
+                    carried = Some(next);
+                    break;
                 }
+                entries += next.entries.len();
+                batch.push(next);
             }
             prev_len = batch.len();
             let due = period.is_zero() || last_cp.elapsed() >= period;
@@ -178,9 +191,11 @@ impl Writer {
                 .for_each(|r| r.reply.send(Err(JournalError::Failed)));
             return Checkpointed::NotDue;
         }
+        // Entries per request, to answer each with its first index once they are taken.
+        let counts: Vec<u64> = batch.iter().map(|r| r.entries.len() as u64).collect();
         let entries: Vec<Vec<u8>> = batch
             .iter_mut()
-            .map(|r| std::mem::take(&mut r.entry))
+            .flat_map(|r| std::mem::take(&mut r.entries))
             .collect();
         // Step 1: durable write, one fdatasync for the whole batch.
         if let Err(e) = self.shared.storage.append_durable(&entries) {
@@ -252,12 +267,14 @@ impl Writer {
         } else {
             None
         };
-        // Step 5: acknowledge.
-        for (i, r) in batch.drain(..).enumerate() {
+        // Step 5: acknowledge, each request with the index of its first entry.
+        let mut index = first;
+        for (r, n) in batch.drain(..).zip(counts) {
             r.reply.send(Ok(AppendReceipt {
-                index: first + i as u64,
+                index,
                 checkpoint: cp.clone(),
             }));
+            index += n;
         }
         written
     }
