@@ -109,6 +109,18 @@ pub fn inbox_key(origin_peer: &str, sender: &str, message_id: &str) -> Vec<u8> {
     key
 }
 
+/// What [`InboxStore::insert_all`] did with one message.
+#[derive(Debug)]
+pub enum Inserted {
+    /// Stored, with this arrival sequence.
+    New(u64),
+    /// Stored before: the first record.
+    Existing(Box<InboxRecord>),
+    /// Not stored: a new message while the disk is down to its reserve
+    /// ([`StoreError::NoSpace`]).
+    NoSpace(StoreError),
+}
+
 impl InboxStore {
     /// The inbox in `db`, whose tables [`super::Store::open`] created.
     pub(crate) fn open(db: ExchangeDb, space: SpaceGuard) -> InboxStore {
@@ -128,44 +140,102 @@ impl InboxStore {
         record: &InboxRecord,
         payload: Vec<u8>,
     ) -> Result<Result<u64, InboxRecord>, StoreError> {
-        // New messages only while the disk keeps its reserve (`space`); a redelivery of a stored
-        // key is answered with the first record as before (looked up only when the disk is low).
-        if let Err(full) = self.space.admit(payload.len() as u64) {
-            if self.get_raw(&key)?.is_none() {
-                return Err(full);
-            }
+        let outcome = self.insert_all(vec![(key, record, payload)]).await?.pop();
+        match outcome {
+            Some(Inserted::New(seq)) => Ok(Ok(seq)),
+            Some(Inserted::Existing(old)) => Ok(Err(*old)),
+            Some(Inserted::NoSpace(full)) => Err(full),
+            None => Err(StoreError::Corrupt {
+                tree: RECORDS_NAME,
+                detail: "an insert committed without its outcome".into(),
+            }),
         }
-        let mut record = record.clone();
-        let chain = receipt_chains::detach(&mut record.receipt)?;
+    }
+
+    /// [`InboxStore::insert`] for several messages in one job of the group commit (the messages
+    /// of one peer batch): one outcome per message, in order. The job commits whole or not at
+    /// all; a message refused for space is left out of it.
+    ///
+    /// # Errors
+    /// Storage or sync failures, for all the messages.
+    pub async fn insert_all(
+        &self,
+        messages: Vec<(Vec<u8>, &InboxRecord, Vec<u8>)>,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        /// A message admitted for the job, its receipt chain detached (module
+        /// `receipt_chains`).
+        struct Admitted {
+            at: usize,
+            key: Vec<u8>,
+            record: InboxRecord,
+            chain: Option<receipt_chains::Detached>,
+            payload: Vec<u8>,
+        }
+        let mut outcomes: Vec<Option<Inserted>> = Vec::with_capacity(messages.len());
+        let mut admitted = Vec::with_capacity(messages.len());
+        for (at, (key, record, payload)) in messages.into_iter().enumerate() {
+            // New messages only while the disk keeps its reserve (`space`); a redelivery of a
+            // stored key is answered with the first record as before (looked up only when the
+            // disk is low).
+            if let Err(full) = self.space.admit(payload.len() as u64) {
+                if self.get_raw(&key)?.is_none() {
+                    outcomes.push(Some(Inserted::NoSpace(full)));
+                    continue;
+                }
+            }
+            let mut record = record.clone();
+            let chain = receipt_chains::detach(&mut record.receipt)?;
+            outcomes.push(None);
+            admitted.push(Admitted {
+                at,
+                key,
+                record,
+                chain,
+                payload,
+            });
+        }
+        if admitted.is_empty() {
+            return Ok(outcomes.into_iter().flatten().collect());
+        }
         let log = self.db.payloads().clone();
-        let outcome = self
+        let stored = self
             .db
             .write(WriteMode::Durable, move |txn| {
                 let mut records = txn.open_table(RECORDS)?;
-                if let Some(old) = records.get(key.as_slice())? {
-                    return Ok(Err(old.value().to_vec()));
-                }
                 let mut meta = txn.open_table(META)?;
-                let seq = meta
+                let mut unacked = txn.open_table(UNACKED)?;
+                let mut seq = meta
                     .get(NEXT_SEQ)?
                     .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
                     .map_or(0, u64::from_be_bytes);
-                meta.insert(NEXT_SEQ, &seq.saturating_add(1).to_be_bytes()[..])?;
-                record.seq = seq;
-                payload_log::put(txn, &log, PAYLOAD_REFS, key.as_slice(), &payload)?;
-                records.insert(key.as_slice(), encode(&record)?.as_slice())?;
-                txn.open_table(UNACKED)?
-                    .insert(&seq.to_be_bytes()[..], key.as_slice())?;
-                if let Some(chain) = &chain {
-                    receipt_chains::keep(txn, chain)?;
+                let mut out = Vec::with_capacity(admitted.len());
+                for m in &mut admitted {
+                    let key = m.key.as_slice();
+                    if let Some(old) = records.get(key)? {
+                        out.push((m.at, Err(old.value().to_vec())));
+                        continue;
+                    }
+                    m.record.seq = seq;
+                    payload_log::put(txn, &log, PAYLOAD_REFS, key, &m.payload)?;
+                    records.insert(key, encode(&m.record)?.as_slice())?;
+                    unacked.insert(&seq.to_be_bytes()[..], key)?;
+                    if let Some(chain) = &m.chain {
+                        receipt_chains::keep(txn, chain)?;
+                    }
+                    out.push((m.at, Ok(seq)));
+                    seq = seq.saturating_add(1);
                 }
-                Ok(Ok(seq))
+                meta.insert(NEXT_SEQ, &seq.to_be_bytes()[..])?;
+                Ok(out)
             })
             .await?;
-        match outcome {
-            Ok(seq) => Ok(Ok(seq)),
-            Err(old) => Ok(Err(self.read_record(&old)?)),
+        for (at, outcome) in stored {
+            outcomes[at] = Some(match outcome {
+                Ok(seq) => Inserted::New(seq),
+                Err(old) => Inserted::Existing(Box::new(self.read_record(&old)?)),
+            });
         }
+        Ok(outcomes.into_iter().flatten().collect())
     }
 
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -387,6 +457,58 @@ mod tests {
         let acked = inbox.get(&ka).unwrap().unwrap();
         assert!(acked.acked);
         assert_eq!(acked.acked_at, Some(40));
+    }
+
+    #[tokio::test]
+    async fn messages_stored_together_get_one_outcome_each_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let inbox = store.inbox().unwrap();
+        let key = |id: &str| inbox_key("FR", NURSE, id);
+        let a = inbox
+            .insert(key("a"), &record("a", 0), b"pa".to_vec())
+            .await
+            .unwrap()
+            .unwrap();
+        let (rb, ra, rc) = (record("b", 0), record("a", 7), record("c", 0));
+        // A known key, a new one twice in the same job: the second sees the first.
+        let outcomes = inbox
+            .insert_all(vec![
+                (key("b"), &rb, b"pb".to_vec()),
+                (key("a"), &ra, b"zz".to_vec()),
+                (key("c"), &rc, b"pc".to_vec()),
+                (key("b"), &rb, b"p2".to_vec()),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(outcomes.len(), 4);
+        let Inserted::New(b) = outcomes[0] else {
+            panic!("{:?}", outcomes[0]);
+        };
+        assert!(matches!(&outcomes[1], Inserted::Existing(old) if **old == record("a", a)));
+        assert!(matches!(outcomes[2], Inserted::New(c) if c == b + 1));
+        assert!(matches!(&outcomes[3], Inserted::Existing(old) if **old == record("b", b)));
+        assert!(b > a);
+        let unacked = inbox.unacked_after(None, 10).unwrap();
+        let got: Vec<_> = unacked
+            .iter()
+            .map(|(r, p)| (r.message_id.as_str(), r.seq, p.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", a, &b"pa"[..]),
+                ("b", b, &b"pb"[..]),
+                ("c", b + 1, &b"pc"[..])
+            ]
+        );
+        // The next message continues after the job's sequences.
+        let d = inbox
+            .insert(key("d"), &record("d", 0), b"pd".to_vec())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(d, b + 2);
     }
 
     #[tokio::test]

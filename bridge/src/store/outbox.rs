@@ -306,24 +306,59 @@ impl OutboxStore {
     /// # Errors
     /// Storage or sync failures.
     pub async fn update(&self, key: Vec<u8>, record: &OutboxRecord) -> Result<(), StoreError> {
-        let (value, chain) = encode(record)?;
-        let terminal = record.state.is_terminal();
-        let next = record.next_attempt_at.to_be_bytes();
-        let done_key = expiry::index_key(record.updated_at, &key);
+        self.update_all(vec![(key, record)]).await
+    }
+
+    /// [`OutboxStore::update`] for several records in one job of the group commit: all are
+    /// replaced, or none (the relay settles a peer's answer to a batch this way).
+    ///
+    /// # Errors
+    /// Storage or sync failures.
+    pub async fn update_all(
+        &self,
+        updates: Vec<(Vec<u8>, &OutboxRecord)>,
+    ) -> Result<(), StoreError> {
+        /// One record's writes, encoded before the job runs.
+        struct Update {
+            key: Vec<u8>,
+            value: Vec<u8>,
+            chain: Option<receipt_chains::Detached>,
+            terminal: bool,
+            next: [u8; 8],
+            done_key: Vec<u8>,
+        }
+        let updates = updates
+            .into_iter()
+            .map(|(key, record)| {
+                let (value, chain) = encode(record)?;
+                Ok(Update {
+                    done_key: expiry::index_key(record.updated_at, &key),
+                    key,
+                    value,
+                    chain,
+                    terminal: record.state.is_terminal(),
+                    next: record.next_attempt_at.to_be_bytes(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         self.db
             .write(WriteMode::Durable, move |txn| {
-                let key = key.as_slice();
-                txn.open_table(RECORDS)?.insert(key, value.as_slice())?;
-                if let Some(chain) = &chain {
-                    receipt_chains::keep(txn, chain)?;
-                }
+                let mut records = txn.open_table(RECORDS)?;
                 let mut pending = txn.open_table(PENDING)?;
-                if terminal {
-                    pending.remove(key)?;
-                    payload_log::take(txn, PAYLOAD_REFS, PAYLOADS, key)?;
-                    txn.open_table(DONE)?.insert(done_key.as_slice(), &[][..])?;
-                } else {
-                    pending.insert(key, &next[..])?;
+                let mut done = txn.open_table(DONE)?;
+                for u in &updates {
+                    let key = u.key.as_slice();
+                    records.insert(key, u.value.as_slice())?;
+                    if let Some(chain) = &u.chain {
+                        receipt_chains::keep(txn, chain)?;
+                    }
+                    if u.terminal {
+                        pending.remove(key)?;
+                        payload_log::take(txn, PAYLOAD_REFS, PAYLOADS, key)?;
+                        done.insert(u.done_key.as_slice(), &[][..])?;
+                    } else {
+                        pending.insert(key, &u.next[..])?;
+                    }
                 }
                 Ok(())
             })
@@ -489,6 +524,45 @@ mod tests {
                 .unwrap(),
             Inserted::Existing(Box::new(rec.clone()))
         );
+    }
+
+    #[tokio::test]
+    async fn records_updated_together_each_keep_their_own_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let outbox = store.outbox().unwrap();
+        let (kd, kr) = (outbox_key("s", "delivered"), outbox_key("s", "retried"));
+        for (key, id) in [(&kd, "delivered"), (&kr, "retried")] {
+            let mut rec = record(id);
+            rec.journal_indexes.push(0);
+            outbox
+                .insert(key.clone(), &rec, b"abc".to_vec())
+                .await
+                .unwrap();
+        }
+        let mut delivered = record("delivered");
+        delivered.state = OutboxState::Delivered;
+        delivered.updated_at = 5;
+        delivered.journal_indexes = vec![0, 1, 2];
+        let mut retried = record("retried");
+        retried.state = OutboxState::Forwarded;
+        retried.next_attempt_at = 77;
+        retried.attempts = 1;
+        outbox
+            .update_all(vec![(kd.clone(), &delivered), (kr.clone(), &retried)])
+            .await
+            .unwrap();
+        assert_eq!(outbox.get(&kd).unwrap(), Some(delivered));
+        assert_eq!(outbox.get(&kr).unwrap(), Some(retried));
+        // The terminal one left the pending set and gave its payload up; the other waits.
+        assert_eq!(outbox.pending(10).unwrap(), vec![(kr.clone(), 77)]);
+        assert_eq!(outbox.payload(&kd).unwrap(), None);
+        assert_eq!(outbox.payload(&kr).unwrap().as_deref(), Some(&b"abc"[..]));
+        // And it is indexed for the retention purge, the other is not.
+        let swept = outbox.purge_terminal_before(i64::MAX, 10).unwrap();
+        assert_eq!((swept.examined, swept.purged), (1, 1));
+        assert_eq!(outbox.get(&kd).unwrap(), None);
+        assert!(outbox.get(&kr).unwrap().is_some());
     }
 
     #[tokio::test]
