@@ -3,7 +3,6 @@
 //! signed receipt (one receipt batch per sealed batch, module `batch`); the local operator then
 //! reads the inbox and acknowledges. Also the sender's check of receipts ([`ReceiptCheck`]).
 
-use futures_util::future::join_all;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use trust_lists::Usage;
@@ -18,7 +17,7 @@ use super::{
 use crate::addressing::{Participant, Space};
 use crate::error::{Error, Result};
 use crate::journal::{Decision, EntryKind, Evidence, JournalEntry, PayloadDigest};
-use crate::store::inbox::{inbox_key, InboxRecord};
+use crate::store::inbox::{inbox_key, InboxRecord, Inserted};
 use crate::store::outbox::{OutboxRecord, StoredReceipt};
 
 /// A sealed envelope as a peer sent it (the unsigned fields merely have to agree with the seal).
@@ -506,6 +505,14 @@ struct Arrival<'a> {
     payload: Vec<u8>,
 }
 
+/// An envelope checked and deduplicated, before its `received` entry is journaled.
+enum Checked<'a> {
+    /// Received before: the first receipt answers again.
+    Known(ReceiptContent, StoredReceipt),
+    /// New: the entry to journal; the arrival takes its index.
+    New(Box<JournalEntry>, Arrival<'a>),
+}
+
 fn receipt_err(kind: SealErrorKind) -> ExchangeError {
     ExchangeError::Seal {
         what: "receipt",
@@ -586,15 +593,39 @@ impl Exchange {
         )?;
         let now = unix_nanos(at);
         let evidence = self.evidence_for(Decision::Seal, &b.seal_chain).await?;
-        // Admitted concurrently, so that the `received` entries share journal commits.
-        let admissions = join_all(b.envelopes.into_iter().map(|e| {
-            let evidence = &evidence;
-            async move {
+        // Checked one by one, journaled together: the `received` entries of the batch go to the
+        // writer as one request, in the batch's order.
+        let checked: Vec<Result<Checked<'_>>> = b
+            .envelopes
+            .into_iter()
+            .map(|e| {
                 let content = open_batch_envelope(&e, caller, local_peer)?;
-                self.admit(content, e.payload, caller, evidence, now).await
-            }
-        }))
-        .await;
+                self.check_arrival(content, e.payload, caller, &evidence, now)
+            })
+            .collect();
+        let entries: Vec<JournalEntry> = checked
+            .iter()
+            .filter_map(|c| match c {
+                Ok(Checked::New(entry, _)) => Some(JournalEntry::clone(entry)),
+                _ => None,
+            })
+            .collect();
+        let journaled = self.journal.append_all_async(&entries).await;
+        let mut indexes = journaled.as_deref().unwrap_or_default().iter();
+        let admissions: Vec<Result<Admission<'_>>> = checked
+            .into_iter()
+            .map(|c| match c? {
+                Checked::Known(content, receipt) => Ok(Admission::Known(content, receipt)),
+                Checked::New(_, mut arrival) => match (&journaled, indexes.next()) {
+                    (Ok(_), Some(r)) => {
+                        arrival.receipt.journal_index = r.index;
+                        Ok(Admission::New(arrival))
+                    }
+                    (Err(e), _) => Err(e.clone().into()),
+                    (Ok(_), None) => Err(Error::Internal("journal receipt missing".into())),
+                },
+            })
+            .collect();
         let leaves = admissions
             .iter()
             .filter_map(|a| match a {
@@ -602,32 +633,15 @@ impl Exchange {
                 _ => None,
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut receipts = if leaves.is_empty() {
+        let receipts = if leaves.is_empty() {
             Vec::new()
         } else {
             let seal = self.seal();
             SignedBatch::sign(&seal, BatchKind::Receipt, caller, local_peer, now, &leaves)
                 .and_then(|batch| batch.receipts(leaves))
                 .map_err(receipt_err)?
-        }
-        .into_iter();
-        let outcomes = admissions.into_iter().map(|admission| {
-            let receipt = match &admission {
-                Ok(Admission::New(_)) => receipts.next(),
-                _ => None,
-            };
-            async move {
-                match admission? {
-                    Admission::Known(content, receipt) => Ok((content, receipt)),
-                    Admission::New(arrival) => {
-                        let receipt = receipt
-                            .ok_or_else(|| Error::Internal("batch receipt missing".into()))?;
-                        self.keep(arrival, receipt).await
-                    }
-                }
-            }
-        });
-        Ok(join_all(outcomes).await)
+        };
+        Ok(self.keep_all(admissions, receipts).await)
     }
 
     /// The caller, when it is a configured peer.
@@ -649,11 +663,30 @@ impl Exchange {
         evidence: &Option<Evidence>,
         now: i64,
     ) -> Result<Admission<'_>> {
+        match self.check_arrival(content, payload, caller, evidence, now)? {
+            Checked::Known(content, receipt) => Ok(Admission::Known(content, receipt)),
+            Checked::New(entry, mut arrival) => {
+                arrival.receipt.journal_index = self.journal.append_async(&entry).await?.index;
+                Ok(Admission::New(arrival))
+            }
+        }
+    }
+
+    /// [`Exchange::admit`] up to the journal: the first receipt of a redelivery, or the new
+    /// arrival (held against concurrent redeliveries) with its `received` entry.
+    fn check_arrival(
+        &self,
+        content: SealedContent,
+        payload: Vec<u8>,
+        caller: &str,
+        evidence: &Option<Evidence>,
+        now: i64,
+    ) -> Result<Checked<'_>> {
         let sender = Participant::parse(&content.sender_hcid)?;
         let key = inbox_key(caller, &sender.to_string(), &content.message_id);
         let guard = self.enter(&key)?;
         if let Some(rec) = self.inbox.get(&key).map_err(ExchangeError::from)? {
-            return Ok(Admission::Known(self.receipt_content(&rec), rec.receipt));
+            return Ok(Checked::Known(self.receipt_content(&rec), rec.receipt));
         }
         let recipient = Participant::parse(&content.recipient_hcid)?;
         self.translator.render(&recipient, self.local_space())?;
@@ -672,22 +705,25 @@ impl Exchange {
             evidence: *evidence,
             reason: None,
         };
-        let journaled = self.journal.append_async(&entry).await?;
-        Ok(Admission::New(Arrival {
-            key,
-            _guard: guard,
-            receipt: ReceiptContent {
-                message_id: content.message_id,
-                origin_peer: caller.to_owned(),
-                receiver_peer: self.settings.local_peer.clone(),
-                payload_sha256: content.payload_sha256,
-                received_at: now,
-                journal_index: journaled.index,
+        Ok(Checked::New(
+            Box::new(entry),
+            Arrival {
+                key,
+                _guard: guard,
+                receipt: ReceiptContent {
+                    message_id: content.message_id,
+                    origin_peer: caller.to_owned(),
+                    receiver_peer: self.settings.local_peer.clone(),
+                    payload_sha256: content.payload_sha256,
+                    received_at: now,
+                    // Set once `received` is journaled.
+                    journal_index: 0,
+                },
+                sender: sender.to_string(),
+                recipient: recipient.to_string(),
+                payload,
             },
-            sender: sender.to_string(),
-            recipient: recipient.to_string(),
-            payload,
-        }))
+        ))
     }
 
     /// Stores a journaled arrival with its signed receipt durably in the inbox and wakes the
@@ -697,30 +733,96 @@ impl Exchange {
         arrival: Arrival<'_>,
         stored: StoredReceipt,
     ) -> Result<(ReceiptContent, StoredReceipt)> {
-        let record = InboxRecord {
-            message_id: arrival.receipt.message_id.clone(),
-            sender: arrival.sender,
-            recipient: arrival.recipient,
-            origin_peer: arrival.receipt.origin_peer.clone(),
-            payload_sha256: arrival.receipt.payload_sha256,
-            received_at: arrival.receipt.received_at,
-            journal_index: arrival.receipt.journal_index,
-            // Drawn by the store inside the commit (see `store::inbox`).
-            seq: 0,
-            acked: false,
-            acked_at: None,
-            receipt: stored.clone(),
-        };
-        let first = self
-            .inbox
-            .insert(arrival.key, &record, arrival.payload)
-            .await
-            .map_err(ExchangeError::from)?;
+        let mut kept = self
+            .keep_all(vec![Ok(Admission::New(arrival))], vec![stored])
+            .await;
+        kept.pop()
+            .unwrap_or_else(|| Err(Error::Internal("arrival not kept".into())))
+    }
+
+    /// The outcome of each admission of a batch, in order: the new arrivals are stored with
+    /// `receipts` (one per new arrival, in order) in one inbox job, then the Receive streams
+    /// are woken once.
+    async fn keep_all(
+        &self,
+        admissions: Vec<Result<Admission<'_>>>,
+        receipts: Vec<StoredReceipt>,
+    ) -> Vec<Result<(ReceiptContent, StoredReceipt)>> {
+        let mut receipts = receipts.into_iter();
+        // Each arrival's guard is held until its record is stored.
+        let mut arrivals = Vec::new();
+        let mut outcomes: Vec<Option<Result<(ReceiptContent, StoredReceipt)>>> = admissions
+            .into_iter()
+            .map(|admission| match admission {
+                Ok(Admission::Known(content, receipt)) => Some(Ok((content, receipt))),
+                Ok(Admission::New(arrival)) => match receipts.next() {
+                    Some(stored) => {
+                        arrivals.push((arrival, stored));
+                        None
+                    }
+                    None => Some(Err(Error::Internal("batch receipt missing".into()))),
+                },
+                Err(e) => Some(Err(e)),
+            })
+            .collect();
+        if arrivals.is_empty() {
+            return outcomes.into_iter().flatten().collect();
+        }
+        let records: Vec<InboxRecord> = arrivals
+            .iter()
+            .map(|(arrival, stored)| InboxRecord {
+                message_id: arrival.receipt.message_id.clone(),
+                sender: arrival.sender.clone(),
+                recipient: arrival.recipient.clone(),
+                origin_peer: arrival.receipt.origin_peer.clone(),
+                payload_sha256: arrival.receipt.payload_sha256,
+                received_at: arrival.receipt.received_at,
+                journal_index: arrival.receipt.journal_index,
+                // Drawn by the store inside the commit (see `store::inbox`).
+                seq: 0,
+                acked: false,
+                acked_at: None,
+                receipt: stored.clone(),
+            })
+            .collect();
+        let messages = arrivals
+            .iter_mut()
+            .zip(&records)
+            .map(|((arrival, _), record)| {
+                (
+                    arrival.key.clone(),
+                    record,
+                    std::mem::take(&mut arrival.payload),
+                )
+            })
+            .collect();
+        let stored = self.inbox.insert_all(messages).await;
         self.arrivals.notify_waiters();
-        Ok(match first {
-            Err(old) => (self.receipt_content(&old), old.receipt),
-            Ok(_seq) => (arrival.receipt, stored),
-        })
+        let mut slots = outcomes.iter_mut().filter(|o| o.is_none());
+        match stored {
+            Ok(inserted) => {
+                for ((arrival, stored), (inserted, slot)) in arrivals
+                    .into_iter()
+                    .zip(inserted.into_iter().zip(&mut slots))
+                {
+                    *slot = Some(match inserted {
+                        Inserted::New(_) => Ok((arrival.receipt, stored)),
+                        Inserted::Existing(old) => Ok((self.receipt_content(&old), old.receipt)),
+                        Inserted::NoSpace(full) => Err(ExchangeError::from(full).into()),
+                    });
+                }
+            }
+            Err(e) => {
+                let e = ExchangeError::from(e);
+                for slot in slots {
+                    *slot = Some(Err(e.clone().into()));
+                }
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(Error::Internal("arrival not kept".into()))))
+            .collect()
     }
 
     fn receipt_content(&self, rec: &InboxRecord) -> ReceiptContent {

@@ -16,7 +16,7 @@
 //! harmless.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,6 +56,12 @@ pub const MAX_QUEUED_PER_PEER: usize = 2 * MAX_BATCHES_IN_FLIGHT_PER_PEER * MAX_
 const SCAN_LIMIT: usize = 4096;
 /// The loop rescans at least this often (for due retries and missed wake-ups).
 const IDLE_RESCAN: Duration = Duration::from_millis(250);
+/// Least time between two scans fed by a backlog: once due messages were left in the outbox
+/// because the queues were full, the loop scans again as soon as a batch has finished (made
+/// room), but not more often than this, since each scan reads up to [`SCAN_LIMIT`] keys. So a
+/// backlog drains at the peer's pace instead of one queueful per [`IDLE_RESCAN`], and a stalled
+/// peer (no batch finishes) costs no more scans than an idle one.
+const BACKLOG_RESCAN: Duration = Duration::from_millis(20);
 
 /// Owns the relay task; dropping it stops the task.
 #[derive(Debug)]
@@ -151,6 +157,10 @@ struct Relay {
     /// Keys queued or in a batch: the scan skips them.
     in_flight: Mutex<HashSet<Vec<u8>>>,
     queues: Mutex<Queues>,
+    /// Set when a due message was left in the outbox because its queue was full.
+    left_behind: AtomicBool,
+    /// Set when a batch finished (its messages left the queues' count) since the last scan.
+    room_made: AtomicBool,
 }
 
 impl Drop for Relay {
@@ -183,9 +193,12 @@ pub fn spawn_relay(ex: Arc<Exchange>, identity: RelayIdentity) -> RelayGuard {
         channels: Mutex::new(Channels::default()),
         in_flight: Mutex::new(HashSet::new()),
         queues: Mutex::new(Queues::default()),
+        left_behind: AtomicBool::new(false),
+        room_made: AtomicBool::new(false),
     });
     let task = tokio::spawn(async move {
         let mut next_scan = tokio::time::Instant::now();
+        let mut last_scan = next_scan;
         loop {
             let wake = relay.ex.relay_wake.notified();
             tokio::pin!(wake);
@@ -202,12 +215,20 @@ pub fn spawn_relay(ex: Arc<Exchange>, identity: RelayIdentity) -> RelayGuard {
             for f in fresh {
                 relay.enqueue_record(f.key, f.record, Some(f.payload), now);
             }
+            if relay.left_behind.load(Ordering::Relaxed) && relay.room_made.load(Ordering::Relaxed)
+            {
+                next_scan = next_scan.min(last_scan + BACKLOG_RESCAN);
+            }
             if tokio::time::Instant::now() >= next_scan {
+                // The scan sets `left_behind` again if the queues fill up before it is done.
+                relay.left_behind.store(false, Ordering::Relaxed);
+                relay.room_made.store(false, Ordering::Relaxed);
                 let wait = relay.scan().unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "relay scan failed");
                     IDLE_RESCAN
                 });
-                next_scan = tokio::time::Instant::now() + wait.min(IDLE_RESCAN);
+                last_scan = tokio::time::Instant::now();
+                next_scan = last_scan + wait.min(IDLE_RESCAN);
             }
             relay.dispatch();
             tokio::select! {
@@ -262,6 +283,7 @@ impl Relay {
     ) -> Result<Option<Duration>, crate::store::StoreError> {
         if self.queues_full() {
             // Left in the outbox: a scan finds it once there is room.
+            self.left_behind.store(true, Ordering::Relaxed);
             return Ok(None);
         }
         let Some(record) = self.ex.outbox.get(&key)? else {
@@ -280,6 +302,7 @@ impl Relay {
         now: i64,
     ) -> Option<Duration> {
         if self.queues_full() {
+            self.left_behind.store(true, Ordering::Relaxed);
             return None;
         }
         if record.journal_indexes.is_empty() || record.state.is_terminal() {
@@ -296,6 +319,7 @@ impl Relay {
         };
         let queue = queues.by_peer.entry(record.peer.clone()).or_default();
         if queue.len() >= MAX_QUEUED_PER_PEER {
+            self.left_behind.store(true, Ordering::Relaxed);
             return None;
         }
         // Lock order: `queues`, then `in_flight` (nowhere the other way round).
@@ -371,6 +395,7 @@ impl Relay {
                             *n = n.saturating_sub(1);
                         }
                     }
+                    relay.room_made.store(true, Ordering::Relaxed);
                     // The queue may hold what arrived meanwhile: the loop sends it now.
                     relay.ex.relay_wake.notify_one();
                 });
@@ -657,27 +682,33 @@ impl Relay {
             .into_iter()
             .map(|(chain, e)| (chain.to_vec(), e))
             .collect();
-        let evidence = &evidence;
-        join_all(
-            settled
-                .into_iter()
-                .map(|(Due { key, record, .. }, outcome)| async move {
-                    match outcome {
-                        Outcome::Delivered(receipt) => {
-                            let archived = evidence.iter().find(|(c, _)| *c == receipt.seal_chain);
-                            if let Some((_, e)) = archived {
-                                self.delivered(&key, record, receipt, *e, now).await;
-                            }
-                        }
-                        Outcome::Fail(reason) => self.fail(&key, record, reason, now).await,
-                        Outcome::Retry { reason, forwarded } => {
-                            self.retry_later(&key, record, reason, forwarded, peer, now)
-                                .await;
-                        }
+        // Delivered messages are journaled together (one request to the writer, `forwarded`
+        // and `receipt` of each message side by side) and recorded in one outbox job; the rare
+        // failures and retries go one by one.
+        let mut delivered = Vec::new();
+        let mut others = Vec::new();
+        for (Due { key, record, .. }, outcome) in settled {
+            match outcome {
+                Outcome::Delivered(receipt) => {
+                    let archived = evidence.iter().find(|(c, _)| *c == receipt.seal_chain);
+                    if let Some((_, e)) = archived {
+                        delivered.push((key, record, receipt, *e));
                     }
-                }),
-        )
-        .await;
+                }
+                other => others.push((key, record, other)),
+            }
+        }
+        let settle_others = join_all(others.into_iter().map(|(key, record, outcome)| async move {
+            match outcome {
+                Outcome::Fail(reason) => self.fail(&key, record, reason, now).await,
+                Outcome::Retry { reason, forwarded } => {
+                    self.retry_later(&key, record, reason, forwarded, peer, now)
+                        .await;
+                }
+                Outcome::Delivered(_) => {}
+            }
+        }));
+        tokio::join!(self.delivered(delivered, now), settle_others);
     }
 
     /// Records a failed attempt and when to try again.
@@ -722,38 +753,54 @@ impl Relay {
         }
     }
 
+    /// Journals `forwarded` and `receipt` for each delivered message, then records them
+    /// delivered with their receipts. When the journal refuses, nothing is recorded: the messages
+    /// stay pending and their redelivery returns the same receipts.
     async fn delivered(
         &self,
-        key: &[u8],
-        mut record: OutboxRecord,
-        receipt: StoredReceipt,
-        evidence: Option<Evidence>,
+        delivered: Vec<(Vec<u8>, OutboxRecord, StoredReceipt, Option<Evidence>)>,
         now: i64,
     ) {
-        let forwarded = self.entry(EntryKind::Forwarded, &record, now);
-        let mut receipted = self.entry(EntryKind::Receipt, &record, now);
-        // The receipt's seal chain was just validated: it is the evidence of this decision.
-        receipted.evidence = evidence;
-        let (f, r) = tokio::join!(
-            self.ex.journal.append_async(&forwarded),
-            self.ex.journal.append_async(&receipted)
-        );
-        match (f, r) {
-            (Ok(f), Ok(r)) => record.journal_indexes.extend([f.index, r.index]),
-            (Err(e), _) | (_, Err(e)) => {
-                // Not journaled: leave the message pending; the redelivery returns the same receipt.
+        if delivered.is_empty() {
+            return;
+        }
+        let mut entries = Vec::with_capacity(2 * delivered.len());
+        for (_, record, _, evidence) in &delivered {
+            entries.push(self.entry(EntryKind::Forwarded, record, now));
+            let mut receipted = self.entry(EntryKind::Receipt, record, now);
+            // The receipt's seal chain was just validated: it is the evidence of this decision.
+            receipted.evidence = *evidence;
+            entries.push(receipted);
+        }
+        let indexes = match self.ex.journal.append_all_async(&entries).await {
+            Ok(receipts) => receipts,
+            Err(e) => {
                 tracing::warn!(error = %e, "journal append failed after delivery");
                 return;
             }
-        }
-        record.state = OutboxState::Delivered;
-        record.receipt = Some(receipt);
-        record.reason = None;
-        record.updated_at = now;
-        if let Err(e) = self.ex.outbox.update(key.to_vec(), &record).await {
+        };
+        let records: Vec<(Vec<u8>, OutboxRecord)> = delivered
+            .into_iter()
+            .zip(indexes.chunks(2))
+            .map(|((key, mut record, receipt, _), journaled)| {
+                record
+                    .journal_indexes
+                    .extend(journaled.iter().map(|r| r.index));
+                record.state = OutboxState::Delivered;
+                record.receipt = Some(receipt);
+                record.reason = None;
+                record.updated_at = now;
+                (key, record)
+            })
+            .collect();
+        let updates = records.iter().map(|(k, r)| (k.clone(), r)).collect();
+        if let Err(e) = self.ex.outbox.update_all(updates).await {
             tracing::warn!(error = %e, "outbox update failed");
+            return;
         }
-        tracing::debug!(message.id = %record.message_id, peer = %record.peer, "delivered");
+        for (_, record) in &records {
+            tracing::debug!(message.id = %record.message_id, peer = %record.peer, "delivered");
+        }
     }
 
     async fn fail(&self, key: &[u8], mut record: OutboxRecord, reason: &str, now: i64) {
