@@ -9,6 +9,13 @@
 //!    same OpenSSL mutual-TLS stack and certificates as FR's gateway (FR's QWAC, FR's operator CA)
 //!    and called by FR's operator identity, with the same concurrency for the same wall time as 1;
 //! 3. submit latency percentiles under an open-loop load at half the rate measured in 1.
+//!
+//! Phases 1 and 2 run at each level of `--concurrency` (64, 128, 192 and 256 callers by default),
+//! each level on a fresh pair, and the report compares each side's best level: both rates are
+//! maxima, and a closed loop reaches its maximum only with enough calls in flight to cover its
+//! latency (Little's law). An echo call is one round trip and saturates two cores with 64
+//! callers; a submit waits for two group commits and its message for four more before the
+//! receipt, so the exchange needs more. Every level is in the report (`levels`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -52,15 +59,20 @@ pub enum BenchCommand {
         /// the ramp-up and the last receipts weigh little in the rate.
         #[arg(long, default_value_t = 20_000)]
         messages: usize,
-        /// Concurrent submitters (and echo callers).
-        #[arg(long, default_value_t = 64)]
-        concurrency: usize,
+        /// Concurrent submitters (and echo callers), one level or a comma-separated list of levels
+        /// each measured on a fresh pair; the report compares each side's best level.
+        #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_LEVELS)]
+        concurrency: Vec<usize>,
         /// Duration of the latency phase, in seconds (the echo runs as long as the throughput
         /// phase took).
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
 }
+
+/// Concurrency levels measured by default: the echo saturates two cores at the first, the
+/// exchange at one of the later ones (module doc).
+const DEFAULT_LEVELS: [usize; 4] = [64, 128, 192, 256];
 
 const NURSE: &str = "jean-marie.dupont@infirmier.mssante.fr";
 
@@ -125,9 +137,14 @@ pub fn run(cmd: BenchCommand, json: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut levels: Vec<usize> = concurrency.into_iter().map(|c| c.max(1)).collect();
+    levels.dedup();
+    if levels.is_empty() {
+        levels = DEFAULT_LEVELS.to_vec();
+    }
     match rt.block_on(bench(
         messages,
-        concurrency.max(1),
+        &levels,
         Duration::from_secs(seconds.max(1)),
     )) {
         Ok(report) => {
@@ -257,6 +274,8 @@ async fn echo_baseline(
 /// What the throughput phase measured.
 #[derive(Debug)]
 struct Throughput {
+    /// Messages submitted and delivered.
+    messages: usize,
     /// Delivered messages per second (submit of the first to verified receipt of the last).
     rate: f64,
     /// Wall time of the phase.
@@ -329,6 +348,7 @@ async fn end_to_end(
     let batches = relayed.batches.saturating_sub(relay.batches).max(1);
     let envelopes = relayed.envelopes.saturating_sub(relay.envelopes);
     Ok(Throughput {
+        messages,
         envelopes_per_batch: (envelopes as f64 / batches as f64 * 10.0).round() / 10.0,
         rate: messages as f64 / took.as_secs_f64(),
         took,
@@ -382,73 +402,150 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 
 async fn bench(
     messages: usize,
-    concurrency: usize,
+    levels: &[usize],
     d: Duration,
 ) -> Result<serde_json::Value, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let eco = test_ecosystem::Ecosystem::generate(DEMO_SEED).map_err(|e| e.to_string())?;
-    let pair = start_loaded_pair(&eco, dir.path()).await?;
-    let report = measure(&pair, messages, concurrency, d).await;
-    // Both bridges stop before their directory goes, whatever the outcome: a relay still running
-    // would otherwise report the removed store as an i/o failure.
-    pair.fr.stop().await;
-    pair.be.stop().await;
+    let mut measured = Vec::with_capacity(levels.len());
+    for (i, &concurrency) in levels.iter().enumerate() {
+        // A fresh pair per level: a later level on the same stores would start with every earlier
+        // message in its trees, and a longer run costs more per message.
+        let root = dir.path().join(format!("level-{i}"));
+        let pair = start_loaded_pair(&eco, &root).await?;
+        let level = measure_level(&pair, messages, concurrency).await;
+        stop(pair).await;
+        // Each level leaves about 200 MB of payload segments behind; the next needs none of it.
+        let _ = std::fs::remove_dir_all(&root);
+        measured.push(level?);
+    }
+    let pair = start_loaded_pair(&eco, &dir.path().join("latency")).await?;
+    let report = report(&pair, &measured, d).await;
+    stop(pair).await;
     report
 }
 
-/// The three phases of `bench submit` against a running pair.
-async fn measure(
-    pair: &Pair,
-    messages: usize,
+/// Stops both bridges before their directory goes, whatever the outcome: a relay still running
+/// would otherwise report the removed store as an i/o failure.
+async fn stop(pair: Pair) {
+    pair.fr.stop().await;
+    pair.be.stop().await;
+}
+
+/// Phases 1 and 2 at one concurrency level.
+#[derive(Debug)]
+struct Level {
     concurrency: usize,
-    d: Duration,
-) -> Result<serde_json::Value, String> {
+    tput: Throughput,
+    /// Process CPU per delivered message during phase 1, in µs.
+    message_cpu_us: Option<f64>,
+    /// Echo calls per second.
+    echo: f64,
+    /// Sorted echo call latencies.
+    echo_lat: Vec<Duration>,
+    /// Process CPU per echo call, in µs.
+    echo_cpu_us: Option<f64>,
+}
+
+/// Process CPU between two readings, per event, in µs.
+fn cpu_per(from: Option<f64>, to: Option<f64>, events: usize) -> Option<f64> {
+    from.zip(to)
+        .map(|(a, b)| (b - a) * 1e6 / events.max(1) as f64)
+}
+
+/// Phase 1, then phase 2 for as long as phase 1 took, with `concurrency` callers.
+async fn measure_level(pair: &Pair, messages: usize, concurrency: usize) -> Result<Level, String> {
     let cpu_start = process_cpu_seconds();
     let tput = end_to_end(pair, messages, concurrency).await?;
     let cpu_tput = process_cpu_seconds();
-    let (e2e, took) = (tput.rate, tput.took);
     let (echo, echo_lat) =
-        echo_baseline(pair, concurrency, took.max(Duration::from_secs(1))).await?;
+        echo_baseline(pair, concurrency, tput.took.max(Duration::from_secs(1))).await?;
     let cpu_echo = process_cpu_seconds();
-    let (sent, lat) = latency(pair, e2e / 2.0, d).await?;
-    // CPU per message and per echo call, and the ratio no design with a seal and a receipt per
-    // message could exceed here (`cost`).
-    let per = |from: Option<f64>, to: Option<f64>, n: usize| {
-        from.zip(to).map(|(a, b)| (b - a) * 1e6 / n.max(1) as f64)
+    Ok(Level {
+        concurrency,
+        message_cpu_us: cpu_per(cpu_start, cpu_tput, messages),
+        echo_cpu_us: cpu_per(cpu_tput, cpu_echo, echo_lat.len()),
+        tput,
+        echo,
+        echo_lat,
+    })
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The level with the largest `rate` (the first of equals).
+fn best_by(levels: &[Level], rate: impl Fn(&Level) -> f64) -> Option<&Level> {
+    levels
+        .iter()
+        .reduce(|best, l| if rate(l) > rate(best) { l } else { best })
+}
+
+/// Phase 3 at half the best end-to-end rate, and the report: the best level of each side at the
+/// top, every level under `levels`. The CPU figures and the ratio no design with a seal and a
+/// receipt per message could exceed here are explained in `cost`.
+async fn report(pair: &Pair, levels: &[Level], d: Duration) -> Result<serde_json::Value, String> {
+    let (Some(best), Some(echo)) = (
+        best_by(levels, |l| l.tput.rate),
+        best_by(levels, |l| l.echo),
+    ) else {
+        return Err("no concurrency level to measure".into());
     };
-    let message_cpu_us = per(cpu_start, cpu_tput, messages);
-    let echo_cpu_us = per(cpu_tput, cpu_echo, echo_lat.len());
+    let (sent, lat) = latency(pair, best.tput.rate / 2.0, d).await?;
     let keys = key_cost(
         &pair.eco_dir.join("seal-FR.chain.pem"),
         &pair.eco_dir.join("seal-FR.key.pem"),
     )?;
-    let round = |x: f64| (x * 10.0).round() / 10.0;
+    let per_level: Vec<serde_json::Value> = levels
+        .iter()
+        .map(|l| {
+            json!({
+                "concurrency": l.concurrency,
+                "end_to_end_msgs_per_s": l.tput.rate.round(),
+                "echo_rps": l.echo.round(),
+                "ratio": round3(l.tput.rate / l.echo),
+                "cpu_us_per_message": l.message_cpu_us.map(round1),
+                "cpu_us_per_echo_call": l.echo_cpu_us.map(round1),
+                "envelopes_per_batch": l.tput.envelopes_per_batch,
+            })
+        })
+        .collect();
+    let tput = &best.tput;
     Ok(json!({
         "payload_bytes": PAYLOAD_BYTES,
-        "concurrency": concurrency,
-        "messages": messages,
-        "end_to_end_seconds": (took.as_secs_f64() * 1000.0).round() / 1000.0,
-        "echo_rps": echo.round(),
-        "echo_calls": echo_lat.len(),
-        "echo_p50_ms": pct(&echo_lat, 0.50),
-        "echo_p99_ms": pct(&echo_lat, 0.99),
-        "end_to_end_msgs_per_s": e2e.round(),
-        "submits_acknowledged_seconds": (tput.submits_done.as_secs_f64() * 1000.0).round() / 1000.0,
+        "concurrency": levels.iter().map(|l| l.concurrency).collect::<Vec<_>>(),
+        "messages": tput.messages,
+        "end_to_end_concurrency": best.concurrency,
+        "end_to_end_seconds": round3(tput.took.as_secs_f64()),
+        "echo_concurrency": echo.concurrency,
+        "echo_rps": echo.echo.round(),
+        "echo_calls": echo.echo_lat.len(),
+        "echo_p50_ms": pct(&echo.echo_lat, 0.50),
+        "echo_p99_ms": pct(&echo.echo_lat, 0.99),
+        "end_to_end_msgs_per_s": tput.rate.round(),
+        "submits_acknowledged_seconds": round3(tput.submits_done.as_secs_f64()),
         "fr_journal_entries_per_commit": tput.entries_per_commit[0],
         "be_journal_entries_per_commit": tput.entries_per_commit[1],
         "envelopes_per_batch": tput.envelopes_per_batch,
-        "ratio": (e2e / echo * 1000.0).round() / 1000.0,
-        "latency_phase_rate": (e2e / 2.0).round(),
+        "ratio": round3(tput.rate / echo.echo),
+        "latency_phase_rate": (tput.rate / 2.0).round(),
         "latency_phase_submits": sent,
         "submit_p50_ms": pct(&lat, 0.50),
         "submit_p99_ms": pct(&lat, 0.99),
         "submit_max_ms": pct(&lat, 1.0),
-        "cpu_us_per_message": message_cpu_us.map(round),
-        "cpu_us_per_echo_call": echo_cpu_us.map(round),
-        "seal_sign_us": round(keys.sign_us),
-        "seal_verify_us": round(keys.verify_us),
-        "ratio_ceiling_per_message_seals": echo_cpu_us
-            .map(|c| (ratio_ceiling(c, keys) * 1000.0).round() / 1000.0),
+        "cpu_us_per_message": best.message_cpu_us.map(round1),
+        "cpu_us_per_echo_call": echo.echo_cpu_us.map(round1),
+        "seal_sign_us": round1(keys.sign_us),
+        "seal_verify_us": round1(keys.verify_us),
+        "ratio_ceiling_per_message_seals": echo
+            .echo_cpu_us
+            .map(|c| round3(ratio_ceiling(c, keys))),
+        "levels": per_level,
     }))
 }
 
