@@ -50,7 +50,7 @@ use crate::tls::{self, ClientIdentity, ReloadFollower, ServerIdentity, TlsError}
 pub const MAX_BATCHES_IN_FLIGHT_PER_PEER: usize = 4;
 /// Messages waiting in memory for a batch, per peer: the next batches in flight, twice over.
 /// Beyond it a due message stays in the outbox alone, where the next scan (at most
-/// [`IDLE_RESCAN`] later) finds it again, so a backlog costs disk, not memory.
+/// `IDLE_RESCAN` later) finds it again, so a backlog costs disk, not memory.
 pub const MAX_QUEUED_PER_PEER: usize = 2 * MAX_BATCHES_IN_FLIGHT_PER_PEER * MAX_BATCH_ENVELOPES;
 /// Pending messages looked at per scan of the outbox.
 const SCAN_LIMIT: usize = 4096;
@@ -705,6 +705,7 @@ impl Relay {
                     self.retry_later(&key, record, reason, forwarded, peer, now)
                         .await;
                 }
+                // Sorted into `delivered` above.
                 Outcome::Delivered(_) => {}
             }
         }));

@@ -2,7 +2,7 @@
 //!
 //! # Threads and tokio
 //! One writer thread owns the tree's right edge and the signing key. Appenders hand it encoded
-//! entries over a bounded channel; it takes everything queued (up to [`MAX_BATCH`]), writes the
+//! entries over a bounded channel; it takes everything queued (up to [`MAX_BATCH`] entries), writes the
 //! batch and syncs it once ([`JournalStorage::append_durable`]), stores the new tree nodes, signs
 //! a checkpoint when one is due, and only then answers every appender of the batch. So N
 //! concurrent appends share one `fdatasync`. [`Journal::append`] blocks the calling thread and

@@ -3,7 +3,7 @@
 //! After a commit, the acknowledged appenders need a moment to wake up and submit again; taking
 //! the first request alone would alternate between a batch of one and a batch of everyone else,
 //! halving throughput. So when the previous batch was larger, the writer waits up to
-//! [`GATHER_WINDOW`] for as many requests as it had then, bounded by [`MAX_BATCH`].
+//! [`GATHER_WINDOW`] for as many requests as it had then, bounded by [`MAX_BATCH`] entries.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};

@@ -162,7 +162,7 @@ impl ExchangeDb {
         Ok(self.inner.db.begin_read().map_err(redb::Error::from)?)
     }
 
-    /// The payload segments, for write jobs ([`payload_log::put`]) and readers.
+    /// The payload segments, for write jobs (`payload_log::put`) and readers.
     pub fn payloads(&self) -> &Arc<PayloadLog> {
         &self.inner.payloads
     }

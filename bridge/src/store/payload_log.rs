@@ -10,17 +10,17 @@
 //! rewriting records.
 //!
 //! # Protocol with the group committer (module `exchange_db`)
-//! - Write jobs run on the committer thread. [`put`] stages the payload in memory and stores its
+//! - Write jobs run on the committer thread. `put` stages the payload in memory and stores its
 //!   [`PayloadRef`] in the caller's reference table, in the same transaction as the record; a
 //!   `payload_segments` row counts the live references of each segment.
-//! - Before the transaction commits, the committer writes the staged bytes ([`PayloadLog::write_staged`])
+//! - Before the transaction commits, the committer writes the staged bytes (`PayloadLog::write_staged`)
 //!   and, for a durable commit, `fdatasync`s the segment: a committed reference never points at
 //!   bytes that are not on disk. A transaction that is aborted and run again stages afresh
-//!   ([`PayloadLog::begin`]); bytes written for a commit that then failed, or that a crash cut
+//!   (`PayloadLog::begin`); bytes written for a commit that then failed, or that a crash cut
 //!   off, are never referenced and go with their segment.
-//! - [`take`] removes a reference and decrements its segment's count, dropping the row at zero.
+//! - `take` removes a reference and decrements its segment's count, dropping the row at zero.
 //!   After commits, the committer deletes the closed segments that have no row left
-//!   ([`PayloadLog::collect`]). Only the committer appends, so a closed segment never gains a
+//!   (`PayloadLog::collect`). Only the committer appends, so a closed segment never gains a
 //!   reference again.
 //! - Each open starts a new segment: the end of the previous one may hold bytes of a commit that
 //!   never happened, and nothing needs to know where its durable end was.
@@ -28,8 +28,8 @@
 //! A segment lives as long as its oldest live payload: an inbox message nobody acknowledges
 //! keeps its segment ([`SEGMENT_BYTES`]) until the retention purge removes it.
 //!
-//! Stores written before this module keep their payloads in the `*_payloads` tables; [`get`]
-//! and [`take`] still read and remove them there.
+//! Stores written before this module keep their payloads in the `*_payloads` tables; `get`
+//! and `take` still read and remove them there.
 
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};

@@ -85,7 +85,7 @@ impl SpaceGuard {
     }
 
     /// Admits new work that will store about `incoming` bytes, deciding from a report at most
-    /// [`REPORT_TTL`] old less what it admitted since.
+    /// `REPORT_TTL` old less what it admitted since.
     ///
     /// # Errors
     /// [`StoreError::NoSpace`] when the reserve would be eaten into.
