@@ -17,6 +17,7 @@ use eidas_bridge::exchange::{
     verify_receipt, BatchHead, BatchKind, ExchangeError, RetryPolicy, SealErrorKind, SealKey,
     SealedContent, SignedBatch, MAX_BATCH_ENVELOPES, MAX_QUEUED_PER_PEER,
 };
+use eidas_bridge::journal::EntryKind;
 use eidas_bridge::store::outbox::OutboxState;
 use sha2::{Digest, Sha256};
 use test_ecosystem::Ecosystem;
@@ -133,6 +134,8 @@ async fn end_to_end_and_back_and_resend_not_delivered_twice() {
     assert!(!first.duplicate);
     let status = wait_state(&mut fr, "m-1", NURSE, pb::ExchangeState::Delivered).await;
     assert_eq!(status.journal_indexes.len(), 3); // accepted, forwarded, receipt
+                                                 // `forwarded` and `receipt` of one message are journaled side by side.
+    assert_eq!(status.journal_indexes[2], status.journal_indexes[1] + 1);
 
     // A resend gets the first answer and is never delivered again.
     let again = fr
@@ -559,6 +562,23 @@ async fn sealed_batches_one_seal_one_receipt_batch_and_refusals_one_by_one() {
         };
         verify_receipt(&stored, &record, "FR", p.trust.as_ref(), now).unwrap();
     }
+    // The received envelopes were journaled together, in the batch's order.
+    assert_eq!(r3.journal_index, r1.journal_index + 1);
+    let received: Vec<_> =
+        p.be.journal
+            .replay(r1.journal_index, r3.journal_index + 1)
+            .map(|r| {
+                let (_, entry) = r.unwrap();
+                (entry.kind, entry.message_id)
+            })
+            .collect();
+    assert_eq!(
+        received,
+        [
+            (EntryKind::Received, Some("b-1".to_owned())),
+            (EntryKind::Received, Some("b-3".to_owned()))
+        ]
+    );
 
     // The same batch again, repaired: the first and third get their first receipts back, the
     // second is received now, in a receipt batch of its own.
@@ -875,7 +895,7 @@ async fn a_message_fails_at_its_deadline_with_a_journaled_reason() {
         .next()
         .unwrap()
         .unwrap();
-    assert_eq!(entry.1.kind, eidas_bridge::journal::EntryKind::Failed);
+    assert_eq!(entry.1.kind, EntryKind::Failed);
     assert_eq!(entry.1.reason.as_deref(), Some("deadline_exceeded"));
     fr_node.stop().await;
 }
