@@ -595,28 +595,30 @@ impl Exchange {
         let evidence = self.evidence_for(Decision::Seal, &b.seal_chain).await?;
         // Checked one by one, journaled together: the `received` entries of the batch go to the
         // writer as one request, in the batch's order.
-        let checked: Vec<Result<Checked<'_>>> = b
+        let mut entries = Vec::new();
+        let checked: Vec<Result<Admission<'_>>> = b
             .envelopes
             .into_iter()
             .map(|e| {
                 let content = open_batch_envelope(&e, caller, local_peer)?;
-                self.check_arrival(content, e.payload, caller, &evidence, now)
-            })
-            .collect();
-        let entries: Vec<JournalEntry> = checked
-            .iter()
-            .filter_map(|c| match c {
-                Ok(Checked::New(entry, _)) => Some(JournalEntry::clone(entry)),
-                _ => None,
+                Ok(
+                    match self.check_arrival(content, e.payload, caller, &evidence, now)? {
+                        Checked::Known(content, receipt) => Admission::Known(content, receipt),
+                        Checked::New(entry, arrival) => {
+                            entries.push(*entry);
+                            Admission::New(arrival)
+                        }
+                    },
+                )
             })
             .collect();
         let journaled = self.journal.append_all_async(&entries).await;
         let mut indexes = journaled.as_deref().unwrap_or_default().iter();
+        // Each new arrival takes the index of its entry, in order.
         let admissions: Vec<Result<Admission<'_>>> = checked
             .into_iter()
             .map(|c| match c? {
-                Checked::Known(content, receipt) => Ok(Admission::Known(content, receipt)),
-                Checked::New(_, mut arrival) => match (&journaled, indexes.next()) {
+                Admission::New(mut arrival) => match (&journaled, indexes.next()) {
                     (Ok(_), Some(r)) => {
                         arrival.receipt.journal_index = r.index;
                         Ok(Admission::New(arrival))
@@ -624,6 +626,7 @@ impl Exchange {
                     (Err(e), _) => Err(e.clone().into()),
                     (Ok(_), None) => Err(Error::Internal("journal receipt missing".into())),
                 },
+                known => Ok(known),
             })
             .collect();
         let leaves = admissions
@@ -768,32 +771,25 @@ impl Exchange {
         if arrivals.is_empty() {
             return outcomes.into_iter().flatten().collect();
         }
-        let records: Vec<InboxRecord> = arrivals
-            .iter()
-            .map(|(arrival, stored)| InboxRecord {
-                message_id: arrival.receipt.message_id.clone(),
-                sender: arrival.sender.clone(),
-                recipient: arrival.recipient.clone(),
-                origin_peer: arrival.receipt.origin_peer.clone(),
-                payload_sha256: arrival.receipt.payload_sha256,
-                received_at: arrival.receipt.received_at,
-                journal_index: arrival.receipt.journal_index,
-                // Drawn by the store inside the commit (see `store::inbox`).
-                seq: 0,
-                acked: false,
-                acked_at: None,
-                receipt: stored.clone(),
-            })
-            .collect();
         let messages = arrivals
             .iter_mut()
-            .zip(&records)
-            .map(|((arrival, _), record)| {
-                (
-                    arrival.key.clone(),
-                    record,
-                    std::mem::take(&mut arrival.payload),
-                )
+            .map(|(arrival, stored)| {
+                let record = InboxRecord {
+                    message_id: arrival.receipt.message_id.clone(),
+                    sender: std::mem::take(&mut arrival.sender),
+                    recipient: std::mem::take(&mut arrival.recipient),
+                    origin_peer: arrival.receipt.origin_peer.clone(),
+                    payload_sha256: arrival.receipt.payload_sha256,
+                    received_at: arrival.receipt.received_at,
+                    journal_index: arrival.receipt.journal_index,
+                    // Drawn by the store inside the commit (see `store::inbox`).
+                    seq: 0,
+                    acked: false,
+                    acked_at: None,
+                    receipt: stored.clone(),
+                };
+                let key = std::mem::take(&mut arrival.key);
+                (key, record, std::mem::take(&mut arrival.payload))
             })
             .collect();
         let stored = self.inbox.insert_all(messages).await;

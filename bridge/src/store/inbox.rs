@@ -140,7 +140,10 @@ impl InboxStore {
         record: &InboxRecord,
         payload: Vec<u8>,
     ) -> Result<Result<u64, InboxRecord>, StoreError> {
-        let outcome = self.insert_all(vec![(key, record, payload)]).await?.pop();
+        let outcome = self
+            .insert_all(vec![(key, record.clone(), payload)])
+            .await?
+            .pop();
         match outcome {
             Some(Inserted::New(seq)) => Ok(Ok(seq)),
             Some(Inserted::Existing(old)) => Ok(Err(*old)),
@@ -160,7 +163,7 @@ impl InboxStore {
     /// Storage or sync failures, for all the messages.
     pub async fn insert_all(
         &self,
-        messages: Vec<(Vec<u8>, &InboxRecord, Vec<u8>)>,
+        messages: Vec<(Vec<u8>, InboxRecord, Vec<u8>)>,
     ) -> Result<Vec<Inserted>, StoreError> {
         /// A message admitted for the job, its receipt chain detached (module
         /// `receipt_chains`).
@@ -173,7 +176,7 @@ impl InboxStore {
         }
         let mut outcomes: Vec<Option<Inserted>> = Vec::with_capacity(messages.len());
         let mut admitted = Vec::with_capacity(messages.len());
-        for (at, (key, record, payload)) in messages.into_iter().enumerate() {
+        for (at, (key, mut record, payload)) in messages.into_iter().enumerate() {
             // New messages only while the disk keeps its reserve (`space`); a redelivery of a
             // stored key is answered with the first record as before (looked up only when the
             // disk is low).
@@ -183,7 +186,6 @@ impl InboxStore {
                     continue;
                 }
             }
-            let mut record = record.clone();
             let chain = receipt_chains::detach(&mut record.receipt)?;
             outcomes.push(None);
             admitted.push(Admitted {
@@ -474,10 +476,10 @@ mod tests {
         // A known key, a new one twice in the same job: the second sees the first.
         let outcomes = inbox
             .insert_all(vec![
-                (key("b"), &rb, b"pb".to_vec()),
-                (key("a"), &ra, b"zz".to_vec()),
-                (key("c"), &rc, b"pc".to_vec()),
-                (key("b"), &rb, b"p2".to_vec()),
+                (key("b"), rb.clone(), b"pb".to_vec()),
+                (key("a"), ra, b"zz".to_vec()),
+                (key("c"), rc, b"pc".to_vec()),
+                (key("b"), rb, b"p2".to_vec()),
             ])
             .await
             .unwrap();
